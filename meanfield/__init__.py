@@ -1,0 +1,51 @@
+"""meanfield — exact particle simulation of the mean-field dynamics of two-layer ReLU networks.
+
+    import meanfield as mf
+    problem = mf.Problem(mf.TeacherNetwork(c, U), mf.Gaussian(d=20))
+    traj = mf.simulate(problem, mf.init.sign_sphere(m=1024, d=20, seed=0), t_max=50.0, dt=0.05)
+"""
+
+from . import init, kernels
+from .inputs import Gaussian, InputLaw, Sphere
+from .kernels import available_backends, get_backend
+from .measure import ParticleMeasure
+from .problem import Problem
+from .simulate import FlowDivergedError, SaveAt, simulate
+from .solvers import RungeKutta, get_solver
+from .targets import (
+    CubicTarget,
+    LinearTarget,
+    MonteCarloTarget,
+    MultiIndexTarget,
+    OddTarget,
+    Target,
+    TeacherNetwork,
+)
+from .trajectory import Trajectory
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "init",
+    "kernels",
+    "Gaussian",
+    "Sphere",
+    "InputLaw",
+    "available_backends",
+    "get_backend",
+    "ParticleMeasure",
+    "Problem",
+    "simulate",
+    "SaveAt",
+    "FlowDivergedError",
+    "RungeKutta",
+    "get_solver",
+    "Target",
+    "TeacherNetwork",
+    "OddTarget",
+    "LinearTarget",
+    "CubicTarget",
+    "MultiIndexTarget",
+    "MonteCarloTarget",
+    "Trajectory",
+]

@@ -1,0 +1,142 @@
+"""Rotationally invariant input laws ρ on R^d.
+
+Both laws have E[x xᵀ] = κ I with a scalar κ (``kernel_scale``), and for both the ReLU kernel
+E[σ(⟨b, x⟩) σ(⟨b', x⟩)] equals κ |b| |b'| J(θ) / (2π): for the Gaussian because ⟨b, x⟩, ⟨b', x⟩ are
+jointly Gaussian, for the sphere because x = g/|g| with g ~ N(0, I) and |g| independent of g/|g|, so that
+E|g|² K_sphere = K_Gauss (ReLU is 1-homogeneous).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaln
+
+from ._validation import check_positive, check_positive_int
+
+__all__ = ["InputLaw", "Gaussian", "Sphere", "input_law_from_spec"]
+
+
+def _double_factorial_odd(p: int) -> float:
+    """(2p − 1)!! = 1·3·5···(2p − 1), with (−1)!! = 1."""
+    return float(np.prod(np.arange(1, 2 * p, 2))) if p > 0 else 1.0
+
+
+class InputLaw:
+    """Base class of the input laws. Subclasses set ``d`` and implement the methods below."""
+
+    d: int
+
+    @property
+    def kernel_scale(self) -> float:
+        """κ such that E[x xᵀ] = κ I (and K(b, b') = κ |b||b'| J(θ)/(2π))."""
+        raise NotImplementedError
+
+    def covariance(self) -> np.ndarray:
+        """Second-moment matrix Σ = E[x xᵀ] = κ I."""
+        return self.kernel_scale * np.eye(self.d)
+
+    def coordinate_moment(self, p: int) -> float:
+        """E[x_1^{2p}], the even moments of one coordinate."""
+        raise NotImplementedError
+
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """Draw ``n`` inputs, an array of shape (n, d); ``rng`` is a Generator or a seed."""
+        raise NotImplementedError
+
+    def spec(self) -> dict:
+        """A JSON-serialisable description (used in trajectory files)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Gaussian(InputLaw):
+    """Centred isotropic Gaussian inputs x ~ N(0, variance · I_d).
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    variance : float
+        Per-coordinate variance s²; the kernel scale is κ = s².
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> mf.Gaussian(d=3, variance=0.5).kernel_scale
+    0.5
+    """
+
+    d: int
+    variance: float = 1.0
+
+    def __post_init__(self):
+        check_positive_int(self.d, "d")
+        check_positive(self.variance, "variance")
+        object.__setattr__(self, "d", int(self.d))
+        object.__setattr__(self, "variance", float(self.variance))
+
+    @property
+    def kernel_scale(self) -> float:
+        return self.variance
+
+    def coordinate_moment(self, p: int) -> float:
+        return self.variance**p * _double_factorial_odd(p)
+
+    def sample(self, n, rng=None):
+        rng = np.random.default_rng(rng)
+        return np.sqrt(self.variance) * rng.standard_normal((int(n), self.d))
+
+    def spec(self):
+        return {"law": "gaussian", "d": self.d, "variance": self.variance}
+
+
+@dataclass(frozen=True)
+class Sphere(InputLaw):
+    """Inputs uniform on the unit sphere S^{d−1}; the kernel scale is κ = 1/d.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> mf.Sphere(d=4).kernel_scale
+    0.25
+    """
+
+    d: int
+
+    def __post_init__(self):
+        check_positive_int(self.d, "d")
+        if self.d < 2:
+            raise ValueError(f"Sphere needs d >= 2, got d={self.d}")
+        object.__setattr__(self, "d", int(self.d))
+
+    @property
+    def kernel_scale(self) -> float:
+        return 1.0 / self.d
+
+    def coordinate_moment(self, p: int) -> float:
+        # E[x_1^{2p}] = E[g_1^{2p}] / E|g|^{2p} for g ~ N(0, I_d) (independence of |g| and g/|g|).
+        return _double_factorial_odd(p) / float(np.prod(self.d + 2.0 * np.arange(p)))
+
+    def sample(self, n, rng=None):
+        rng = np.random.default_rng(rng)
+        g = rng.standard_normal((int(n), self.d))
+        return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+    def radial_moment_gaussian(self, q: float) -> float:
+        """E|g|^q for g ~ N(0, I_d): converts Gaussian expectations of q-homogeneous functions to the sphere."""
+        return float(np.exp(q / 2 * np.log(2.0) + gammaln((self.d + q) / 2) - gammaln(self.d / 2)))
+
+    def spec(self):
+        return {"law": "sphere", "d": self.d}
+
+
+def input_law_from_spec(spec: dict) -> InputLaw:
+    """Rebuild an input law from :meth:`InputLaw.spec`."""
+    law = spec.get("law")
+    if law == "gaussian":
+        return Gaussian(spec["d"], spec.get("variance", 1.0))
+    if law == "sphere":
+        return Sphere(spec["d"])
+    raise ValueError(f"unknown input law {law!r} (expected 'gaussian' or 'sphere')")

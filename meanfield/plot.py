@@ -1,0 +1,60 @@
+"""Matplotlib figures of trajectories (one helper per kind of figure)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
+    return ax
+
+
+def risk_curve(trajectories, labels=None, ax=None, minimum: float | None = None, **kwargs):
+    """Risk against mean-field time on a log scale, for one or several trajectories.
+
+    ``minimum`` draws the known minimal risk as a dashed line (and plots risk − minimum instead if
+    ``kwargs.get("excess")``).
+    """
+    ax = _axes(ax)
+    if not isinstance(trajectories, (list, tuple)):
+        trajectories = [trajectories]
+    labels = labels or [None] * len(trajectories)
+    excess = kwargs.pop("excess", False)
+    for traj, label in zip(trajectories, labels):
+        risk = np.asarray(traj.risk) - (minimum if excess and minimum is not None else 0.0)
+        ax.semilogy(traj.times, risk, label=label, **kwargs)
+    if minimum is not None and not excess:
+        ax.axhline(minimum, color="k", ls="--", lw=1, label="minimum")
+    ax.set_xlabel("t (mean-field time)")
+    ax.set_ylabel("excess risk" if excess else "risk")
+    if any(lbl is not None for lbl in labels) or minimum is not None:
+        ax.legend(frameon=False)
+    return ax
+
+
+def particle_cloud(mu, ax=None, coords=(0, 1), **kwargs):
+    """Neurons a_j b_j projected on two coordinates, coloured by the sign of a_j."""
+    ax = _axes(ax)
+    pts = mu.a[:, None] * mu.b
+    colors = np.where(mu.a > 0, "tab:red", "tab:blue")
+    ax.scatter(pts[:, coords[0]], pts[:, coords[1]], s=6, c=colors, **kwargs)
+    ax.set_xlabel(f"a·b[{coords[0]}]")
+    ax.set_ylabel(f"a·b[{coords[1]}]")
+    ax.set_aspect("equal", adjustable="datalim")
+    return ax
+
+
+def savefig(fig_or_ax, path) -> None:
+    """Save a figure (creating the folder) and close it."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    fig = getattr(fig_or_ax, "figure", fig_or_ax)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)

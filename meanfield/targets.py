@@ -1,0 +1,442 @@
+r"""Target functions f* and the quantities the flow needs from them.
+
+For a target f* and an input law ρ the flow needs, for ReLU neurons b,
+
+.. math::
+
+    F^*(b) = E_ρ[f^*(x) σ(⟨b, x⟩)], \quad ∇F^*(b), \quad E_ρ[f^{*2}], \quad E_ρ[f^* x].
+
+(the leaky-ReLU correlation follows: F*_α(b) = α⟨E[f* x], b⟩ + (1 − α) F*(b)). Which of them are exact:
+
+* :class:`TeacherNetwork` — F*(b) = Σ_i c_i K(b, u_i), exact (closed-form kernel).
+* :class:`LinearTarget` and :class:`CubicTarget` (odd targets) — since σ(z) = z/2 + |z|/2 and f*·|⟨b, x⟩| is
+  odd, F*(b) = ½⟨E[f* x], b⟩, exact.
+* :class:`MultiIndexTarget` g(Qᵀx) — the orthogonal part is integrated in closed form
+  (E_z σ(u + τz) = u Φ(u/τ) + τ φ(u/τ)) and the d_H-dimensional part by a Gauss–Hermite tensor rule
+  (or scrambled Sobol' points when d_H is large); accurate to quadrature error.
+* :class:`MonteCarloTarget` — any callable, on a fixed seeded sample: approximate (``exact = False``).
+
+References: K. Hajjar, L. Chizat, *On the symmetries in the dynamics of wide two-layer neural networks*,
+arXiv:2211.08771.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from ._validation import as_float_array, check_positive, check_positive_int
+from .inputs import Gaussian, InputLaw, Sphere
+from .kernels.closed_form import relu_kernel
+from .kernels.numpy_backend import NumpyBackend
+
+__all__ = [
+    "Target",
+    "TeacherNetwork",
+    "OddTarget",
+    "LinearTarget",
+    "CubicTarget",
+    "MultiIndexTarget",
+    "MonteCarloTarget",
+]
+
+_SQRT_2PI = np.sqrt(2 * np.pi)
+
+
+def _relu(z):
+    return np.maximum(z, 0.0)
+
+
+class Target:
+    """Base class of targets. ``d`` is the input dimension.
+
+    Subclasses implement ``__call__`` (f* on an (n, d) array), :meth:`relu_correlation`,
+    :meth:`linear_moment` and :meth:`second_moment`.
+    """
+
+    d: int
+    exact: bool = True
+    odd: bool = False
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def relu_correlation(self, inputs: InputLaw, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """F*(b) = E[f*(x) σ(⟨b, x⟩)] and its gradient, for the rows of b (n, d)."""
+        raise NotImplementedError
+
+    def linear_moment(self, inputs: InputLaw) -> np.ndarray:
+        """E[f*(x) x], shape (d,)."""
+        raise NotImplementedError
+
+    def second_moment(self, inputs: InputLaw) -> float:
+        """E[f*(x)²]."""
+        raise NotImplementedError
+
+    def teacher_sources(self):
+        """(coefficients, neurons) when F* is a kernel field of finitely many ReLU neurons, else None."""
+        return None
+
+    def spec(self) -> dict:
+        """JSON-serialisable description (arrays are listed by name and stored separately)."""
+        return {"target": type(self).__name__}
+
+    def arrays(self) -> dict:
+        """Named arrays that define the target."""
+        return {}
+
+    def check_inputs(self, inputs: InputLaw) -> None:
+        if inputs.d != self.d:
+            raise ValueError(
+                f"the target has input dimension {self.d} but the input law has dimension {inputs.d}"
+            )
+
+
+class TeacherNetwork(Target):
+    r"""Teacher network f*(x) = Σ_i c_i σ(⟨u_i, x⟩), exact.
+
+    Parameters
+    ----------
+    c : array (k,)
+        Output weights.
+    U : array (k, d)
+        Teacher neurons, one per row.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> t = mf.TeacherNetwork([1.0, -0.5], np.eye(2))
+    >>> float(t(np.array([[1.0, 2.0]]))[0])
+    0.0
+    """
+
+    def __init__(self, c, U):
+        U = as_float_array(U, "U (teacher neurons)", ndim=2)
+        c = as_float_array(c, "c (teacher output weights)", ndim=1)
+        if c.shape[0] != U.shape[0]:
+            raise ValueError(f"c has {c.shape[0]} entries but U has {U.shape[0]} rows (one per neuron)")
+        if U.shape[0] < 1:
+            raise ValueError("a teacher network needs at least one neuron")
+        self.c, self.U, self.d = c, U, U.shape[1]
+
+    def __call__(self, x):
+        return _relu(np.asarray(x) @ self.U.T) @ self.c
+
+    def relu_correlation(self, inputs, b):
+        return NumpyBackend().field(b, self.U, self.c, inputs.kernel_scale)
+
+    def linear_moment(self, inputs):
+        # E[σ(⟨u, x⟩) x] = E[(⟨u, x⟩/2) x] = κ u / 2.
+        return inputs.kernel_scale * (self.c @ self.U) / 2
+
+    def second_moment(self, inputs):
+        gram = relu_kernel(self.U[:, None, :], self.U[None, :, :], inputs.kernel_scale)
+        return float(self.c @ gram @ self.c)
+
+    def teacher_sources(self):
+        return self.c, self.U
+
+    def spec(self):
+        return {"target": "TeacherNetwork", "k": int(self.U.shape[0]), "d": self.d}
+
+    def arrays(self):
+        return {"c": self.c, "U": self.U}
+
+
+class OddTarget(Target):
+    """Base class of odd targets (f*(−x) = −f*(x)): F*(b) = ½⟨E[f* x], b⟩ exactly, for any such f*.
+
+    Subclasses give E[f* x] (:meth:`linear_moment`) and E[f*²] in closed form.
+    """
+
+    odd = True
+
+    def relu_correlation(self, inputs, b):
+        m1 = self.linear_moment(inputs)
+        b = np.asarray(b, dtype=np.float64)
+        return 0.5 * (b @ m1), np.broadcast_to(0.5 * m1, b.shape).copy()
+
+
+class LinearTarget(OddTarget):
+    """Linear target f*(x) = ⟨β, x⟩ (exact)."""
+
+    def __init__(self, beta):
+        self.beta = as_float_array(beta, "beta", ndim=1)
+        self.d = self.beta.shape[0]
+
+    def __call__(self, x):
+        return np.asarray(x) @ self.beta
+
+    def linear_moment(self, inputs):
+        return inputs.kernel_scale * self.beta
+
+    def second_moment(self, inputs):
+        return float(inputs.kernel_scale * self.beta @ self.beta)
+
+    def spec(self):
+        return {"target": "LinearTarget", "d": self.d}
+
+    def arrays(self):
+        return {"beta": self.beta}
+
+
+class CubicTarget(OddTarget):
+    r"""Odd cubic target f*(x) = C Σ_k z_k x_k³ (exact), the odd target of Hajjar & Chizat (2023).
+
+    E[f* x] = C E[x_1⁴] z and E[f*²] = C² E[x_1⁶] |z|² (cross terms vanish by oddness in each coordinate).
+
+    Parameters
+    ----------
+    z : array (d,)
+        Coefficients.
+    scale : float
+        The constant C.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> inputs = mf.Gaussian(d=60, variance=1 / 60)
+    >>> t = mf.CubicTarget.normalized(np.ones(60), inputs)   # C chosen so that ½ E f*² = 1
+    >>> round(0.5 * t.second_moment(inputs), 12)
+    1.0
+    """
+
+    def __init__(self, z, scale: float = 1.0):
+        self.z = as_float_array(z, "z", ndim=1)
+        self.scale = float(scale)
+        self.d = self.z.shape[0]
+
+    @classmethod
+    def normalized(cls, z, inputs: InputLaw, half_energy: float = 1.0) -> CubicTarget:
+        """The cubic target with direction z, scaled so that ½ E[f*²] = ``half_energy`` under ``inputs``."""
+        check_positive(half_energy, "half_energy")
+        unit = cls(z, 1.0)
+        return cls(z, np.sqrt(2 * half_energy / unit.second_moment(inputs)))
+
+    def __call__(self, x):
+        return self.scale * (np.asarray(x) ** 3 @ self.z)
+
+    def linear_moment(self, inputs):
+        return self.scale * inputs.coordinate_moment(2) * self.z
+
+    def second_moment(self, inputs):
+        return float(self.scale**2 * inputs.coordinate_moment(3) * self.z @ self.z)
+
+    def spec(self):
+        return {"target": "CubicTarget", "d": self.d, "scale": self.scale}
+
+    def arrays(self):
+        return {"z": self.z}
+
+
+class MultiIndexTarget(Target):
+    r"""Multi-index target f*(x) = g(Qᵀx) with Q ∈ R^{d×d_H} orthonormal.
+
+    With b_H = Qᵀb, r = |b − Q b_H| and x ~ N(0, s² I), the orthogonal part of x is integrated exactly,
+    E_z σ(u + rsz) = u Φ(u/(rs)) + rs φ(u/(rs)), and the remaining d_H-dimensional expectation over x_H by a
+    Gauss–Hermite tensor rule (``rule="hermite"``, ``order`` nodes per axis) or by ``order**d_H`` scrambled
+    Sobol' points (``rule="sobol"``). For spherical inputs, g must be positively homogeneous of a known
+    ``degree`` p (e.g. g = |x_H|, p = 1): then E_sphere[g σ(b·x)] = E_N(0,I)[g σ(b·x)] / E|x|^{p+1}.
+
+    Parameters
+    ----------
+    g : callable
+        Maps an (n, d_H) array to (n,) values.
+    Q : array (d, d_H)
+        Orthonormal basis of the hidden subspace H.
+    degree : float, optional
+        Homogeneity degree of g (needed for :class:`~meanfield.Sphere` inputs).
+    rule : {"auto", "hermite", "sobol"}
+        Quadrature over x_H; "auto" uses Gauss–Hermite while it affords at least 6 nodes per axis within
+        ``max_nodes``, Sobol' otherwise.
+    max_nodes : int
+        Budget of quadrature nodes.
+
+    Notes
+    -----
+    Accuracy (tested against the closed form for g = σ(⟨v, x_H⟩), a one-neuron teacher, d_H = 3, and against
+    Monte Carlo for g = |x_H|): absolute error below 1e-3 · max|F*| on F* and ∇F* with the default budget,
+    worst for neurons lying in H (r = 0), where the x_H-integrand has a kink; exact to round-off for
+    polynomial g of low degree; E f*² and E[f* x] to the rule's accuracy for g itself.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> Q = np.eye(6)[:, :2]
+    >>> t = mf.MultiIndexTarget(lambda xh: np.linalg.norm(xh, axis=1), Q, degree=1)
+    >>> t.d, t.d_hidden
+    (6, 2)
+    """
+
+    def __init__(self, g: Callable, Q, degree: float | None = None, rule: str = "auto",
+                 max_nodes: int = 1 << 16, seed: int = 0, name: str | None = None):
+        Q = as_float_array(Q, "Q (hidden-subspace basis)", ndim=2)
+        if Q.shape[1] > Q.shape[0]:
+            raise ValueError(f"Q must have shape (d, d_H) with d_H <= d, got {Q.shape}")
+        if not np.allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-10):
+            raise ValueError("Q must have orthonormal columns (QᵀQ = I)")
+        if rule not in ("auto", "hermite", "sobol"):
+            raise ValueError(f"rule must be 'auto', 'hermite' or 'sobol', got {rule!r}")
+        self.g, self.Q, self.degree = g, Q, degree
+        self.d, self.d_hidden = Q.shape
+        self.name = name or getattr(g, "__name__", "g")
+        self._nodes, self._weights, self.rule = self._standard_rule(rule, check_positive_int(max_nodes, "max_nodes"),
+                                                                    seed)
+        self._g_cache: dict[float, np.ndarray] = {}
+        self._g_at(1.0)
+
+    def _g_at(self, s: float) -> np.ndarray:
+        """g at the quadrature nodes scaled by the input standard deviation s (cached)."""
+        if s not in self._g_cache:
+            values = np.asarray(self.g(s * self._nodes), dtype=np.float64)
+            if values.shape != (self._nodes.shape[0],):
+                raise ValueError(f"g must map an (n, d_H) array to (n,) values, got shape {values.shape}")
+            self._g_cache[s] = values
+        return self._g_cache[s]
+
+    def _standard_rule(self, rule, max_nodes, seed):
+        """Nodes and weights for E[h(z)], z ~ N(0, I_{d_H})."""
+        per_axis = int(np.floor(max_nodes ** (1.0 / self.d_hidden) + 1e-9))
+        if rule == "hermite" or (rule == "auto" and per_axis >= 6):
+            x1, w1 = np.polynomial.hermite_e.hermegauss(max(per_axis, 2))
+            w1 = w1 / _SQRT_2PI
+            grids = np.meshgrid(*([x1] * self.d_hidden), indexing="ij")
+            wgrid = np.meshgrid(*([w1] * self.d_hidden), indexing="ij")
+            nodes = np.stack([gr.ravel() for gr in grids], axis=1)
+            weights = np.prod(np.stack([w.ravel() for w in wgrid], axis=1), axis=1)
+            return nodes, weights, "hermite"
+        from scipy.stats import qmc
+
+        n = 1 << int(np.floor(np.log2(max_nodes)))
+        u = qmc.Sobol(self.d_hidden, scramble=True, seed=seed).random(n)
+        return ndtri(u), np.full(n, 1.0 / n), "sobol"
+
+    def __call__(self, x):
+        return np.asarray(self.g(np.asarray(x) @ self.Q), dtype=np.float64)
+
+    def _gaussian_std(self, inputs):
+        if isinstance(inputs, Gaussian):
+            return np.sqrt(inputs.variance), 1.0
+        if isinstance(inputs, Sphere):
+            if self.degree is None:
+                raise ValueError(
+                    "a MultiIndexTarget on spherical inputs needs the homogeneity degree of g (degree=...); "
+                    "for a non-homogeneous g use MonteCarloTarget"
+                )
+            return 1.0, None
+        raise TypeError(f"unsupported input law {inputs!r}")
+
+    def _sphere_factor(self, inputs, power):
+        """1 for Gaussian inputs; 1/E|g|^power for the sphere (conversion of homogeneous expectations)."""
+        return 1.0 if isinstance(inputs, Gaussian) else 1.0 / inputs.radial_moment_gaussian(power)
+
+    def relu_correlation(self, inputs, b, tile_elements: int = 1 << 22):
+        self.check_inputs(inputs)
+        s, _ = self._gaussian_std(inputs)
+        b = np.asarray(b, dtype=np.float64)
+        b_h = b @ self.Q
+        b_perp = b - b_h @ self.Q.T
+        r = np.linalg.norm(b_perp, axis=1)
+        x_h = s * self._nodes
+        wg = self._weights * self._g_at(s)
+        value = np.empty(b.shape[0])
+        grad_h = np.empty((b.shape[0], self.d_hidden))
+        grad_r = np.empty(b.shape[0])
+        rows = max(1, tile_elements // x_h.shape[0])
+        for i0 in range(0, b.shape[0], rows):
+            sl = slice(i0, min(b.shape[0], i0 + rows))
+            u = b_h[sl] @ x_h.T
+            tau = (s * r[sl])[:, None]
+            pos = tau > 0
+            zeta = np.divide(u, tau, out=np.zeros_like(u), where=pos)
+            cdf = np.where(pos, ndtr(zeta), (u > 0) + 0.5 * (u == 0))
+            pdf = np.where(pos, np.exp(-0.5 * zeta**2) / _SQRT_2PI, 0.0)
+            value[sl] = (u * cdf + tau * pdf) @ wg
+            grad_h[sl] = (cdf * wg) @ x_h
+            grad_r[sl] = s * (pdf @ wg)
+        direction = np.divide(b_perp, r[:, None], out=np.zeros_like(b_perp), where=r[:, None] > 0)
+        grad = grad_h @ self.Q.T + grad_r[:, None] * direction
+        factor = self._sphere_factor(inputs, (self.degree or 0) + 1)
+        return factor * value, factor * grad
+
+    def linear_moment(self, inputs):
+        self.check_inputs(inputs)
+        s, _ = self._gaussian_std(inputs)
+        m_h = (self._weights * self._g_at(s)) @ (s * self._nodes)
+        return self._sphere_factor(inputs, (self.degree or 0) + 1) * (self.Q @ m_h)
+
+    def second_moment(self, inputs):
+        self.check_inputs(inputs)
+        s, _ = self._gaussian_std(inputs)
+        return float(self._weights @ self._g_at(s) ** 2) * self._sphere_factor(inputs, 2 * (self.degree or 0))
+
+    def spec(self):
+        return {"target": "MultiIndexTarget", "d": self.d, "d_hidden": self.d_hidden, "g": self.name,
+                "degree": self.degree, "rule": self.rule, "nodes": int(self._nodes.shape[0])}
+
+    def arrays(self):
+        return {"Q": self.Q}
+
+
+class MonteCarloTarget(Target):
+    """Any callable target, its moments estimated on a fixed seeded sample of the input law (approximate).
+
+    Parameters
+    ----------
+    fn : callable
+        Maps an (n, d) array of inputs to (n,) values.
+    d : int
+        Input dimension.
+    n_samples : int
+        Size of the fixed sample (the Monte-Carlo error of F* is about std(f* σ)/√n_samples).
+    seed : int
+        Seed of the sample, so that runs are reproducible.
+    """
+
+    exact = False
+
+    def __init__(self, fn: Callable, d: int, n_samples: int = 1 << 16, seed: int = 0, name: str | None = None):
+        self.fn, self.d = fn, check_positive_int(d, "d")
+        self.n_samples, self.seed = check_positive_int(n_samples, "n_samples"), int(seed)
+        self.name = name or getattr(fn, "__name__", "f")
+        self._cache: dict = {}
+
+    def __call__(self, x):
+        return np.asarray(self.fn(np.asarray(x)), dtype=np.float64)
+
+    def _sample(self, inputs):
+        self.check_inputs(inputs)
+        key = tuple(sorted(inputs.spec().items()))
+        if key not in self._cache:
+            x = inputs.sample(self.n_samples, self.seed)
+            y = self(x)
+            if y.shape != (self.n_samples,):
+                raise ValueError(f"the target function must map (n, d) inputs to (n,) values, got {y.shape}")
+            self._cache[key] = (x, y)
+        return self._cache[key]
+
+    def relu_correlation(self, inputs, b, tile_elements: int = 1 << 22):
+        x, y = self._sample(inputs)
+        b = np.asarray(b, dtype=np.float64)
+        weights = y / self.n_samples
+        value, grad = np.empty(b.shape[0]), np.empty(b.shape)
+        rows = max(1, tile_elements // self.n_samples)
+        for i0 in range(0, b.shape[0], rows):
+            z = b[i0:i0 + rows] @ x.T
+            value[i0:i0 + rows] = _relu(z) @ weights
+            grad[i0:i0 + rows] = ((z > 0) * weights) @ x
+        return value, grad
+
+    def linear_moment(self, inputs):
+        x, y = self._sample(inputs)
+        return y @ x / self.n_samples
+
+    def second_moment(self, inputs):
+        _, y = self._sample(inputs)
+        return float(y @ y / self.n_samples)
+
+    def spec(self):
+        return {"target": "MonteCarloTarget", "d": self.d, "fn": self.name, "n_samples": self.n_samples,
+                "seed": self.seed, "exact": False}

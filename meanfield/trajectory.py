@@ -1,0 +1,77 @@
+"""Solutions: the :class:`Trajectory` object returned by :func:`meanfield.simulate`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .measure import ParticleMeasure
+
+__all__ = ["Trajectory", "MemoryRecorder"]
+
+
+class Trajectory:
+    """Saved states of a run.
+
+    Attributes
+    ----------
+    times : array (T,)
+    risk : array (T,)
+    a : array (T, m)
+    b : array (T, m, d)
+    weights : array (m,)
+    observables : dict of name -> array (T, ...)
+    final : ParticleMeasure
+        The state at the end of the run (also when particle snapshots were not saved).
+    status : str
+        "completed", "diverged" or "interrupted".
+    info : dict
+        Solver, step size, backend, number of steps and evaluations, wall time.
+    problem_spec : dict
+        Description of the problem the run solved.
+    """
+
+    def __init__(self, times, risk, a, b, weights, observables, final, status="completed", info=None,
+                 problem_spec=None):
+        self.times, self.risk, self.a, self.b = times, risk, a, b
+        self.weights, self.observables, self.final = weights, observables, final
+        self.status, self.info, self.problem_spec = status, dict(info or {}), dict(problem_spec or {})
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def measure(self, i: int) -> ParticleMeasure:
+        """The particle measure of snapshot ``i``."""
+        if self.a is None:
+            raise ValueError("this trajectory kept no particle snapshots (SaveAt(particles=False))")
+        return ParticleMeasure(np.asarray(self.a[i]), np.asarray(self.b[i]), self.weights)
+
+    def __repr__(self):
+        m, d = self.final.m, self.final.d
+        return (f"Trajectory(T={len(self)}, m={m}, d={d}, t=[{self.times[0]:.3g}, {self.times[-1]:.3g}], "
+                f"risk {self.risk[0]:.3g} -> {self.risk[-1]:.3g}, status={self.status!r})")
+
+
+class MemoryRecorder:
+    """Collects snapshots in memory and assembles the :class:`Trajectory`."""
+
+    def __init__(self, weights):
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.times, self.risk, self.a, self.b = [], [], [], []
+        self.observables: dict[str, list] = {}
+        self.final: ParticleMeasure | None = None
+
+    def append(self, t, risk, mu, observables):
+        self.times.append(float(t))
+        self.risk.append(float(risk))
+        if mu is not None:
+            self.a.append(mu.a)
+            self.b.append(mu.b)
+        for name, value in observables.items():
+            self.observables.setdefault(name, []).append(value)
+
+    def trajectory(self, problem, status="completed", info=None) -> Trajectory:
+        a = np.array(self.a) if self.a else None
+        b = np.array(self.b) if self.b else None
+        obs = {k: np.array(v) for k, v in self.observables.items()}
+        return Trajectory(np.array(self.times), np.array(self.risk), a, b, self.weights, obs, self.final,
+                          status, info, problem.spec())

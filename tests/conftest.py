@@ -1,0 +1,42 @@
+"""Shared helpers: Monte-Carlo estimates with their standard errors, random rotations."""
+
+import numpy as np
+import pytest
+
+import meanfield as mf
+
+MC_SAMPLES = 2_000_000
+#: Monte-Carlo checks accept |exact − estimate| <= Z_TOL standard errors (false-alarm rate ~6e-7 per check).
+Z_TOL = 5.0
+
+
+def mc_mean(values):
+    """Mean along axis 0 and its standard error."""
+    values = np.asarray(values)
+    return values.mean(axis=0), values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
+
+
+def assert_mc_close(exact, values, z=Z_TOL, floor=1e-12):
+    mean, se = mc_mean(values)
+    err = np.abs(np.asarray(exact) - mean)
+    assert np.all(err <= z * se + floor), f"exact {exact} vs MC {mean} ± {se} (err {err / (se + 1e-300)} SE)"
+
+
+def random_rotation(d, rng):
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    return q * np.sign(np.diag(r))
+
+
+def pair_at_angle(theta, d, rng, r1=1.3, r2=0.7):
+    """Two vectors of norms r1, r2 at angle theta, in a random orientation."""
+    rot = random_rotation(d, rng)
+    b1 = r1 * rot[0]
+    b2 = r2 * (np.cos(theta) * rot[0] + np.sin(theta) * rot[1])
+    return b1, b2
+
+
+@pytest.fixture(scope="session", params=["gaussian", "sphere"])
+def law_and_sample(request):
+    """An input law (d = 5) and a large sample from it, seeded."""
+    law = mf.Gaussian(d=5, variance=0.7) if request.param == "gaussian" else mf.Sphere(d=5)
+    return law, law.sample(MC_SAMPLES, np.random.default_rng(12345))

@@ -1,0 +1,112 @@
+"""Targets: F*, ∇F*, E f*², E[f* x] against Monte Carlo, and quadrature against closed forms."""
+
+import numpy as np
+import pytest
+from conftest import assert_mc_close, random_rotation
+
+import meanfield as mf
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def _targets(d, rng):
+    rot = random_rotation(d, rng)
+    return {
+        "teacher": mf.TeacherNetwork(np.array([1.0, -0.7, 0.4]), rng.standard_normal((3, d))),
+        "linear": mf.LinearTarget(rng.standard_normal(d)),
+        "cubic": mf.CubicTarget(rng.standard_normal(d), scale=1.5),
+        "multi_index": mf.MultiIndexTarget(lambda xh: np.linalg.norm(xh, axis=1), rot[:, :2], degree=1),
+    }
+
+
+@pytest.mark.parametrize("name", ["teacher", "linear", "cubic", "multi_index"])
+def test_target_moments_against_monte_carlo(law_and_sample, name):
+    law, x = law_and_sample
+    rng = np.random.default_rng(6)
+    target = _targets(law.d, rng)[name]
+    y = target(x)
+    assert_mc_close(target.second_moment(law), y**2)
+    assert_mc_close(target.linear_moment(law), y[:, None] * x)
+    b = rng.standard_normal((3, law.d))
+    b[2] *= 1e-3
+    value, grad = target.relu_correlation(law, b)
+    for j in range(3):
+        z = x @ b[j]
+        assert_mc_close(value[j], y * relu(z))
+        assert_mc_close(grad[j], (y * (z > 0))[:, None] * x)
+
+
+@pytest.mark.parametrize("law", [mf.Gaussian(6, 0.5), mf.Sphere(6)])
+def test_multi_index_quadrature_against_teacher_closed_form(law):
+    """g(x_H) = relu(⟨v, x_H⟩) is a one-neuron teacher u = Qv: the quadrature must match the closed form."""
+    rng = np.random.default_rng(7)
+    Q = random_rotation(6, rng)[:, :3]
+    v = rng.standard_normal(3)
+    mi = mf.MultiIndexTarget(lambda xh: relu(xh @ v), Q, degree=1)
+    teacher = mf.TeacherNetwork([1.0], (Q @ v)[None])
+    b = rng.standard_normal((5, 6))
+    b[1] = Q @ rng.standard_normal(3)  # a neuron inside H (r = 0)
+    for got, want in zip(mi.relu_correlation(law, b), teacher.relu_correlation(law, b)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-3 * np.abs(want).max())
+    np.testing.assert_allclose(mi.second_moment(law), teacher.second_moment(law), rtol=1e-10)
+    np.testing.assert_allclose(mi.linear_moment(law), teacher.linear_moment(law), rtol=1e-10)
+
+
+def test_multi_index_is_exact_for_polynomial_g():
+    rng = np.random.default_rng(8)
+    Q = random_rotation(5, rng)[:, :2]
+    v = rng.standard_normal(2)
+    mi = mf.MultiIndexTarget(lambda xh: xh @ v, Q, degree=1)
+    lin = mf.LinearTarget(Q @ v)
+    law = mf.Gaussian(5, 2.0)
+    b = rng.standard_normal((4, 5))
+    for got, want in zip(mi.relu_correlation(law, b), lin.relu_correlation(law, b)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_multi_index_sobol_rule_for_large_hidden_dimension():
+    rng = np.random.default_rng(9)
+    Q = random_rotation(12, rng)[:, :10]
+    mi = mf.MultiIndexTarget(lambda xh: np.linalg.norm(xh, axis=1), Q, degree=1, max_nodes=1 << 14)
+    assert mi.rule == "sobol"
+    law = mf.Gaussian(12)
+    x = law.sample(1_000_000, 10)
+    b = rng.standard_normal((2, 12))
+    value, _ = mi.relu_correlation(law, b)
+    y = mi(x)
+    for j in range(2):
+        mean = np.mean(y * relu(x @ b[j]))
+        assert abs(value[j] - mean) < 5e-3 * abs(mean)
+
+
+def test_monte_carlo_target_is_approximate_and_close_to_exact():
+    rng = np.random.default_rng(10)
+    teacher = mf.TeacherNetwork([1.0, 0.5], rng.standard_normal((2, 4)))
+    approx = mf.MonteCarloTarget(teacher, d=4, n_samples=400_000, seed=1)
+    assert approx.exact is False and teacher.exact is True
+    law = mf.Gaussian(4)
+    b = rng.standard_normal((3, 4))
+    exact_v, _ = teacher.relu_correlation(law, b)
+    approx_v, _ = approx.relu_correlation(law, b)
+    np.testing.assert_allclose(approx_v, exact_v, rtol=2e-2)
+    np.testing.assert_allclose(approx.second_moment(law), teacher.second_moment(law), rtol=2e-2)
+
+
+def test_cubic_normalisation():
+    law = mf.Gaussian(60, 1 / 60)
+    target = mf.CubicTarget.normalized(np.ones(60) / np.sqrt(60), law)
+    assert np.isclose(0.5 * target.second_moment(law), 1.0, rtol=1e-14)
+
+
+def test_target_validation():
+    with pytest.raises(ValueError, match="c has 2 entries but U has 3 rows"):
+        mf.TeacherNetwork([1.0, 2.0], np.ones((3, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        mf.TeacherNetwork([np.nan], np.ones((1, 4)))
+    with pytest.raises(ValueError, match="orthonormal"):
+        mf.MultiIndexTarget(np.sum, np.ones((4, 2)))
+    with pytest.raises(ValueError, match="degree"):
+        Q = np.eye(4)[:, :2]
+        mf.MultiIndexTarget(lambda xh: xh[:, 0] ** 2, Q).relu_correlation(mf.Sphere(4), np.ones((1, 4)))
