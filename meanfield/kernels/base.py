@@ -19,6 +19,7 @@ import numpy as np
 __all__ = ["Backend", "get_backend", "available_backends", "register_backend"]
 
 _REGISTRY: dict[str, type] = {}
+_INSTANCES: dict[tuple, Backend] = {}
 _MODULES = {"numpy": ".numpy_backend", "numba": ".numba_backend", "torch": ".torch_backend"}
 
 
@@ -62,7 +63,7 @@ def register_backend(name: str, cls: type) -> None:
 
 
 def get_backend(backend="numpy", **options) -> Backend:
-    """Return a backend instance from a name ("numpy", "numba", "torch") or pass an instance through.
+    """Return the backend of a name ("numpy", "numba", "torch") and options, or pass an instance through.
 
     Options go to the backend's constructor, e.g. ``get_backend("torch", device="cuda", dtype="float32")``.
     """
@@ -77,7 +78,10 @@ def get_backend(backend="numpy", **options) -> Backend:
             importlib.import_module(_MODULES[backend], __package__)
         except ImportError as err:
             raise ImportError(f"backend {backend!r} needs a package that is not installed: {err}") from err
-    return _REGISTRY[backend](**options)
+    key = (backend, tuple(sorted((k, str(v)) for k, v in options.items())))
+    if key not in _INSTANCES:  # backends hold only their configuration: share one instance per configuration
+        _INSTANCES[key] = _REGISTRY[backend](**options)
+    return _INSTANCES[key]
 
 
 def available_backends() -> list[str]:

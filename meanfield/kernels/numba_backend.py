@@ -1,0 +1,256 @@
+"""numba backend: parallel (prange), tiled, fused evaluation of the kernel field on the CPU.
+
+Two strategies, chosen by the input dimension d (``strategy="auto"``):
+
+* ``"fused"`` (small d, where the per-pair arccos dominates): one pass per block of rows computes the cosines
+  by a short d-loop, the transcendental part, the row reductions and the gradient contraction, with all
+  temporaries in L1-sized buffers; memory O(m d).
+* ``"blas"`` (large d, where the two contractions of length d dominate): per tile, the cosines come from a BLAS
+  matrix product, a parallel numba pass turns them into the weights (π − θ) c_k and the row reductions in
+  place, and a second BLAS product gives the gradient; memory O(m d + tile²).
+
+The arccos is fdlibm's rational approximation (``__ieee754_acos``, within 1 ulp of ``np.arccos`` in the tests),
+written with selects only, which LLVM vectorises; ``math.acos`` is a scalar libm call that does not. All kernels use
+``error_model="numpy"``: numba's default Python error model puts a zero-division check (a branch) on every
+division, which alone keeps these loops scalar (about 3x slower).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+# numba's OpenMP workers and OpenBLAS's threads alternate in the BLAS strategy; with OpenMP's default
+# busy-waiting they fight for the cores after every switch (10x slower on small tiles). Must be set before
+# numba launches its first parallel region.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
+
+from .base import register_backend  # noqa: E402
+from .numpy_backend import NumpyBackend, _unit_rows  # noqa: E402
+
+_PI = math.pi
+_FASTMATH = {"contract", "reassoc", "arcp", "nsz"}  # no nnan/ninf: NaN must still propagate to the driver
+
+# fdlibm e_asin.c / e_acos.c: asin(x) = x + x R(x²) on [0, 1/2], R = t pS(t) / qS(t).
+_PS0, _PS1, _PS2 = 1.66666666666666657415e-01, -3.25565818622400915405e-01, 2.01212532134862925881e-01
+_PS3, _PS4, _PS5 = -4.00555345006794114027e-02, 7.91534994289814532176e-04, 3.47933107596021167570e-05
+_QS1, _QS2 = -2.40339491173441421878e00, 2.02094576023350569471e00
+_QS3, _QS4 = -6.88283971605453293030e-01, 7.70381505559019352791e-02
+
+
+@njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+def _acos(c):
+    """arccos(c) for c in [−1, 1], branch-free (selects only) so that loops over it vectorise."""
+    x = abs(c)
+    big = x > 0.5
+    z = (1.0 - x) * 0.5 if big else x * x
+    s = math.sqrt(z) if big else x
+    p = z * (_PS0 + z * (_PS1 + z * (_PS2 + z * (_PS3 + z * (_PS4 + z * _PS5)))))
+    q = 1.0 + z * (_QS1 + z * (_QS2 + z * (_QS3 + z * _QS4)))
+    asin_s = s + s * (p / q)
+    acos_x = 2.0 * asin_s if big else 0.5 * _PI - asin_s
+    return _PI - acos_x if c < 0.0 else acos_x
+
+
+@njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def acos_vectorised(c):
+    """Elementwise arccos with the vectorisable approximation (exposed for tests)."""
+    out = np.empty_like(c)
+    for i in prange(c.shape[0]):
+        out[i] = _acos(min(1.0, max(-1.0, c[i])))
+    return out
+
+
+@njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _fused_field(u_p, n_p, u_s_t, src_t, coef, cn, value, grad, with_grad, row_block, col_block):
+    """Fused evaluation; u_s_t, src_t are the sources transposed (d, k) so the inner k-loops are contiguous.
+
+    Every inner loop runs over a slice indexed from 0: an offset index (k0 + kk) makes numba emit a
+    negative-index wraparound select that keeps LLVM from vectorising the loop.
+    """
+    n, d = u_p.shape
+    k = coef.shape[0]
+    n_blocks = (n + row_block - 1) // row_block
+    for ib in prange(n_blocks):
+        i0 = ib * row_block
+        i1 = min(n, i0 + row_block)
+        row = np.empty(col_block)
+        acc_g = np.zeros(d)
+        for i in range(i0, i1):
+            acc_v = 0.0
+            acc_s = 0.0
+            acc_g[:] = 0.0
+            for k0 in range(0, k, col_block):
+                k1 = min(k, k0 + col_block)
+                kb = k1 - k0
+                c_row = row[:kb]
+                c_row[:] = 0.0
+                for dd in range(d):
+                    u = u_p[i, dd]
+                    src = u_s_t[dd, k0:k1]
+                    for kk in range(kb):
+                        c_row[kk] += u * src[kk]
+                coef_b = coef[k0:k1]
+                cn_b = cn[k0:k1]
+                for kk in range(kb):
+                    c = min(1.0, max(-1.0, c_row[kk]))
+                    pt = _PI - _acos(c)
+                    s = math.sqrt((1.0 - c) * (1.0 + c))
+                    acc_v += cn_b[kk] * (s + pt * c)
+                    acc_s += cn_b[kk] * s
+                    c_row[kk] = coef_b[kk] * pt
+                if with_grad:
+                    for dd in range(d):
+                        src = src_t[dd, k0:k1]
+                        g = 0.0
+                        for kk in range(kb):
+                            g += c_row[kk] * src[kk]
+                        acc_g[dd] += g
+            value[i] = n_p[i] * acc_v
+            if with_grad:
+                for dd in range(d):
+                    grad[i, dd] = acc_g[dd] + u_p[i, dd] * acc_s
+
+
+@njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _weights_in_place(c_tile, cn, acc_v, acc_s):
+    """Turn a tile of cosines into π − θ in place, accumulating the row sums of c_k|s_k| J(θ) and
+    c_k|s_k| sin θ."""
+    rows, cols = c_tile.shape
+    for r in prange(rows):
+        row = c_tile[r]
+        v = 0.0
+        s_acc = 0.0
+        for kk in range(cols):
+            c = min(1.0, max(-1.0, row[kk]))
+            pt = _PI - _acos(c)
+            s = math.sqrt((1.0 - c) * (1.0 + c))
+            v += cn[kk] * (s + pt * c)
+            s_acc += cn[kk] * s
+            row[kk] = pt
+        acc_v[r] += v
+        acc_s[r] += s_acc
+
+
+@njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows, acc_v_cols, acc_s_cols,
+                                n_chunks):
+    """Off-diagonal tile (I, K) of a self-interaction: replace the cosines by π − θ, and accumulate the
+    J and sin θ sums both along rows (weights c_K|s_K|, for the I block) and along columns (weights
+    c_I|s_I|, for the K block). Column sums are reduced over per-chunk partials (no write races)."""
+    rows, cols = c_tile.shape
+    part_v = np.zeros((n_chunks, cols))
+    part_s = np.zeros((n_chunks, cols))
+    chunk = (rows + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        pv = part_v[ch]
+        ps = part_s[ch]
+        for r in range(ch * chunk, min(rows, (ch + 1) * chunk)):
+            row = c_tile[r]
+            w_r = cn_rows[r]
+            v = 0.0
+            s_acc = 0.0
+            for kk in range(cols):
+                c = min(1.0, max(-1.0, row[kk]))
+                pt = _PI - _acos(c)
+                s = math.sqrt((1.0 - c) * (1.0 + c))
+                j = s + pt * c
+                v += cn_cols[kk] * j
+                s_acc += cn_cols[kk] * s
+                pv[kk] += w_r * j
+                ps[kk] += w_r * s
+                row[kk] = pt
+            acc_v_rows[r] += v
+            acc_s_rows[r] += s_acc
+    for ch in range(n_chunks):
+        acc_v_cols += part_v[ch]
+        acc_s_cols += part_s[ch]
+
+
+class NumbaBackend(NumpyBackend):
+    """CPU backend compiled with numba (fp64), parallel over rows; see the module docstring.
+
+    Parameters
+    ----------
+    strategy : {"auto", "fused", "blas"}
+        "auto" picks "fused" for d < ``blas_min_d`` and "blas" otherwise.
+    blas_min_d : int
+        Crossover dimension (measured by benchmarks/velocity.py on a 2-core AVX-512 machine).
+    tile : int
+        Tile edge of the BLAS strategy (memory ~ 8 tile² bytes).
+    threads : int, optional
+        Number of numba threads (default: all).
+    """
+
+    name = "numba"
+
+    def __init__(self, strategy: str = "auto", blas_min_d: int = 16, tile: int = 1024,
+                 row_block: int = 4, col_block: int = 512, threads: int | None = None):
+        if strategy not in ("auto", "fused", "blas"):
+            raise ValueError(f"strategy must be 'auto', 'fused' or 'blas', got {strategy!r}")
+        super().__init__()
+        self.strategy, self.blas_min_d, self.tile = strategy, int(blas_min_d), int(tile)
+        self.row_block, self.col_block = int(row_block), int(col_block)
+        if threads is not None:
+            numba.set_num_threads(int(threads))
+
+    def field(self, points, sources, coef, scale, alpha=0.0, grad=True):
+        same = points is sources
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        sources = points if same else np.ascontiguousarray(sources, dtype=np.float64)
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        n, d = points.shape
+        u_p, n_p = _unit_rows(points)
+        u_s, n_s = (u_p, n_p) if same else _unit_rows(sources)
+        cn = coef * n_s
+        strategy = self.strategy if self.strategy != "auto" else ("fused" if d < self.blas_min_d else "blas")
+        if strategy == "fused":
+            value = np.empty(n)
+            gradient = np.empty((n, d)) if grad else np.empty((0, d))
+            _fused_field(u_p, n_p, np.ascontiguousarray(u_s.T), np.ascontiguousarray(sources.T), coef, cn,
+                         value, gradient, grad, self.row_block, self.col_block)
+        else:
+            value, gradient = self._blas_field(u_p, n_p, u_s, sources, coef, cn, grad, same)
+        return self._finish(points, sources, coef, scale, alpha, value, gradient if grad else None)
+
+    def _blas_field(self, u_p, n_p, u_s, sources, coef, cn, grad, symmetric):
+        """Tiles: cosines by BLAS, weights in place by numba, gradient by BLAS. For a self-interaction
+        (points are the sources) only tiles K >= I are formed: θ is symmetric, so tile (I, K) serves both
+        blocks, which halves the first product and the transcendental work."""
+        n, d = u_p.shape
+        k = sources.shape[0]
+        acc_v, acc_s = np.zeros(n), np.zeros(n)
+        gradient = np.zeros((n, d)) if grad else None
+        tile = self.tile
+        buf = np.empty((min(tile, n), min(tile, k)))
+        weighted = coef[:, None] * sources  # c_k s_k: the gradient is Σ_k (π − θ_jk) c_k s_k + ...
+        n_chunks = numba.get_num_threads()
+        for i0 in range(0, n, tile):
+            i1 = min(n, i0 + tile)
+            for k0 in range(i0 if symmetric else 0, k, tile):
+                k1 = min(k, k0 + tile)
+                c_tile = buf[: i1 - i0, : k1 - k0]
+                np.matmul(u_p[i0:i1], u_s[k0:k1].T, out=c_tile)
+                if symmetric and k0 != i0:
+                    _weights_in_place_symmetric(c_tile, cn[i0:i1], cn[k0:k1], acc_v[i0:i1], acc_s[i0:i1],
+                                                acc_v[k0:k1], acc_s[k0:k1], n_chunks)
+                    if grad:
+                        gradient[i0:i1] += c_tile @ weighted[k0:k1]
+                        gradient[k0:k1] += c_tile.T @ weighted[i0:i1]
+                else:
+                    _weights_in_place(c_tile, cn[k0:k1], acc_v[i0:i1], acc_s[i0:i1])
+                    if grad:
+                        gradient[i0:i1] += c_tile @ weighted[k0:k1]
+        if grad:
+            gradient += u_p * acc_s[:, None]
+        return n_p * acc_v, gradient
+
+    def __repr__(self):
+        return f"NumbaBackend(strategy={self.strategy!r}, threads={numba.get_num_threads()})"
+
+
+register_backend("numba", NumbaBackend)
