@@ -20,6 +20,10 @@ from .trajectory import MemoryRecorder, Trajectory
 __all__ = ["simulate", "SaveAt", "FlowDivergedError"]
 
 
+class _Converged(Exception):
+    """Internal: the risk reached ``stop_risk`` inside the adaptive loop."""
+
+
 class FlowDivergedError(RuntimeError):
     """The state became non-finite or the risk blew up; ``.trajectory`` holds what was saved until then."""
 
@@ -77,7 +81,7 @@ class _Run:
 def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, solver="heun",
              save_every: int | SaveAt = 10, observables: Mapping[str, Callable] | None = None,
              backend="numpy", backend_options: dict | None = None, rtol: float = 1e-6, atol: float = 1e-9,
-             max_risk_factor: float = 1e6, progress: bool = False) -> Trajectory:
+             max_risk_factor: float = 1e6, stop_risk: float | None = None, progress: bool = False) -> Trajectory:
     r"""Integrate the mean-field particle flow ȧ_j = −ψ_μ(b_j), ḃ_j = −a_j ∇ψ_μ(b_j) from μ0 up to t_max.
 
     Parameters
@@ -101,6 +105,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     max_risk_factor : float
         The run stops with :class:`FlowDivergedError` when the risk exceeds this factor times
         max(F(μ0), ½ E f*²), or when the state becomes non-finite.
+    stop_risk : float, optional
+        Stop (and save) as soon as the risk is <= ``stop_risk``; the status is then "converged".
     progress : bool
         Show a tqdm progress bar.
 
@@ -108,7 +114,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     -------
     Trajectory
         ``times``, ``risk``, ``a``, ``b``, ``final``, ``observables``. A KeyboardInterrupt ends the run
-        early and returns what was saved, with ``status == "interrupted"``.
+        early and returns what was saved, with ``status == "interrupted"``; ``status`` is "converged" when
+        ``stop_risk`` was reached, "completed" otherwise.
 
     Examples
     --------
@@ -164,6 +171,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                         ev = run.evaluate(state)
                         run.check(t, state, ev.risk, h_try)
                         bar.update(h_try)
+                        if stop_risk is not None and ev.risk <= stop_risk:
+                            raise _Converged
                     factor = 0.9 * err_n ** (-1.0 / (rk.error_order + 1)) if err_n > 0 else 5.0
                     h = h_try * min(5.0, max(0.2, factor if math.isfinite(factor) else 0.2))
                     if h < 1e-12 * t_max:
@@ -182,7 +191,15 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                 run.check(t, state, ev.risk, dt)
                 if step % save.every == 0 or step == n_steps:
                     run.record(t, state, ev.risk)
+                elif stop_risk is not None and ev.risk <= stop_risk:
+                    run.record(t, state, ev.risk)
                 bar.update(h)
+                if stop_risk is not None and ev.risk <= stop_risk:
+                    status = "converged"
+                    break
+    except _Converged:
+        status = "converged"
+        run.record(t, state, ev.risk)
     except KeyboardInterrupt:
         status = "interrupted"
         warnings.warn(f"simulation interrupted at t = {t:.6g}; returning the trajectory saved so far",

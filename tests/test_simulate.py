@@ -118,3 +118,15 @@ def test_driver_validation(small_problem):
         mf.simulate(small_problem, mu0, t_max=1.0, dt=0.1, save_every=0)
     with pytest.raises(ValueError, match="unknown backend"):
         mf.simulate(small_problem, mu0, t_max=1.0, dt=0.1, backend="jax")
+
+
+@pytest.mark.parametrize("solver", ["heun", "dopri5"])
+def test_stop_risk_ends_the_run_at_the_first_state_below(small_problem, solver):
+    mu0 = mf.init.sign_sphere(16, 5, seed=10)
+    full = mf.simulate(small_problem, mu0, t_max=20.0, dt=0.05, solver="heun", save_every=1)
+    goal = 0.5 * (full.risk[0] + full.risk[-1]) * 0.1
+    traj = mf.simulate(small_problem, mu0, t_max=20.0, dt=0.05, solver=solver, save_every=1000, stop_risk=goal)
+    assert traj.status == "converged" and traj.risk[-1] <= goal and traj.times[-1] < 20.0
+    # The run stopped where the risk first crossed the goal (same crossing time as the full run, up to a step).
+    t_cross = full.times[np.argmax(full.risk <= goal)]
+    assert abs(traj.times[-1] - t_cross) <= 0.5

@@ -18,19 +18,13 @@ division, which alone keeps these loops scalar (about 3x slower).
 from __future__ import annotations
 
 import math
-import os
 
-# numba's OpenMP workers and OpenBLAS's threads alternate in the BLAS strategy; with OpenMP's default
-# busy-waiting they fight for the cores after every switch (10x slower on small tiles). Must be set before
-# numba launches its first parallel region.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numba
+import numpy as np
+from numba import njit, prange
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-from numba import njit, prange  # noqa: E402
-
-from .base import register_backend  # noqa: E402
-from .numpy_backend import NumpyBackend, _unit_rows  # noqa: E402
+from .base import register_backend
+from .numpy_backend import NumpyBackend, _unit_rows
 
 _PI = math.pi
 _FASTMATH = {"contract", "reassoc", "arcp", "nsz"}  # no nnan/ninf: NaN must still propagate to the driver
@@ -69,8 +63,10 @@ def acos_vectorised(c):
 def _fused_field(u_p, n_p, u_s_t, src_t, coef, cn, value, grad, with_grad, row_block, col_block):
     """Fused evaluation; u_s_t, src_t are the sources transposed (d, k) so the inner k-loops are contiguous.
 
-    Every inner loop runs over a slice indexed from 0: an offset index (k0 + kk) makes numba emit a
-    negative-index wraparound select that keeps LLVM from vectorising the loop.
+    A block of ``row_block`` rows sweeps the sources in blocks of ``col_block`` columns, so each source block
+    is reused from L1/L2 by all rows of the block. Every inner loop runs over a slice indexed from 0: an
+    offset index (k0 + kk) makes numba emit a negative-index wraparound select that keeps LLVM from
+    vectorising the loop.
     """
     n, d = u_p.shape
     k = coef.shape[0]
@@ -79,41 +75,45 @@ def _fused_field(u_p, n_p, u_s_t, src_t, coef, cn, value, grad, with_grad, row_b
         i0 = ib * row_block
         i1 = min(n, i0 + row_block)
         row = np.empty(col_block)
-        acc_g = np.zeros(d)
-        for i in range(i0, i1):
-            acc_v = 0.0
-            acc_s = 0.0
-            acc_g[:] = 0.0
-            for k0 in range(0, k, col_block):
-                k1 = min(k, k0 + col_block)
-                kb = k1 - k0
+        acc_v = np.zeros(row_block)
+        acc_s = np.zeros(row_block)
+        acc_g = np.zeros((row_block, d))
+        for k0 in range(0, k, col_block):
+            k1 = min(k, k0 + col_block)
+            kb = k1 - k0
+            coef_b = coef[k0:k1]
+            cn_b = cn[k0:k1]
+            for r in range(i1 - i0):
                 c_row = row[:kb]
                 c_row[:] = 0.0
                 for dd in range(d):
-                    u = u_p[i, dd]
+                    u = u_p[i0 + r, dd]
                     src = u_s_t[dd, k0:k1]
                     for kk in range(kb):
                         c_row[kk] += u * src[kk]
-                coef_b = coef[k0:k1]
-                cn_b = cn[k0:k1]
+                v = 0.0
+                s_acc = 0.0
                 for kk in range(kb):
                     c = min(1.0, max(-1.0, c_row[kk]))
                     pt = _PI - _acos(c)
                     s = math.sqrt((1.0 - c) * (1.0 + c))
-                    acc_v += cn_b[kk] * (s + pt * c)
-                    acc_s += cn_b[kk] * s
+                    v += cn_b[kk] * (s + pt * c)
+                    s_acc += cn_b[kk] * s
                     c_row[kk] = coef_b[kk] * pt
+                acc_v[r] += v
+                acc_s[r] += s_acc
                 if with_grad:
                     for dd in range(d):
                         src = src_t[dd, k0:k1]
                         g = 0.0
                         for kk in range(kb):
                             g += c_row[kk] * src[kk]
-                        acc_g[dd] += g
-            value[i] = n_p[i] * acc_v
+                        acc_g[r, dd] += g
+        for r in range(i1 - i0):
+            value[i0 + r] = n_p[i0 + r] * acc_v[r]
             if with_grad:
                 for dd in range(d):
-                    grad[i, dd] = acc_g[dd] + u_p[i, dd] * acc_s
+                    grad[i0 + r, dd] = acc_g[r, dd] + u_p[i0 + r, dd] * acc_s[r]
 
 
 @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
@@ -188,8 +188,8 @@ class NumbaBackend(NumpyBackend):
 
     name = "numba"
 
-    def __init__(self, strategy: str = "auto", blas_min_d: int = 16, tile: int = 1024,
-                 row_block: int = 4, col_block: int = 512, threads: int | None = None):
+    def __init__(self, strategy: str = "auto", blas_min_d: int = 16, tile: int = 512,
+                 row_block: int = 32, col_block: int = 512, threads: int | None = None):
         if strategy not in ("auto", "fused", "blas"):
             raise ValueError(f"strategy must be 'auto', 'fused' or 'blas', got {strategy!r}")
         super().__init__()

@@ -1,0 +1,127 @@
+"""Pair interactions per second of one velocity evaluation, per backend, against two baselines measured in the
+same run: (i) the numpy reference backend (a plain vectorised numpy implementation of the same closed forms,
+tiled only so that it fits in memory) and (ii) the machine's fp64 matmul rate, as the fraction of the roofline
+4 m² d / time (two length-d contractions per pair). Also the peak memory of one evaluation at m = 65 536,
+d = 100 on the fastest CPU backend, measured in a fresh process.
+
+    python benchmarks/velocity.py            # full table, writes results/benchmarks/velocity.json
+    python benchmarks/velocity.py --quick    # m in {1024, 4096} only, no memory probe
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from _common import best_time, machine, matmul_rate, write_json  # noqa: E402
+
+import meanfield as mf  # noqa: E402
+
+
+def make_problem(m: int, d: int):
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((3, d))
+    problem = mf.Problem(mf.TeacherNetwork(np.ones(3), U / np.linalg.norm(U, axis=1, keepdims=True)), mf.Gaussian(d))
+    return problem, mf.init.sign_sphere(m, d, seed=1)
+
+
+def backends():
+    import torch
+
+    out = [("numpy", {}), ("numba", {}), ("torch-cpu", {"device": "cpu"})]
+    if torch.cuda.is_available():
+        out += [("torch-cuda", {"device": "cuda"}), ("torch-cuda-fp32", {"device": "cuda", "dtype": "float32"})]
+    return out
+
+
+def time_velocity(label: str, options: dict, m: int, d: int) -> float:
+    problem, mu = make_problem(m, d)
+    bound = problem.bind(label.split("-")[0], **options)
+    bk = bound.backend
+    state, weights = bk.asarray(mu.state()), bk.asarray(mu.weights)
+    sync = None
+    if getattr(bk, "device", None) is not None and bk.device.type == "cuda":
+        import torch
+
+        sync = torch.cuda.synchronize
+
+    def run():
+        bound.velocity(state, weights)
+        if sync:
+            sync()
+
+    slow = label == "numpy" and m >= 16384
+    return best_time(run, min_total=0.0 if slow else 0.5, max_repeats=1 if slow else 5)
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
+
+
+def memory_probe(m: int, d: int, backend: str) -> dict:
+    """Run in a fresh process: resident memory before one velocity evaluation and its peak during it (Linux:
+    the peak counter is reset through /proc/self/clear_refs just before the evaluation)."""
+    import time
+
+    problem, mu = make_problem(m, d)
+    bound = problem.bind(backend)
+    state, weights = bound.backend.asarray(mu.state()), bound.backend.asarray(mu.weights)
+    bound.velocity(state[:256], weights[:256])  # compile / warm up on a small problem
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    before = _rss_kib("VmRSS") * 1024
+    t0 = time.perf_counter()
+    bound.velocity(state, weights)
+    seconds = time.perf_counter() - t0
+    peak = _rss_kib("VmHWM") * 1024
+    return {"m": m, "d": d, "backend": backend, "peak_rss_bytes": peak, "rss_before_bytes": before,
+            "increment_bytes": peak - before, "seconds": seconds, "state_bytes": 8 * m * (d + 1),
+            "m_squared_matrix_bytes": 8 * m * m}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--memory-probe", nargs=3, metavar=("M", "D", "BACKEND"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_probe:
+        m, d, backend = args.memory_probe
+        print(json.dumps(memory_probe(int(m), int(d), backend)))
+        return
+
+    sizes = [(m, d) for m in ((1024, 4096) if args.quick else (1024, 4096, 16384)) for d in (10, 100)]
+    gemm = matmul_rate()
+    print(f"measured fp64 matmul rate: {gemm / 1e9:.1f} GFLOP/s")
+    rows = []
+    for m, d in sizes:
+        base = None
+        for label, options in backends():
+            t = time_velocity(label, options, m, d)
+            base = t if label == "numpy" else base
+            row = {"backend": label, "m": m, "d": d, "seconds": t, "pairs_per_s": m * m / t,
+                   "speedup_vs_numpy": base / t, "roofline_fraction": 4 * m * m * d / t / gemm}
+            rows.append(row)
+            print(f"m={m:6d} d={d:4d} {label:16s} {t * 1e3:10.2f} ms {m * m / t / 1e6:9.1f} Mpairs/s "
+                  f"x{base / t:6.2f} vs numpy  {100 * row['roofline_fraction']:5.1f}% of matmul roofline", flush=True)
+    payload = {"machine": machine(), "matmul_flops": gemm, "results": rows}
+    if not args.quick:
+        fastest = max((r for r in rows if r["m"] == 16384 and r["d"] == 100 and "cuda" not in r["backend"]),
+                      key=lambda r: r["pairs_per_s"])["backend"].split("-")[0]
+        out = subprocess.run([sys.executable, __file__, "--memory-probe", "65536", "100", fastest],
+                             capture_output=True, text=True, check=True)
+        mem = json.loads(out.stdout.strip().splitlines()[-1])
+        payload["memory_m65536_d100"] = mem
+        print(f"m=65536 d=100 on {fastest}: peak RSS {mem['peak_rss_bytes'] / 2**30:.2f} GiB "
+              f"(+{mem['increment_bytes'] / 2**20:.0f} MiB during the evaluation; one m×m fp64 matrix would be "
+              f"{mem['m_squared_matrix_bytes'] / 2**30:.0f} GiB), {mem['seconds']:.1f} s")
+    print(f"wrote {write_json('velocity' if not args.quick else 'velocity_quick', payload)}")
+
+
+if __name__ == "__main__":
+    main()
