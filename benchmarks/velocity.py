@@ -85,6 +85,64 @@ def memory_probe(m: int, d: int, backend: str) -> dict:
             "m_squared_matrix_bytes": 8 * m * m}
 
 
+def profile_blas(m: int, d: int, gemm: float) -> dict:
+    """Where the time of the numba BLAS strategy goes: its tile schedule replayed phase by phase, with the
+    backend's own kernels (cosine GEMMs, the vectorised transcendental pass, the gradient GEMMs)."""
+    import numba
+
+    from meanfield.kernels import numba_backend as nbk
+
+    bk = mf.get_backend("numba")
+    rng = np.random.default_rng(0)
+    b = rng.standard_normal((m, d))
+    u = b / np.linalg.norm(b, axis=1, keepdims=True)
+    coef = rng.standard_normal(m)
+    cn, weighted = np.abs(coef), coef[:, None] * b
+    tile, chunks = bk.tile, numba.get_num_threads()
+    tiles = [(i0, k0) for i0 in range(0, m, tile) for k0 in range(i0, m, tile)]
+    buf = np.empty((tile, tile))
+    acc = np.zeros((4, m))
+    grad = np.zeros((m, d))
+
+    def cosines():
+        for i0, k0 in tiles:
+            np.matmul(u[i0:i0 + tile], u[k0:k0 + tile].T, out=buf)
+
+    def transcendental():
+        for i0, k0 in tiles:
+            buf[:] = 0.5
+            if i0 == k0:
+                nbk._weights_in_place(buf, cn[k0:k0 + tile], acc[0, i0:i0 + tile], acc[1, i0:i0 + tile])
+            else:
+                nbk._weights_in_place_symmetric(buf, cn[i0:i0 + tile], cn[k0:k0 + tile], acc[0, i0:i0 + tile],
+                                                acc[1, i0:i0 + tile], acc[2, k0:k0 + tile], acc[3, k0:k0 + tile],
+                                                chunks)
+
+    def fill():
+        for _ in tiles:
+            buf[:] = 0.5
+
+    def gradients():
+        for i0, k0 in tiles:
+            grad[i0:i0 + tile] += buf @ weighted[k0:k0 + tile]
+            if i0 != k0:
+                grad[k0:k0 + tile] += buf.T @ weighted[i0:i0 + tile]
+
+    phases = {"cosine GEMMs": best_time(cosines), "transcendental pass": best_time(transcendental) - best_time(fill),
+              "gradient GEMMs": best_time(gradients)}
+    total = best_time(lambda: bk.field(b, b, coef, 1.0))
+    flops = {"cosine GEMMs": 2 * d * sum((tile * tile) for _ in tiles), "gradient GEMMs": 2 * m * m * d}
+    out = {"m": m, "d": d, "tile": tile, "total_s": total, "roofline_s": 4 * m * m * d / gemm, "phases": {}}
+    print(f"profile of the numba BLAS strategy at m={m}, d={d} (tile {tile}): total {total * 1e3:.1f} ms, "
+          f"roofline {out['roofline_s'] * 1e3:.1f} ms")
+    for name, sec in phases.items():
+        rate = flops[name] / sec / 1e9 if name in flops else None
+        out["phases"][name] = {"seconds": sec, "gflops": rate}
+        extra = f", {rate:.0f} GFLOP/s ({100 * rate * 1e9 / gemm:.0f}% of the square-GEMM rate)" if rate else ""
+        print(f"  {name:20s} {sec * 1e3:8.1f} ms{extra}")
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -110,6 +168,7 @@ def main(argv=None):
             print(f"m={m:6d} d={d:4d} {label:16s} {t * 1e3:10.2f} ms {m * m / t / 1e6:9.1f} Mpairs/s "
                   f"x{base / t:6.2f} vs numpy  {100 * row['roofline_fraction']:5.1f}% of matmul roofline", flush=True)
     payload = {"machine": machine(), "matmul_flops": gemm, "results": rows}
+    payload["profile"] = profile_blas(4096, 100, gemm)
     if not args.quick:
         fastest = max((r for r in rows if r["m"] == 16384 and r["d"] == 100 and "cuda" not in r["backend"]),
                       key=lambda r: r["pairs_per_s"])["backend"].split("-")[0]
