@@ -7,6 +7,7 @@
 
 from . import init, kernels
 from .inputs import Gaussian, InputLaw, Sphere
+from .io import load
 from .kernels import available_backends, get_backend
 from .measure import ParticleMeasure
 from .problem import Problem
@@ -48,4 +49,5 @@ __all__ = [
     "MultiIndexTarget",
     "MonteCarloTarget",
     "Trajectory",
+    "load",
 ]

@@ -58,3 +58,27 @@ def savefig(fig_or_ax, path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
     plt.close(fig)
+
+
+def alignment_histograms(trajectory, Q, snapshots=(0, -1), bins: int = 30, axes=None):
+    """Mass-weighted histograms of the neuron angle φ_j to the subspace H = span(Q), cos φ_j = |Qᵀb_j| / |b_j|,
+    for positive- and negative-output neurons, at the given snapshots (weights |a_j| |b_j|)."""
+    import matplotlib.pyplot as plt
+
+    if trajectory.b is None:
+        raise ValueError("alignment needs particle snapshots (the run kept none: SaveAt(particles=False))")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True, sharey=True)
+    edges = np.linspace(0, np.pi / 2, bins + 1)
+    for i in snapshots:
+        a, b = np.asarray(trajectory.a[i]), np.asarray(trajectory.b[i])
+        norm = np.linalg.norm(b, axis=1)
+        cos = np.clip(np.linalg.norm(b @ Q, axis=1) / np.where(norm > 0, norm, 1.0), 0, 1)
+        phi, mass = np.arccos(cos), np.abs(a) * norm * trajectory.weights
+        for ax, sel, title in ((axes[0], a > 0, "a > 0"), (axes[1], a < 0, "a < 0")):
+            ax.hist(phi[sel], bins=edges, weights=mass[sel], histtype="step", label=f"t = {trajectory.times[i]:.3g}")
+            ax.set_title(f"neurons with {title}")
+            ax.set_xlabel("angle to H (rad)")
+    axes[0].set_ylabel("mass |a||b|")
+    axes[0].legend(frameon=False)
+    return axes

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -19,9 +21,9 @@ from .trajectory import MemoryRecorder, Trajectory
 
 __all__ = ["simulate", "SaveAt", "FlowDivergedError"]
 
-
-class _Converged(Exception):
-    """Internal: the risk reached ``stop_risk`` inside the adaptive loop."""
+#: Configuration entries that may change when a run is resumed (everything else must match the file);
+#: "user" is the informational copy of the caller's own configuration (the physics is compared key by key).
+RESUMABLE_CHANGES = ("t_max", "backend", "stop_risk", "progress", "user")
 
 
 class FlowDivergedError(RuntimeError):
@@ -30,6 +32,10 @@ class FlowDivergedError(RuntimeError):
     def __init__(self, message: str, trajectory: Trajectory):
         super().__init__(message)
         self.trajectory = trajectory
+
+
+class _Converged(Exception):
+    """Internal: the risk reached ``stop_risk``."""
 
 
 @dataclass(frozen=True)
@@ -45,43 +51,51 @@ class SaveAt:
         check_positive_int(self.every, "save_every")
 
 
-@dataclass
 class _Run:
-    problem: Problem
-    bound: object
-    weights: object
-    save: SaveAt
-    observables: Mapping[str, Callable]
-    recorder: MemoryRecorder
-    max_risk: float = math.inf
-    n_evaluations: int = 0
-    info: dict = field(default_factory=dict)
+    """Mutable state of one integration: evaluation counter, divergence check, saving."""
+
+    def __init__(self, problem, bound, weights, save, observables, recorder, info):
+        self.problem, self.bound, self.weights, self.save = problem, bound, weights, save
+        self.observables, self.recorder, self.info = observables, recorder, info
+        self.max_risk = math.inf
+        self.n_evaluations = 0
+        self.started = time.perf_counter()
+        self.wall_before = 0.0
 
     def evaluate(self, state):
         self.n_evaluations += 1
         return self.bound.evaluate(state, self.weights)
 
-    def record(self, t, state, risk):
-        mu = ParticleMeasure.from_state(self.bound.backend.to_numpy(state), self.recorder.weights)
+    def wall_time(self) -> float:
+        return self.wall_before + time.perf_counter() - self.started
+
+    def record(self, t, state, risk, step, h):
+        state_np = self.bound.backend.to_numpy(state)
+        mu = ParticleMeasure.from_state(state_np, self.recorder.weights)
         obs = {name: np.asarray(fn(mu), dtype=np.float64) for name, fn in self.observables.items()}
-        self.recorder.append(t, risk, mu if self.save.particles else None, obs)
+        self.recorder.append(t, risk, mu, obs, particles=self.save.particles)
+        self.recorder.checkpoint(state_np, {"t": t, "step": step, "h": h, "n_evaluations": self.n_evaluations,
+                                            "wall_time": self.wall_time(), "max_risk": self.max_risk})
         self.recorder.final = mu
+
+    def finish(self, status):
+        self.info.update(n_evaluations=self.n_evaluations, wall_time=self.wall_time())
+        return self.recorder.trajectory(self.problem, status=status, info=self.info)
 
     def check(self, t, state, risk, dt):
         finite = math.isfinite(risk) and self.bound.backend.all_finite(state)
         if finite and risk <= self.max_risk:
             return
         what = "the state became non-finite" if not finite else f"the risk blew up to {risk:.3g}"
-        traj = self.recorder.trajectory(self.problem, status="diverged", info=self.info)
-        raise FlowDivergedError(
-            f"flow diverged at t = {t:.6g}: {what} (step size dt = {dt:.3g}); "
-            "reduce dt or use an adaptive solver", traj)
+        raise FlowDivergedError(f"flow diverged at t = {t:.6g}: {what} (step size dt = {dt:.3g}); "
+                                "reduce dt or use an adaptive solver", self.finish("diverged"))
 
 
 def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, solver="heun",
              save_every: int | SaveAt = 10, observables: Mapping[str, Callable] | None = None,
              backend="numpy", backend_options: dict | None = None, rtol: float = 1e-6, atol: float = 1e-9,
-             max_risk_factor: float = 1e6, stop_risk: float | None = None, progress: bool = False) -> Trajectory:
+             max_risk_factor: float = 1e6, stop_risk: float | None = None, path=None, overwrite: bool = False,
+             resume: bool = False, config: dict | None = None, progress: bool = False) -> Trajectory:
     r"""Integrate the mean-field particle flow ȧ_j = −ψ_μ(b_j), ḃ_j = −a_j ∇ψ_μ(b_j) from μ0 up to t_max.
 
     Parameters
@@ -107,6 +121,14 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         max(F(μ0), ½ E f*²), or when the state becomes non-finite.
     stop_risk : float, optional
         Stop (and save) as soon as the risk is <= ``stop_risk``; the status is then "converged".
+    path : path-like, optional
+        Stream the run to this HDF5 file (see :mod:`meanfield.io`); the returned trajectory is then backed by
+        the file. An existing file is an error unless ``overwrite`` or ``resume``.
+    resume : bool
+        Continue the run stored at ``path`` from its last checkpoint (a fresh run if the file does not exist).
+        The result is bit-identical to an uninterrupted run; only t_max, backend and stop_risk may change.
+    config : dict, optional
+        Extra configuration stored in the file (e.g. the CLI's whole config).
     progress : bool
         Show a tqdm progress bar.
 
@@ -139,72 +161,100 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
 
     bound = problem.bind(backend, **(backend_options or {}))
     bk = bound.backend
-    run = _Run(problem, bound, bk.asarray(mu0.weights), save, observables, MemoryRecorder(mu0.weights))
-    run.info.update(solver=rk.name, dt=dt, t_max=t_max, backend=bk.name, save_every=save.every)
-    state = bk.asarray(mu0.state())
+    info = {"solver": rk.name, "dt": dt, "t_max": t_max, "backend": bk.name, "save_every": save.every}
+    run_config = {"solver": rk.name, "dt": dt, "t_max": t_max, "save_every": save.every,
+                  "save_particles": save.particles, "rtol": rtol, "atol": atol, "max_risk_factor": max_risk_factor,
+                  "stop_risk": stop_risk, "backend": bk.name, "observables": sorted(observables),
+                  "problem": problem.spec(), "m": mu0.m, "d": mu0.d,
+                  "mu0_sha1": hashlib.sha1(np.ascontiguousarray(mu0.state()).tobytes()).hexdigest(),
+                  "user": config or {}}
+
+    start = None  # (state, t, step, h, n_saved, n_evaluations, wall_time, max_risk) when resuming
+    if path is None:
+        if resume:
+            raise ValueError("resume=True needs the path of the run to continue")
+        recorder = MemoryRecorder(mu0.weights)
+    else:
+        from .io import FileRecorder, TrajectoryWriter
+
+        if resume and Path(path).exists():
+            keys = [k for k in run_config if k not in RESUMABLE_CHANGES]
+            writer, ckpt = TrajectoryWriter.resume(path, run_config, compare_keys=keys)
+            start = ckpt
+        else:
+            writer = TrajectoryWriter(path, "particle_flow", run_config, problem.spec(), problem.target.arrays(),
+                                      mu0.weights, overwrite=overwrite)
+        recorder = FileRecorder(writer, mu0.weights)
+
+    run = _Run(problem, bound, bk.asarray(mu0.weights), save, observables, recorder, info)
+    if start is None:
+        state, t, step, h, k0 = bk.asarray(mu0.state()), 0.0, 0, dt, 1
+        ev = run.evaluate(state)
+        run.max_risk = max_risk_factor * max(ev.risk, problem.target_energy, np.finfo(float).tiny)
+        run.check(0.0, state, ev.risk, dt)
+        run.record(0.0, state, ev.risk, 0, dt)
+    else:
+        state, t, step, h, k0 = bk.asarray(start["state"]), start["t"], start["step"], start["h"], start["n_saved"]
+        run.n_evaluations, run.wall_before, run.max_risk = int(start["n_evaluations"]), start["wall_time"], \
+            start["max_risk"]
+        ev = run.evaluate(state)
 
     def rhs(y):
         return bound.velocity_from(y, run.evaluate(y))
 
-    start = time.perf_counter()
-    ev = run.evaluate(state)
-    run.max_risk = max_risk_factor * max(ev.risk, problem.target_energy, np.finfo(float).tiny)
-    run.check(0.0, state, ev.risk, dt)
-    run.record(0.0, state, ev.risk)
     status = "completed"
-    bar = tqdm(total=t_max, disable=not progress, unit="t", desc=f"simulate[{rk.name},{bk.name}]")
-    t, step = 0.0, 0
+    bar = tqdm(total=t_max, initial=t, disable=not progress, unit="t", desc=f"simulate[{rk.name},{bk.name}]")
     try:
+        if stop_risk is not None and ev.risk <= stop_risk:
+            raise _Converged
         if rk.adaptive:
             save_dt = dt * save.every
             n_saves = max(1, math.ceil(t_max / save_dt - 1e-9))
-            h = dt
-            for k in range(1, n_saves + 1):
+            for k in range(k0, n_saves + 1):
                 t_save = min(t_max, k * save_dt)
                 while t < t_save - 1e-12 * t_max:
                     h_try = min(h, t_save - t)
-                    k1 = bound.velocity_from(state, ev)
-                    y_next, err = rk.step(rhs, state, h_try, k1)
+                    y_next, err = rk.step(rhs, state, h_try, bound.velocity_from(state, ev))
                     err_n = error_norm(err, state, y_next, rtol, atol, bk.to_numpy)
                     if err_n <= 1.0:
                         state, t, step = y_next, t + h_try, step + 1
                         ev = run.evaluate(state)
                         run.check(t, state, ev.risk, h_try)
                         bar.update(h_try)
-                        if stop_risk is not None and ev.risk <= stop_risk:
-                            raise _Converged
                     factor = 0.9 * err_n ** (-1.0 / (rk.error_order + 1)) if err_n > 0 else 5.0
                     h = h_try * min(5.0, max(0.2, factor if math.isfinite(factor) else 0.2))
                     if h < 1e-12 * t_max:
-                        traj = run.recorder.trajectory(problem, status="diverged", info=run.info)
-                        raise FlowDivergedError(f"adaptive step size fell to {h:.3g} at t = {t:.6g}: "
-                                                "the flow is too stiff or diverges", traj)
-                run.record(t_save, state, ev.risk)
+                        raise FlowDivergedError(f"adaptive step size fell to {h:.3g} at t = {t:.6g}: the flow is "
+                                                "too stiff or diverges", run.finish("diverged"))
+                    if stop_risk is not None and ev.risk <= stop_risk:
+                        raise _Converged
                 t = t_save
+                run.record(t, state, ev.risk, step, h)
         else:
+            first_step = step + 1
             n_steps = max(1, math.ceil(t_max / dt - 1e-9))
-            for step in range(1, n_steps + 1):
-                h = min(dt, t_max - (step - 1) * dt)
-                state, _ = rk.step(rhs, state, h, bound.velocity_from(state, ev))
+            # Full steps of exactly dt whenever t_max is a multiple of dt (so that a run extended by resume
+            # takes the same steps as a longer uninterrupted one); otherwise the last step is shortened.
+            last = dt if abs(n_steps * dt - t_max) <= 1e-9 * t_max else t_max - (n_steps - 1) * dt
+            for step in range(first_step, n_steps + 1):
+                h_step = dt if step < n_steps else last
+                state, _ = rk.step(rhs, state, h_step, bound.velocity_from(state, ev))
                 t = min(t_max, step * dt)
                 ev = run.evaluate(state)
                 run.check(t, state, ev.risk, dt)
-                if step % save.every == 0 or step == n_steps:
-                    run.record(t, state, ev.risk)
-                elif stop_risk is not None and ev.risk <= stop_risk:
-                    run.record(t, state, ev.risk)
-                bar.update(h)
+                bar.update(h_step)
                 if stop_risk is not None and ev.risk <= stop_risk:
-                    status = "converged"
-                    break
+                    raise _Converged
+                if step % save.every == 0 or step == n_steps:
+                    run.record(t, state, ev.risk, step, dt)
     except _Converged:
         status = "converged"
-        run.record(t, state, ev.risk)
+        run.record(t, state, ev.risk, step, h)
     except KeyboardInterrupt:
         status = "interrupted"
         warnings.warn(f"simulation interrupted at t = {t:.6g}; returning the trajectory saved so far",
                       stacklevel=2)
     finally:
         bar.close()
-    run.info.update(n_steps=step, n_evaluations=run.n_evaluations, wall_time=time.perf_counter() - start)
-    return run.recorder.trajectory(problem, status=status, info=run.info)
+    info["n_steps"] = step
+    return run.finish(status)

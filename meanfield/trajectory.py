@@ -31,10 +31,34 @@ class Trajectory:
     """
 
     def __init__(self, times, risk, a, b, weights, observables, final, status="completed", info=None,
-                 problem_spec=None):
+                 problem_spec=None, config=None, kind="particle_flow"):
         self.times, self.risk, self.a, self.b = times, risk, a, b
         self.weights, self.observables, self.final = weights, observables, final
         self.status, self.info, self.problem_spec = status, dict(info or {}), dict(problem_spec or {})
+        self.config, self.kind = dict(config or {}), kind
+        self._file = None
+        self._path = None
+
+    @property
+    def path(self):
+        """The HDF5 file backing this trajectory (None for an in-memory one)."""
+        return self._path
+
+    def refresh(self) -> Trajectory:
+        """Re-read a file-backed trajectory (new snapshots of a running writer); no-op in memory."""
+        return self
+
+    def close(self) -> None:
+        """Close the backing file (file-backed trajectories); lazy arrays are unusable afterwards."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def __len__(self) -> int:
         return len(self.times)
@@ -46,13 +70,16 @@ class Trajectory:
         return ParticleMeasure(np.asarray(self.a[i]), np.asarray(self.b[i]), self.weights)
 
     def __repr__(self):
+        if self.final is None:
+            return "Trajectory(empty)"
         m, d = self.final.m, self.final.d
         return (f"Trajectory(T={len(self)}, m={m}, d={d}, t=[{self.times[0]:.3g}, {self.times[-1]:.3g}], "
                 f"risk {self.risk[0]:.3g} -> {self.risk[-1]:.3g}, status={self.status!r})")
 
 
 class MemoryRecorder:
-    """Collects snapshots in memory and assembles the :class:`Trajectory`."""
+    """Collects snapshots in memory and assembles the :class:`Trajectory` (the file counterpart is
+    :class:`meanfield.io.FileRecorder`; the driver talks to either through append / checkpoint / trajectory)."""
 
     def __init__(self, weights):
         self.weights = np.asarray(weights, dtype=np.float64)
@@ -60,14 +87,17 @@ class MemoryRecorder:
         self.observables: dict[str, list] = {}
         self.final: ParticleMeasure | None = None
 
-    def append(self, t, risk, mu, observables):
+    def append(self, t, risk, mu, observables, particles: bool = True):
         self.times.append(float(t))
         self.risk.append(float(risk))
-        if mu is not None:
+        if particles:
             self.a.append(mu.a)
             self.b.append(mu.b)
         for name, value in observables.items():
             self.observables.setdefault(name, []).append(value)
+
+    def checkpoint(self, state, meta) -> None:
+        """In memory there is nothing to resume from: the checkpoint is only kept by file recorders."""
 
     def trajectory(self, problem, status="completed", info=None) -> Trajectory:
         a = np.array(self.a) if self.a else None

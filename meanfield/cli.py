@@ -1,0 +1,134 @@
+"""The ``meanfield`` command: run, info, plot, sweep."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _cmd_run(args) -> int:
+    from .config import load_config, run_config
+    from .simulate import FlowDivergedError
+
+    cfg = load_config(args.config)
+    try:
+        traj = run_config(cfg, output=args.output, overwrite=args.overwrite, resume=args.resume,
+                          progress=not args.no_progress, backend=args.backend)
+    except FlowDivergedError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    print(f"{traj.path}: {traj.status}, t = {traj.times[-1]:.6g}, risk = {traj.risk[-1]:.6e}, "
+          f"{len(traj)} snapshots")
+    status = traj.status
+    traj.close()
+    return 130 if status == "interrupted" else 0
+
+
+def _cmd_info(args) -> int:
+    from .io import load
+
+    with load(args.file) as traj:
+        f = traj._file
+        print(f"file:       {args.file} ({Path(args.file).stat().st_size / 2**20:.2f} MiB)")
+        print(f"format:     {f.attrs['format']} v{f.attrs['format_version']} (meanfield {f.attrs['package_version']})")
+        print(f"kind:       {traj.kind}, created {f.attrs['created']}, status {traj.status}")
+        print(f"problem:    {json.dumps(traj.problem_spec)}")
+        m, d = traj.final.m, traj.final.d
+        print(f"particles:  m = {m}, d = {d}; snapshots kept: {'yes' if traj.a is not None else 'no'}")
+        if len(traj):
+            print(f"time:       {len(traj)} saves, t = {traj.times[0]:.6g} .. {traj.times[-1]:.6g}")
+            print(f"risk:       {traj.risk[0]:.6e} -> {traj.risk[-1]:.6e}")
+        if traj.observables:
+            print("observables: " + ", ".join(f"{k} {v.shape}" for k, v in traj.observables.items()))
+        run = traj.config.get("solver"), traj.config.get("dt"), traj.config.get("backend")
+        print(f"solver:     {run[0]}, dt = {run[1]}, backend {run[2]}")
+        if traj.info:
+            print(f"info:       {json.dumps(traj.info)}")
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import plot
+    from .io import load
+    from .measure import ParticleMeasure
+
+    out = Path(args.out or Path(args.file).with_suffix(""))
+    with load(args.file) as traj:
+        plot.savefig(plot.risk_curve(traj), out / "risk.png")
+        plot.savefig(plot.particle_cloud(ParticleMeasure(traj.final.a, traj.final.b)), out / "particles.png")
+        made = ["risk.png", "particles.png"]
+        Q = traj._file["problem/target/Q"][()] if "problem/target/Q" in traj._file else None
+        if Q is not None and traj.b is not None:
+            axes = plot.alignment_histograms(traj, np.asarray(Q))
+            plot.savefig(axes[0], out / "alignment.png")
+            made.append("alignment.png")
+        plt.close("all")
+    print(f"wrote {', '.join(str(out / name) for name in made)}")
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from .config import load_config
+    from .sweep import run_sweep
+
+    manifest = run_sweep(load_config(args.config), scheduler=args.scheduler, n_workers=args.workers,
+                         overwrite=args.overwrite, retry_failed=args.retry_failed, progress=not args.no_progress)
+    counts: dict[str, int] = {}
+    for run in manifest["runs"]:
+        counts[run["status"]] = counts.get(run["status"], 0) + 1
+    print(f"{len(manifest['runs'])} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    for run in manifest["runs"]:
+        if run["status"] == "failed":
+            print(f"  failed {run['id']}: {run.get('error')}")
+    return 1 if counts.get("failed") else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meanfield", description="Mean-field dynamics of two-layer ReLU networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the simulation a TOML/YAML configuration describes")
+    run.add_argument("config")
+    run.add_argument("--output", help="HDF5 output (default: [run] output of the configuration)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    run.add_argument("--resume", action="store_true", help="continue an existing output file from its checkpoint")
+    run.add_argument("--backend", choices=["numpy", "numba", "torch"], help="override [run] backend")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(func=_cmd_run)
+    info = sub.add_parser("info", help="describe a trajectory file")
+    info.add_argument("file")
+    info.set_defaults(func=_cmd_info)
+    plot = sub.add_parser("plot", help="risk curve, particle cloud and (if a subspace is known) alignment")
+    plot.add_argument("file")
+    plot.add_argument("--out", help="output folder (default: next to the file, named after it)")
+    plot.set_defaults(func=_cmd_plot)
+    sweep = sub.add_parser("sweep", help="run a grid of configurations on Dask")
+    sweep.add_argument("config")
+    sweep.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster)")
+    sweep.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    sweep.add_argument("--overwrite", action="store_true")
+    sweep.add_argument("--retry-failed", action="store_true")
+    sweep.add_argument("--no-progress", action="store_true")
+    sweep.set_defaults(func=_cmd_sweep)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,474 @@
+"""The HDF5 trajectory format: one writer, one reader, crash recovery and resume.
+
+Layout of a file (format ``meanfield-trajectory``, version 1; readable with plain h5py, ``swmr=True``)::
+
+    /                      attrs: format, format_version, package_version, kind, created, status, seed,
+                                  config (JSON), info (JSON, at the end of the run)
+    /problem               attrs: spec (JSON: input law, target, activation)
+    /problem/target/<name> the target's arrays (teacher c and U, subspace basis Q, ...)
+    /series/time           (T,)      resizable along time
+    /series/risk           (T,)
+    /observables/<name>    (T, ...)  user observables, one row per save
+    /particles/weights     (m,)
+    /particles/a           (T, m)    one snapshot per chunk, compressed (absent with SaveAt(particles=False))
+    /particles/b           (T, m, d)
+    /checkpoint/state      (m, 1 + d) latest state [a | b]
+    /checkpoint/meta       (8,)       t, step, n_saved, h, n_evaluations, wall_time, max_risk, seed
+    /checkpoint/rng_state  (L,) uint8 generator state of stochastic runs (SGD), absent for flows
+
+Writing discipline: every dataset exists before the file switches to SWMR mode; each save appends one row to the
+series, then overwrites the checkpoint, then flushes. A process killed at any moment leaves a file that opens
+(``h5py.File(path, "r", swmr=True)`` or :func:`load`) with every completed snapshot; readers use the shortest
+series length. A writer holds an exclusive ``fcntl`` lock on ``<path>.lock`` (released by the kernel even on
+SIGKILL), so a second writer is refused and a dead writer is told apart from a live one. Resuming copies the
+snapshots up to the last checkpoint into a fresh file (clearing HDF5's open-for-write flag that a crash leaves
+behind) and atomically replaces the old one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .measure import ParticleMeasure
+from .trajectory import Trajectory
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "TrajectoryWriter", "FileRecorder", "TrajectoryFileError",
+           "FileBusyError", "load", "read_checkpoint", "file_status"]
+
+FORMAT_NAME = "meanfield-trajectory"
+FORMAT_VERSION = 1
+META_KEYS = ("t", "step", "n_saved", "h", "n_evaluations", "wall_time", "max_risk", "seed")
+
+
+class TrajectoryFileError(ValueError):
+    """The file is not a (readable) meanfield trajectory: foreign, corrupt, truncated or from a newer version."""
+
+
+class FileBusyError(RuntimeError):
+    """Another process is writing this trajectory file."""
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _lock_path(path) -> Path:
+    return Path(str(path) + ".lock")
+
+
+def _acquire_lock(path):
+    handle = open(_lock_path(path), "a+")  # noqa: SIM115 - held for the writer's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise FileBusyError(f"{path} is being written by another process (lock {_lock_path(path)} is held); "
+                            "wait for it to finish or stop it first") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _release_lock(handle, path) -> None:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+    try:
+        os.remove(_lock_path(path))
+    except FileNotFoundError:
+        pass
+
+
+def is_locked(path) -> bool:
+    """True while a live process holds the writer lock of ``path``."""
+    if not _lock_path(path).exists():
+        return False
+    with open(_lock_path(path)) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def _open_read(path) -> h5py.File:
+    """Open a trajectory file for reading, with errors that say what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such trajectory file: {path}")
+    try:
+        f = h5py.File(path, "r", swmr=True)
+    except OSError as err:
+        raise TrajectoryFileError(f"{path} cannot be opened as HDF5 (not an HDF5 file, or corrupt or truncated): "
+                                  f"{err}") from None
+    try:
+        _check_format(f, path)
+    except TrajectoryFileError:
+        f.close()
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError) as err:
+        f.close()
+        raise TrajectoryFileError(f"{path} is corrupt or truncated: {err}") from None
+    return f
+
+
+def _check_format(f: h5py.File, path: Path) -> None:
+    fmt = f.attrs.get("format")
+    if fmt != FORMAT_NAME:
+        raise TrajectoryFileError(f"{path} is an HDF5 file but not a meanfield trajectory "
+                                  f"(root attribute 'format' is {fmt!r}, expected {FORMAT_NAME!r})")
+    version = int(f.attrs.get("format_version", -1))
+    if version > FORMAT_VERSION:
+        raise TrajectoryFileError(f"{path} was written in trajectory format version {version}, newer than the "
+                                  f"version {FORMAT_VERSION} that meanfield {_package_version()} reads; "
+                                  "upgrade meanfield")
+    for name in ("series/time", "series/risk", "checkpoint/state", "checkpoint/meta"):
+        if name not in f:
+            raise TrajectoryFileError(f"{path} is a meanfield trajectory without '{name}': the file is incomplete "
+                                      "(its writer died before the first snapshot) or corrupt")
+
+
+def _series_length(f: h5py.File) -> int:
+    """Number of complete snapshots: the shortest per-save dataset (a crash can cut between appends)."""
+    lengths = [f["series/time"].shape[0], f["series/risk"].shape[0]]
+    lengths += [f[f"particles/{n}"].shape[0] for n in ("a", "b") if f"particles/{n}" in f]
+    if "observables" in f:
+        lengths += [ds.shape[0] for ds in f["observables"].values()]
+    return min(lengths)
+
+
+def file_status(path) -> str:
+    """'running' (a live writer), 'interrupted' (its writer died or was stopped), or the final status."""
+    with _open_read(path) as f:
+        status = str(f.attrs.get("status", "unknown"))
+    if status == "running" and not is_locked(path):
+        return "interrupted"
+    return status
+
+
+class _Rows:
+    """The first ``length`` rows of an HDF5 dataset, read lazily (slicing reads only what is asked)."""
+
+    def __init__(self, dataset, length: int):
+        self.dataset, self.length = dataset, length
+
+    @property
+    def shape(self):
+        return (self.length,) + self.dataset.shape[1:]
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        first = key[0]
+        if isinstance(first, (int, np.integer)):
+            if not -self.length <= first < self.length:
+                raise IndexError(f"snapshot {first} out of range for {self.length} snapshots")
+            first = int(first) % self.length
+        elif isinstance(first, slice):
+            first = range(self.length)[first]
+            first = slice(first.start, first.stop, first.step) if first.step > 0 else list(first)
+        else:
+            first = np.arange(self.length)[first]
+        return self.dataset[(first,) + key[1:]]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.dataset[: self.length]
+        return out.astype(dtype) if dtype is not None else out
+
+    def __repr__(self):
+        return f"<lazy {self.shape} {self.dataset.dtype} rows of {self.dataset.name}>"
+
+
+def read_checkpoint(f: h5py.File) -> dict:
+    meta = dict(zip(META_KEYS, f["checkpoint/meta"][:].tolist()))
+    meta["step"], meta["n_saved"] = int(meta["step"]), int(meta["n_saved"])
+    meta["state"] = f["checkpoint/state"][:]
+    meta["rng_state"] = bytes(f["checkpoint/rng_state"][:]) if "checkpoint/rng_state" in f else None
+    return meta
+
+
+def load(path) -> Trajectory:
+    """Open a trajectory file: the :class:`~meanfield.Trajectory` of the run, lazily backed by the file.
+
+    ``times`` and ``risk`` are read at once; ``a``, ``b`` and the observables are read on slicing
+    (``traj.b[-1]`` reads one snapshot). The file stays open (read-only, SWMR) until ``traj.close()``;
+    ``traj.refresh()`` picks up snapshots that a running writer has added since.
+
+    Raises
+    ------
+    TrajectoryFileError
+        For a foreign HDF5 file, a file from a newer format version, or a corrupt or truncated file.
+    """
+    f = _open_read(path)
+    traj = Trajectory(None, None, None, None, None, {}, None)
+    traj._file, traj._path = f, Path(path)
+    traj.refresh = lambda: _fill_from_file(traj)
+    try:
+        _fill_from_file(traj)
+    except (OSError, RuntimeError, KeyError, ValueError) as err:
+        f.close()
+        raise TrajectoryFileError(f"{path} is corrupt or truncated: {err}") from None
+    return traj
+
+
+def _fill_from_file(traj: Trajectory) -> Trajectory:
+    f = traj._file
+    for ds in _datasets(f):
+        ds.refresh()
+    f["checkpoint/state"].refresh()
+    f["checkpoint/meta"].refresh()
+    n = _series_length(f)
+    weights = f["particles/weights"][:]
+    ckpt = read_checkpoint(f)
+    traj.times, traj.risk = f["series/time"][:n], f["series/risk"][:n]
+    traj.a = _Rows(f["particles/a"], n) if "particles/a" in f else None
+    traj.b = _Rows(f["particles/b"], n) if "particles/b" in f else None
+    traj.weights = weights
+    traj.observables = {name: _Rows(ds, n) for name, ds in f["observables"].items()} if "observables" in f else {}
+    traj.final = ParticleMeasure.from_state(ckpt["state"], weights)
+    status = str(f.attrs.get("status", "unknown"))
+    traj.status = "interrupted" if status == "running" and not is_locked(traj._path) else status
+    traj.info = json.loads(f.attrs.get("info", "{}"))
+    traj.problem_spec = json.loads(f["problem"].attrs["spec"])
+    traj.config = json.loads(f.attrs.get("config", "{}"))
+    traj.kind = str(f.attrs.get("kind"))
+    return traj
+
+
+def _datasets(f):
+    names = ["series/time", "series/risk", "particles/a", "particles/b"]
+    out = [f[n] for n in names if n in f]
+    if "observables" in f:
+        out += list(f["observables"].values())
+    return out
+
+
+class TrajectoryWriter:
+    """The one writer of trajectory files (flows, reduced flows, SGD runs and ensembles all go through it).
+
+    Use: ``TrajectoryWriter(path, ...)`` (new file) or :meth:`TrajectoryWriter.resume` (continue a file), then
+    :meth:`append` and :meth:`checkpoint` at each save, :meth:`close` at the end.
+
+    Parameters
+    ----------
+    path : path-like
+    kind : str
+        "particle_flow", "reduced_flow", "sgd", "ensemble", ...
+    config : dict
+        The full configuration of the run (stored as JSON; checked when resuming).
+    problem_spec : dict
+        JSON description of the problem; ``problem_arrays`` its arrays.
+    weights : array (m,)
+    seed : int, optional
+    overwrite : bool
+        Replace an existing file (otherwise an existing file is an error and is left untouched).
+    """
+
+    def __init__(self, path, kind: str, config: dict, problem_spec: dict, problem_arrays: dict, weights,
+                 seed: int | None = None, overwrite: bool = False, _resumed: bool = False):
+        self.path = Path(path)
+        if not _resumed and self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path} exists; pass overwrite=True (--overwrite) to replace it or "
+                                  "resume=True (--resume) to continue it")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _acquire_lock(self.path)
+        self.kind, self.config, self.seed = kind, config, seed
+        self.problem_spec, self.problem_arrays = problem_spec, problem_arrays
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self._file: h5py.File | None = None
+        self.n_saved = 0
+
+    # -- creating ----------------------------------------------------------------------------------------------
+    def _create(self, observables: dict, with_particles: bool, m: int, d: int, rng_state: bytes | None):
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        f = h5py.File(tmp, "w", libver="latest")
+        f.attrs.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, package_version=_package_version(),
+                       kind=self.kind, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                       status="running", seed=-1 if self.seed is None else int(self.seed),
+                       config=json.dumps(self.config, default=_json_default), info="{}")
+        prob = f.create_group("problem")
+        prob.attrs["spec"] = json.dumps(self.problem_spec, default=_json_default)
+        tgt = prob.create_group("target")
+        for name, arr in self.problem_arrays.items():
+            tgt.create_dataset(name, data=np.asarray(arr))
+        for name in ("time", "risk"):
+            f.create_dataset(f"series/{name}", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+        for name, value in observables.items():
+            value = np.asarray(value, dtype=np.float64)
+            rows = int(max(1, min(1024, 2**16 // max(1, value.size))))
+            f.create_dataset(f"observables/{name}", shape=(0,) + value.shape, maxshape=(None,) + value.shape,
+                             dtype="f8", chunks=(rows,) + value.shape)
+        f.create_dataset("particles/weights", data=self.weights)
+        if with_particles:
+            opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+            f.create_dataset("particles/a", shape=(0, m), maxshape=(None, m), dtype="f8", chunks=(1, m), **opts)
+            f.create_dataset("particles/b", shape=(0, m, d), maxshape=(None, m, d), dtype="f8", chunks=(1, m, d),
+                             **opts)
+        f.create_dataset("checkpoint/state", shape=(m, 1 + d), dtype="f8")
+        f.create_dataset("checkpoint/meta", shape=(len(META_KEYS),), dtype="f8")
+        if rng_state is not None:
+            f.create_dataset("checkpoint/rng_state", shape=(len(rng_state),), dtype="u1")
+        return f, tmp
+
+    def start(self, observables: dict, with_particles: bool, m: int, d: int, rng_state: bytes | None = None):
+        """Create the file's datasets (shapes from the first record's observables) and switch to SWMR."""
+        f, tmp = self._create(observables, with_particles, m, d, rng_state)
+        f.close()
+        os.replace(tmp, self.path)  # an existing file is replaced only now, when the new one is complete
+        self._open_append()
+
+    def _open_append(self):
+        self._file = h5py.File(self.path, "r+", libver="latest")
+        self._file.swmr_mode = True
+
+    # -- writing -----------------------------------------------------------------------------------------------
+    def append(self, t: float, risk: float, mu: ParticleMeasure | None, observables: dict) -> None:
+        """Append one snapshot (the checkpoint is written separately, then everything is flushed)."""
+        f, i = self._file, self.n_saved
+        for name, value in (("series/time", t), ("series/risk", risk)):
+            f[name].resize(i + 1, axis=0)
+            f[name][i] = value
+        for name, value in observables.items():
+            ds = f[f"observables/{name}"]
+            ds.resize(i + 1, axis=0)
+            ds[i] = value
+        if mu is not None and "particles/a" in f:
+            f["particles/a"].resize(i + 1, axis=0)
+            f["particles/a"][i] = mu.a
+            f["particles/b"].resize(i + 1, axis=0)
+            f["particles/b"][i] = mu.b
+        self.n_saved = i + 1
+
+    def checkpoint(self, state: np.ndarray, meta: dict, rng_state: bytes | None = None) -> None:
+        """Overwrite the checkpoint with the latest full state, then flush the file."""
+        f = self._file
+        f["checkpoint/state"][...] = state
+        meta = dict(meta, n_saved=self.n_saved, seed=-1 if self.seed is None else self.seed)
+        f["checkpoint/meta"][...] = np.array([float(meta.get(k, np.nan)) for k in META_KEYS])
+        if rng_state is not None:
+            f["checkpoint/rng_state"][...] = np.frombuffer(rng_state, dtype=np.uint8)
+        f.flush()
+
+    def close(self, status: str, info: dict | None = None) -> None:
+        """Finish the file: leave SWMR mode and record the final status and run information."""
+        if self._file is not None:
+            self._file.close()
+            with h5py.File(self.path, "r+") as f:
+                f.attrs["status"] = status
+                f.attrs["info"] = json.dumps(info or {}, default=_json_default)
+            self._file = None
+        if self._lock is not None:
+            _release_lock(self._lock, self.path)
+            self._lock = None
+
+    def __del__(self):
+        if getattr(self, "_lock", None) is not None:
+            try:
+                self.close("interrupted")
+            except Exception:  # noqa: BLE001 - best effort at interpreter shutdown
+                pass
+
+    # -- resuming ----------------------------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, path, config: dict, compare_keys=None) -> tuple[TrajectoryWriter, dict]:
+        """Reopen ``path`` to continue it: returns the writer and the last checkpoint.
+
+        The snapshots up to the checkpoint are copied to a fresh file that replaces the old one (this also clears
+        the open-for-write flag a crash leaves behind); ``config`` must match the stored configuration in the
+        keys ``compare_keys`` (all keys by default).
+        """
+        path = Path(path)
+        lock = _acquire_lock(path)
+        try:
+            with _open_read(path) as f:
+                stored = json.loads(f.attrs["config"])
+                keys = compare_keys if compare_keys is not None else sorted(set(stored) | set(config))
+                diffs = [k for k in keys if _canonical(stored.get(k)) != _canonical(config.get(k))]
+                if diffs:
+                    detail = "; ".join(f"{k}: file has {stored.get(k)!r}, now {config.get(k)!r}" for k in diffs)
+                    raise ValueError(f"cannot resume {path}: the configuration differs ({detail}); use a new "
+                                     "output file or overwrite=True")
+                ckpt = read_checkpoint(f)
+                writer = cls.__new__(cls)
+                writer.path, writer._lock = path, lock
+                writer.kind, writer.config = str(f.attrs["kind"]), stored
+                writer.seed = int(f.attrs["seed"]) if int(f.attrs["seed"]) >= 0 else None
+                writer.problem_spec = json.loads(f["problem"].attrs["spec"])
+                writer.problem_arrays = {n: ds[()] for n, ds in f["problem/target"].items()}
+                writer.weights = f["particles/weights"][:]
+                n = min(ckpt["n_saved"], _series_length(f))
+                if n != ckpt["n_saved"]:
+                    raise TrajectoryFileError(f"{path}: checkpoint refers to snapshot {ckpt['n_saved']} but only "
+                                              f"{n} are stored; the file is corrupt")
+                observables = {name: ds[0] for name, ds in f["observables"].items()} if "observables" in f else {}
+                with_particles = "particles/a" in f
+                m, d1 = f["checkpoint/state"].shape
+                new, tmp = writer._create(observables, with_particles, m, d1 - 1, ckpt["rng_state"])
+                with new:
+                    for name in ["series/time", "series/risk"] + (["particles/a", "particles/b"] if with_particles
+                                                                  else []):
+                        new[name].resize(n, axis=0)
+                        for i0 in range(0, n, 256):
+                            new[name][i0:min(n, i0 + 256)] = f[name][i0:min(n, i0 + 256)]
+                    for name in observables:
+                        new[f"observables/{name}"].resize(n, axis=0)
+                        new[f"observables/{name}"][:] = f[f"observables/{name}"][:n]
+                    new["checkpoint/state"][...] = ckpt["state"]
+                    new["checkpoint/meta"][...] = f["checkpoint/meta"][:]
+                    if ckpt["rng_state"] is not None:
+                        new["checkpoint/rng_state"][...] = f["checkpoint/rng_state"][:]
+                    new.attrs["created"] = f.attrs["created"]
+            os.replace(tmp, path)
+            writer.n_saved = n
+            writer._open_append()
+        except BaseException:
+            _release_lock(lock, path)
+            raise
+        return writer, ckpt
+
+
+class FileRecorder:
+    """Streams the driver's saves to a :class:`TrajectoryWriter`; the result is :func:`load` of the file."""
+
+    def __init__(self, writer: TrajectoryWriter, weights):
+        self.writer, self.weights = writer, np.asarray(weights, dtype=np.float64)
+        self.final = None
+
+    def append(self, t, risk, mu, observables, particles: bool = True):
+        if self.writer._file is None:  # the first save fixes the shapes of every dataset
+            self.writer.start(observables, particles, mu.m, mu.d)
+        self.writer.append(t, risk, mu if particles else None, observables)
+
+    def checkpoint(self, state, meta):
+        self.writer.checkpoint(state, meta)
+
+    def trajectory(self, problem, status="completed", info=None) -> Trajectory:
+        self.writer.close(status, info)
+        return load(self.writer.path)
+
+
+def _canonical(value):
+    return json.loads(json.dumps(value, default=_json_default, sort_keys=True))
+
+
+def _json_default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} in a trajectory configuration")

@@ -1,0 +1,154 @@
+"""Parameter sweeps on Dask distributed: one HDF5 file per run and a manifest of what ran, what failed and why.
+
+A sweep configuration is a run configuration with a [sweep] table::
+
+    [sweep]
+    output_dir = "results/sweeps/width"
+    [sweep.grid]                      # the cartesian product of these settings
+    "init.m" = [64, 256, 1024]
+    "init.seed" = [0, 1, 2]
+
+Rerunning a sweep skips finished runs (status completed or converged), resumes interrupted ones from their
+checkpoints and reruns nothing that failed unless ``retry_failed``. The manifest ``<output_dir>/manifest.json`` is
+rewritten atomically after every run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import json
+import os
+import traceback
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .config import set_key, validate_config
+
+__all__ = ["expand_sweep", "run_sweep"]
+
+
+def expand_sweep(cfg: dict) -> list[dict]:
+    """The runs of a sweep: dicts with id, overrides, config and path."""
+    validate_config(cfg, "sweep configuration")
+    sweep = cfg.get("sweep")
+    if not sweep or "output_dir" not in sweep:
+        raise ValueError("a sweep configuration needs a [sweep] table with output_dir and a [sweep.grid] table")
+    grid = sweep.get("grid", {})
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"[sweep.grid] {key} must be a non-empty list of values")
+    base = {k: v for k, v in cfg.items() if k != "sweep"}
+    out_dir = Path(sweep["output_dir"])
+    runs = []
+    keys = sorted(grid)
+    for values in itertools.product(*(grid[k] for k in keys)):
+        overrides = dict(zip(keys, values))
+        run_cfg = base
+        for key, value in overrides.items():
+            run_cfg = set_key(run_cfg, key, value)
+        run_id = "_".join(f"{k.split('.')[-1]}-{v}" for k, v in overrides.items()) or "run"
+        path = out_dir / f"{run_id}.h5"
+        run_cfg = set_key(run_cfg, "run.output", str(path))
+        validate_config(run_cfg, f"sweep run {run_id}")
+        runs.append({"id": run_id, "overrides": overrides, "config": run_cfg, "path": str(path)})
+    return runs
+
+
+def _execute(run_cfg: dict, overwrite: bool) -> dict:
+    """Worker task: run (or resume) one configuration; failures are returned, not raised, with their reason."""
+    from .config import run_config
+
+    try:
+        traj = run_config(run_cfg, overwrite=overwrite, resume=not overwrite)
+        result = {"status": traj.status, "final_risk": float(traj.risk[-1]), "t": float(traj.times[-1]),
+                  "wall_time": traj.info.get("wall_time"), "error": None}
+        traj.close()
+        return result
+    except Exception as err:  # noqa: BLE001 - the manifest records every failure
+        return {"status": "failed", "error": f"{type(err).__name__}: {err}",
+                "traceback": traceback.format_exc(limit=5)}
+
+
+def _write_manifest(path: Path, manifest: dict) -> None:
+    manifest["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overwrite: bool = False,
+              retry_failed: bool = False, progress: bool = True) -> dict:
+    """Run every configuration of a sweep on a Dask cluster and return the manifest.
+
+    Parameters
+    ----------
+    cfg : dict
+        Sweep configuration (see the module docstring).
+    scheduler : str, optional
+        Address of an existing Dask scheduler; by default a ``LocalCluster`` with ``n_workers`` processes.
+    overwrite : bool
+        Rerun everything from scratch.
+    retry_failed : bool
+        Rerun runs that the manifest records as failed.
+    """
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    from .io import TrajectoryFileError, file_status
+
+    runs = expand_sweep(cfg)
+    out_dir = Path(cfg["sweep"]["output_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / "manifest.json"
+    previous = {}
+    if manifest_path.exists() and not overwrite:
+        previous = {r["id"]: r for r in json.loads(manifest_path.read_text()).get("runs", [])}
+    manifest = {"sweep": cfg.get("name", out_dir.name), "grid": cfg["sweep"].get("grid", {}), "runs": []}
+    todo = []
+    for run in runs:
+        entry = {"id": run["id"], "overrides": run["overrides"], "path": run["path"], "status": "pending"}
+        path = Path(run["path"])
+        if path.exists() and not overwrite:
+            try:
+                status = file_status(path)
+            except TrajectoryFileError as err:
+                status, entry["error"] = "failed", str(err)
+            if status in ("completed", "converged"):
+                entry.update(previous.get(run["id"], {}), status=status, skipped=True)
+            elif status in ("diverged", "failed") and not retry_failed:
+                entry.update(previous.get(run["id"], {}), status="failed", skipped=True)
+                entry.setdefault("error", f"the stored run ended with status {status!r}")
+        elif previous.get(run["id"], {}).get("status") == "failed" and not retry_failed and not overwrite:
+            entry.update(previous[run["id"]], skipped=True)
+        manifest["runs"].append(entry)
+        if not entry.get("skipped"):
+            todo.append((run, entry))
+    _write_manifest(manifest_path, manifest)
+    if not todo:
+        return manifest
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        futures = {client.submit(_execute, run["config"], overwrite, key=f"meanfield-{run['id']}", pure=False): entry
+                   for run, entry in todo}
+        for entry in futures.values():
+            entry["status"] = "running"
+        _write_manifest(manifest_path, manifest)
+        for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc="sweep"):
+            entry = futures[future]
+            try:
+                entry.update(future.result())
+            except Exception as err:  # noqa: BLE001 - a lost worker is a failed run, recorded
+                entry.update(status="failed", error=f"{type(err).__name__}: {err}")
+            _write_manifest(manifest_path, manifest)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return manifest

@@ -1,0 +1,243 @@
+"""HDF5 trajectories: round trip, errors, crash safety (SIGKILL), SIGINT, resume, a second writer, following."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+import meanfield as mf
+from meanfield.config import build_init, build_problem, load_config, run_options
+from meanfield.io import FileBusyError, TrajectoryFileError, file_status
+
+SLOW_CONFIG = """
+[inputs]
+law = "gaussian"
+d = 10
+[target]
+kind = "teacher"
+k = 2
+[init]
+kind = "sign_sphere"
+m = 256
+seed = 3
+[run]
+t_max = 40.0
+dt = 0.01
+solver = "heun"
+save_every = 50
+backend = "numpy"
+output = "{output}"
+"""
+
+
+def _problem():
+    return mf.Problem(mf.TeacherNetwork([1.0, 0.5], np.eye(4)[:2]), mf.Gaussian(4))
+
+
+def _cli(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "meanfield", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _wait_for_snapshots(path, n, proc, timeout=60):
+    """Follow a file being written (SWMR reader) until it holds n snapshots."""
+    start = time.time()
+    while time.time() - start < timeout:
+        assert proc.poll() is None, proc.communicate()
+        if path.exists():
+            try:
+                with mf.load(path) as traj:
+                    if len(traj) >= n:
+                        return len(traj)
+            except (TrajectoryFileError, OSError, KeyError):
+                pass  # the writer has not created the datasets yet
+        time.sleep(0.05)
+    raise TimeoutError(f"{path} did not reach {n} snapshots")
+
+
+def test_file_round_trip_equals_memory(tmp_path):
+    problem, mu0 = _problem(), mf.init.sign_sphere(12, 4, seed=0)
+    obs = {"w": lambda mu: (mu.weights * mu.a) @ mu.b, "mass": lambda mu: np.abs(mu.a).mean()}
+    mem = mf.simulate(problem, mu0, t_max=2.0, dt=0.1, save_every=3, observables=obs)
+    with mf.simulate(problem, mu0, t_max=2.0, dt=0.1, save_every=3, observables=obs, path=tmp_path / "r.h5") as f:
+        np.testing.assert_array_equal(f.times, mem.times)
+        np.testing.assert_array_equal(f.risk, mem.risk)
+        np.testing.assert_array_equal(np.asarray(f.b), mem.b)
+        np.testing.assert_array_equal(f.b[-1], mem.b[-1])
+        np.testing.assert_array_equal(f.a[2:4], mem.a[2:4])
+        np.testing.assert_array_equal(f.observables["w"][:], mem.observables["w"])
+        np.testing.assert_array_equal(f.final.state(), mem.final.state())
+        assert f.status == "completed" and f.b.shape == mem.b.shape
+    # The documented layout, read with plain h5py.
+    with h5py.File(tmp_path / "r.h5", "r") as h:
+        assert h.attrs["format"] == "meanfield-trajectory" and h.attrs["format_version"] == 1
+        assert json.loads(h.attrs["config"])["solver"] == "heun"
+        np.testing.assert_array_equal(h["series/risk"][:], mem.risk)
+        np.testing.assert_array_equal(h["particles/b"][-1], mem.b[-1])
+        np.testing.assert_array_equal(h["problem/target/U"][:], problem.target.U)
+        assert h["particles/b"].chunks == (1, 12, 4) and h["particles/b"].compression == "gzip"
+
+
+def test_existing_output_is_never_overwritten_without_permission(tmp_path):
+    path = tmp_path / "r.h5"
+    mf.simulate(_problem(), mf.init.sign_sphere(4, 4, seed=0), t_max=0.5, dt=0.1, path=path).close()
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        mf.simulate(_problem(), mf.init.sign_sphere(4, 4, seed=1), t_max=0.5, dt=0.1, path=path)
+    assert path.read_bytes() == before
+    mf.simulate(_problem(), mf.init.sign_sphere(4, 4, seed=1), t_max=0.5, dt=0.1, path=path, overwrite=True).close()
+    assert path.read_bytes() != before
+
+
+def test_foreign_newer_and_truncated_files_give_clear_errors(tmp_path):
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as h:
+        h["x"] = np.arange(3)
+    with pytest.raises(TrajectoryFileError, match="not a meanfield trajectory"):
+        mf.load(foreign)
+    good = tmp_path / "good.h5"
+    mf.simulate(_problem(), mf.init.sign_sphere(4, 4, seed=0), t_max=0.5, dt=0.1, path=good).close()
+    newer = tmp_path / "newer.h5"
+    shutil.copy(good, newer)
+    with h5py.File(newer, "r+") as h:
+        h.attrs["format_version"] = 99
+    with pytest.raises(TrajectoryFileError, match="newer"):
+        mf.load(newer)
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(TrajectoryFileError, match="corrupt or truncated"):
+        mf.load(truncated)
+    text = tmp_path / "notes.h5"
+    text.write_text("not hdf5")
+    with pytest.raises(TrajectoryFileError, match="cannot be opened as HDF5"):
+        mf.load(text)
+    with pytest.raises(FileNotFoundError):
+        mf.load(tmp_path / "missing.h5")
+
+
+def test_resume_with_a_different_configuration_is_refused(tmp_path):
+    path = tmp_path / "r.h5"
+    mu0 = mf.init.sign_sphere(6, 4, seed=0)
+    mf.simulate(_problem(), mu0, t_max=0.5, dt=0.1, path=path).close()
+    with pytest.raises(ValueError, match="dt: file has 0.1, now 0.05"):
+        mf.simulate(_problem(), mu0, t_max=1.0, dt=0.05, path=path, resume=True)
+    with pytest.raises(ValueError, match="mu0_sha1"):
+        mf.simulate(_problem(), mf.init.sign_sphere(6, 4, seed=1), t_max=1.0, dt=0.1, path=path, resume=True)
+    assert file_status(path) == "completed"
+
+
+@pytest.mark.parametrize("solver", ["heun", "bosh3"])
+def test_extending_a_finished_run_is_bit_identical(tmp_path, solver):
+    path = tmp_path / "r.h5"
+    problem, mu0 = _problem(), mf.init.sign_sphere(10, 4, seed=2)
+    mf.simulate(problem, mu0, t_max=1.0, dt=0.1, solver=solver, save_every=2, path=path).close()
+    with mf.simulate(problem, mu0, t_max=2.5, dt=0.1, solver=solver, save_every=2, path=path, resume=True) as ext:
+        full = mf.simulate(problem, mu0, t_max=2.5, dt=0.1, solver=solver, save_every=2)
+        np.testing.assert_array_equal(ext.times, full.times)
+        np.testing.assert_array_equal(ext.final.state(), full.final.state())
+        np.testing.assert_array_equal(np.asarray(ext.b), full.b)
+
+
+def test_sigkill_at_any_moment_then_resume_is_bit_identical(tmp_path):
+    cfg_path = tmp_path / "slow.toml"
+    out = tmp_path / "slow.h5"
+    cfg_path.write_text(SLOW_CONFIG.format(output=out))
+    # Reference: the same configuration, uninterrupted, in this process.
+    cfg = load_config(cfg_path)
+    reference = mf.simulate(build_problem(cfg), build_init(cfg), **run_options(cfg))
+    seen = 0
+    for wait_for in (3, 6):  # killed twice, the second time after a resume
+        proc = _cli("run", str(cfg_path), "--no-progress", *(["--resume"] if seen else []))
+        seen = _wait_for_snapshots(out, seen + wait_for, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with mf.load(out) as crashed:  # opens, holds every completed snapshot, knows it was interrupted
+            assert crashed.status == "interrupted"
+            assert len(crashed) >= seen and np.all(np.isfinite(crashed.risk))
+            np.testing.assert_array_equal(crashed.risk, reference.risk[: len(crashed)])
+            seen = len(crashed)
+    proc = _cli("run", str(cfg_path), "--no-progress", "--resume")
+    assert proc.wait(timeout=120) == 0, proc.communicate()
+    with mf.load(out) as done:
+        assert done.status == "completed"
+        np.testing.assert_array_equal(done.times, reference.times)
+        np.testing.assert_array_equal(done.risk, reference.risk)
+        np.testing.assert_array_equal(done.final.state(), reference.final.state())
+        np.testing.assert_array_equal(np.asarray(done.b), reference.b)
+
+
+def test_sigint_stops_cleanly_and_a_second_writer_is_refused(tmp_path):
+    cfg_path = tmp_path / "slow.toml"
+    out = tmp_path / "slow.h5"
+    cfg_path.write_text(SLOW_CONFIG.format(output=out))
+    cfg = load_config(cfg_path)
+    proc = _cli("run", str(cfg_path), "--no-progress")
+    _wait_for_snapshots(out, 2, proc)
+    # A reader follows the live file: refresh() sees new snapshots while the writer runs.
+    traj = mf.load(out)
+    n0 = len(traj)
+    time.sleep(0.5)
+    assert len(traj.refresh()) > n0 and traj.status == "running"
+    traj.close()
+    with pytest.raises(FileBusyError, match="another process"):
+        mf.simulate(build_problem(cfg), build_init(cfg), path=out, resume=True, **run_options(cfg))
+    with pytest.raises(FileBusyError, match="another process"):
+        mf.simulate(build_problem(cfg), build_init(cfg), path=out, overwrite=True, **run_options(cfg))
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    with h5py.File(out, "r") as h:  # closed cleanly: plain (non-SWMR) readers open it too
+        assert h.attrs["status"] == "interrupted"
+    assert file_status(out) == "interrupted"
+    with mf.simulate(build_problem(cfg), build_init(cfg), path=out, resume=True, **run_options(cfg)) as done:
+        reference = mf.simulate(build_problem(cfg), build_init(cfg), **run_options(cfg))
+        np.testing.assert_array_equal(done.final.state(), reference.final.state())
+        assert done.status == "completed"
+
+
+def test_cli_info_and_plot(tmp_path):
+    cfg = tmp_path / "mi.toml"
+    cfg.write_text("""
+[inputs]
+law = "sphere"
+d = 8
+[target]
+kind = "multi_index"
+d_hidden = 2
+[init]
+kind = "paired"
+m = 32
+[run]
+t_max = 2.0
+dt = 0.2
+save_every = 5
+output = "%s"
+""" % (tmp_path / "mi.h5"))
+    env = dict(os.environ, MPLBACKEND="Agg")
+    ran = subprocess.run([sys.executable, "-m", "meanfield", "run", str(cfg), "--no-progress"], env=env)
+    assert ran.returncode == 0
+    info = subprocess.run([sys.executable, "-m", "meanfield", "info", str(tmp_path / "mi.h5")], capture_output=True,
+                          text=True, check=True).stdout
+    assert "MultiIndexTarget" in info and "m = 32, d = 8" in info and "status completed" in info
+    subprocess.run([sys.executable, "-m", "meanfield", "plot", str(tmp_path / "mi.h5"), "--out", str(tmp_path / "p")],
+                   check=True, env=env, capture_output=True)
+    assert {p.name for p in (tmp_path / "p").iterdir()} == {"risk.png", "particles.png", "alignment.png"}
+    bad = subprocess.run([sys.executable, "-m", "meanfield", "run", str(cfg)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--overwrite" in bad.stderr
+
+
+def test_config_errors_name_the_problem(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[inputs]\nlaw = "gaussian"\nd = 3\nvariance = 1.0\ncolour = "red"\n[target]\nkind="teacher"\n'
+                   '[init]\nm = 4\n[run]\nt_max = 1.0\ndt = 0.1\n')
+    with pytest.raises(ValueError, match=r"unknown keys \['colour'\] in \[inputs\]"):
+        load_config(cfg)
+    cfg.write_text('[inputs]\nd = 3\n[target]\nkind="teacher"\n[init]\nm = 4\n')
+    with pytest.raises(ValueError, match=r"missing table \[run\]"):
+        load_config(cfg)
