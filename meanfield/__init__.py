@@ -6,12 +6,12 @@
 """
 
 from . import init, kernels
+from .driver import FlowDivergedError, SaveAt, simulate
 from .inputs import Gaussian, InputLaw, Sphere
 from .io import load
 from .kernels import available_backends, get_backend
 from .measure import ParticleMeasure
 from .problem import Problem
-from .simulate import FlowDivergedError, SaveAt, simulate
 from .solvers import RungeKutta, get_solver
 from .targets import (
     CubicTarget,

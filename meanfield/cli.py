@@ -12,7 +12,7 @@ import numpy as np
 
 def _cmd_run(args) -> int:
     from .config import load_config, run_config
-    from .simulate import FlowDivergedError
+    from .driver import FlowDivergedError
 
     cfg = load_config(args.config)
     try:

@@ -191,7 +191,7 @@ def build_init(cfg: dict):
 
 def run_options(cfg: dict) -> dict:
     """Keyword arguments of :func:`meanfield.simulate` from the [run] table (without the output path)."""
-    from .simulate import SaveAt
+    from .driver import SaveAt
 
     run = dict(cfg["run"])
     run.pop("output", None)
@@ -205,7 +205,7 @@ def run_options(cfg: dict) -> dict:
 def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = False, progress: bool = False,
                backend: str | None = None):
     """Run the simulation a configuration describes, streaming it to its output file."""
-    from .simulate import simulate
+    from .driver import simulate
 
     output = output or cfg["run"].get("output")
     if not output:

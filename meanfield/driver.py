@@ -145,7 +145,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     >>> problem = mf.Problem(mf.TeacherNetwork([1.0, 1.0], np.eye(3)[:2]), mf.Gaussian(d=3))
     >>> traj = mf.simulate(problem, mf.init.sign_sphere(m=16, d=3, seed=0), t_max=1.0, dt=0.1)
     >>> traj.times.shape, bool(traj.risk[-1] < traj.risk[0])
-    ((3,), True)
+    ((2,), True)
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a meanfield Problem, got {type(problem).__name__}")
