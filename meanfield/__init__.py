@@ -19,6 +19,7 @@ from .targets import (
     MonteCarloTarget,
     MultiIndexTarget,
     OddTarget,
+    RadialTarget,
     Target,
     TeacherNetwork,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "Target",
     "TeacherNetwork",
     "OddTarget",
+    "RadialTarget",
     "LinearTarget",
     "CubicTarget",
     "MultiIndexTarget",

@@ -39,6 +39,7 @@ __all__ = [
     "LinearTarget",
     "CubicTarget",
     "MultiIndexTarget",
+    "RadialTarget",
     "MonteCarloTarget",
 ]
 
@@ -47,6 +48,15 @@ _SQRT_2PI = np.sqrt(2 * np.pi)
 
 def _relu(z):
     return np.maximum(z, 0.0)
+
+
+def _smoothed_relu(u, tau):
+    """E_z σ(u + τ z) for z ~ N(0, 1), with Φ(u/τ) and φ(u/τ) (its derivatives in u and τ); τ = 0 allowed."""
+    pos = tau > 0
+    zeta = np.divide(u, tau, out=np.zeros_like(u), where=pos)
+    cdf = np.where(pos, ndtr(zeta), (u > 0) + 0.5 * (u == 0))
+    pdf = np.where(pos, np.exp(-0.5 * zeta**2) / _SQRT_2PI, 0.0)
+    return u * cdf + tau * pdf, cdf, pdf
 
 
 class Target:
@@ -347,13 +357,8 @@ class MultiIndexTarget(Target):
         rows = max(1, tile_elements // x_h.shape[0])
         for i0 in range(0, b.shape[0], rows):
             sl = slice(i0, min(b.shape[0], i0 + rows))
-            u = b_h[sl] @ x_h.T
-            tau = (s * r[sl])[:, None]
-            pos = tau > 0
-            zeta = np.divide(u, tau, out=np.zeros_like(u), where=pos)
-            cdf = np.where(pos, ndtr(zeta), (u > 0) + 0.5 * (u == 0))
-            pdf = np.where(pos, np.exp(-0.5 * zeta**2) / _SQRT_2PI, 0.0)
-            value[sl] = (u * cdf + tau * pdf) @ wg
+            smooth, cdf, pdf = _smoothed_relu(b_h[sl] @ x_h.T, (s * r[sl])[:, None])
+            value[sl] = smooth @ wg
             grad_h[sl] = (cdf * wg) @ x_h
             grad_r[sl] = s * (pdf @ wg)
         direction = np.divide(b_perp, r[:, None], out=np.zeros_like(b_perp), where=r[:, None] > 0)
@@ -378,6 +383,90 @@ class MultiIndexTarget(Target):
 
     def arrays(self):
         return {"Q": self.Q}
+
+
+class RadialTarget(MultiIndexTarget):
+    r"""Radial multi-index target f*(x) = φ(|Qᵀx|), e.g. φ(ρ) = ρ for f* = |x_H| (Hajjar & Chizat 2023, §5).
+
+    F*(b) depends on b only through |b_H| and r = |b_⊥|, so the d_H-dimensional integral of
+    :class:`MultiIndexTarget` reduces to two dimensions: with e = b_H/|b_H|, x_H = x₁ e + y and |y|² ~ s² χ²_{d_H−1},
+    a rule in x₁ split at 0 times a generalised Gauss–Laguerre rule in |y|²/2 (``order`` nodes each, 2·order² in
+    all), with the orthogonal part integrated exactly as before. Spherical inputs need φ homogeneous of ``degree``.
+    Accuracy (against 4·10⁶-sample Monte Carlo, order 32): relative error ~1e-6 on F* and ∇F* for neurons off H;
+    for neurons lying in H (r = 0) the corner of |x_H| at the origin slows convergence to ~3e-3 (order 32) and
+    ~3e-3 → 1e-3 as the order grows to 64 (a polar rule in (|x_H|, cos) would remove this; not done).
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> t = mf.RadialTarget(lambda rho: rho, np.eye(8)[:, :3], degree=1)
+    >>> round(t.second_moment(mf.Gaussian(8)), 10)       # E|x_H|² = d_H
+    3.0
+    """
+
+    def __init__(self, phi: Callable, Q, degree: float | None = None, order: int = 32, name: str | None = None):
+        self.phi = phi
+        Q = as_float_array(Q, "Q (hidden-subspace basis)", ndim=2)
+        from scipy.special import gamma, roots_genlaguerre
+
+        # x₁ ~ N(0, 1) split at 0, where σ(|b_H| x₁) has its kink for neurons in H (r = 0): each half-line is a
+        # generalised Gauss–Laguerre rule in v = x₁²/2 (weight v^{-1/2} e^{-v}), smooth on either side.
+        v, wv = roots_genlaguerre(order, -0.5)
+        x1 = np.concatenate([np.sqrt(2 * v), -np.sqrt(2 * v)])
+        w1 = np.concatenate([wv, wv]) / (2 * np.sqrt(np.pi))
+        if Q.shape[1] > 1:
+            k = (Q.shape[1] - 1) / 2  # |y|²/2 ~ Gamma(k, 1)
+            rho, w2 = roots_genlaguerre(order, k - 1)
+            w2 = w2 / gamma(k)
+            y = np.sqrt(2 * rho)
+        else:
+            y, w2 = np.zeros(1), np.ones(1)
+        self._x1 = np.repeat(x1, len(y))
+        self._y = np.tile(y, len(x1))
+        self._w = np.repeat(w1, len(y)) * np.tile(w2, len(x1))
+        super().__init__(lambda xh: phi(np.linalg.norm(xh, axis=1)), Q, degree, rule="sobol", max_nodes=2,
+                         name=name or getattr(phi, "__name__", "phi"))
+        self.rule = f"hermite x laguerre ({len(self._w)} nodes)"
+
+    def _g_at(self, s: float) -> np.ndarray:
+        if s not in self._g_cache:
+            self._g_cache[s] = np.asarray(self.phi(s * np.hypot(self._x1, self._y)), dtype=np.float64)
+        return self._g_cache[s]
+
+    def relu_correlation(self, inputs, b, tile_elements: int = 1 << 22):
+        self.check_inputs(inputs)
+        s, _ = self._gaussian_std(inputs)
+        b = np.asarray(b, dtype=np.float64)
+        b_h = b @ self.Q
+        b_perp = b - b_h @ self.Q.T
+        r, n_h = np.linalg.norm(b_perp, axis=1), np.linalg.norm(b_h, axis=1)
+        wg = self._w * self._g_at(s)
+        x1 = s * self._x1
+        value, d_nh, d_r = np.empty(len(b)), np.empty(len(b)), np.empty(len(b))
+        rows = max(1, tile_elements // len(wg))
+        for i0 in range(0, len(b), rows):
+            sl = slice(i0, min(len(b), i0 + rows))
+            smooth, cdf, pdf = _smoothed_relu(n_h[sl, None] * x1, (s * r[sl])[:, None])
+            value[sl] = smooth @ wg
+            d_nh[sl] = (cdf * x1) @ wg
+            d_r[sl] = s * (pdf @ wg)
+        e_h = np.divide(b_h, n_h[:, None], out=np.zeros_like(b_h), where=n_h[:, None] > 0)
+        e_perp = np.divide(b_perp, r[:, None], out=np.zeros_like(b_perp), where=r[:, None] > 0)
+        grad = (d_nh[:, None] * e_h) @ self.Q.T + d_r[:, None] * e_perp
+        factor = self._sphere_factor(inputs, (self.degree or 0) + 1)
+        return factor * value, factor * grad
+
+    def linear_moment(self, inputs):
+        self.check_inputs(inputs)
+        return np.zeros(self.d)  # φ(|x_H|) is even
+
+    def second_moment(self, inputs):
+        self.check_inputs(inputs)
+        s, _ = self._gaussian_std(inputs)
+        return float(self._w @ self._g_at(s) ** 2) * self._sphere_factor(inputs, 2 * (self.degree or 0))
+
+    def spec(self):
+        return dict(super().spec(), target="RadialTarget")
 
 
 class MonteCarloTarget(Target):

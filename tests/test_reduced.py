@@ -1,0 +1,107 @@
+"""Reduced flows against the full flow: odd targets (exact) and low-dimensional targets (rings)."""
+
+import numpy as np
+import pytest
+
+import meanfield as mf
+from meanfield.reduced import LowDimReducedProblem, OddReducedProblem, odd_minimum, ring_quadrature
+
+
+@pytest.fixture(scope="module")
+def odd_problem():
+    inputs = mf.Gaussian(12, 1 / 12)
+    z = np.random.default_rng(0).standard_normal(12)
+    return mf.Problem(mf.CubicTarget.normalized(z, inputs), inputs)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
+def test_odd_reduced_flow_is_the_full_flow_from_a_symmetric_start(odd_problem, backend):
+    reps = mf.init.sign_sphere(40, 12, seed=1)
+    reduced = mf.simulate(OddReducedProblem(odd_problem), reps, t_max=30.0, dt=0.5, solver="rk4", backend=backend)
+    full = mf.simulate(odd_problem, mf.init.symmetrize(reps), t_max=30.0, dt=0.5, solver="rk4", backend=backend)
+    np.testing.assert_allclose(reduced.final.state(), full.final.state()[:40], atol=1e-11)
+    np.testing.assert_allclose(reduced.risk, full.risk, rtol=1e-11)
+    # The full predictor stays linear: it equals ⟨w, x⟩ with w = ½ ∫ a b dμ.
+    x = odd_problem.inputs.sample(200, 2)
+    w = OddReducedProblem(odd_problem).linear_predictor(reduced.final)
+    np.testing.assert_allclose(full.final.predict(x), x @ w, atol=1e-12)
+
+
+def test_odd_flow_converges_to_the_linear_projection_exponentially(odd_problem):
+    reduced_problem = OddReducedProblem(odd_problem)
+    w_star, minimum = odd_minimum(odd_problem)
+    reps = mf.init.sign_sphere(64, 12, seed=3)
+    obs = {"w": reduced_problem.linear_predictor,
+           "conserved": lambda mu: mu.a**2 - np.sum(mu.b**2, axis=1)}
+    traj = mf.simulate(reduced_problem, reps, t_max=400.0, dt=0.5, solver="rk4", save_every=20, observables=obs)
+    # a² − |b|² is conserved particle by particle, up to the integrator's error: RK4 drift shrinks ~16x per halving.
+    drift = np.abs(traj.observables["conserved"] - traj.observables["conserved"][0]).max()
+    finer = mf.simulate(reduced_problem, reps, t_max=400.0, dt=0.25, solver="rk4", save_every=40, observables=obs)
+    drift_finer = np.abs(finer.observables["conserved"] - finer.observables["conserved"][0]).max()
+    assert drift < 1e-6 and 10 < drift / drift_finer < 24, (drift, drift_finer)
+    err = np.linalg.norm(traj.observables["w"] - w_star, axis=1)
+    assert err[-1] < 1e-8 * err[0]
+    np.testing.assert_allclose(traj.risk[-1], minimum, rtol=1e-10)
+    # Exponential rate: log|w − w*| is linear at late times, with the rate the linearisation predicts,
+    # ẇ = −c²(B + A I) Σ (w − w*), B = Σ w_r b_r b_rᵀ, A = Σ w_r a_r² (rate of the slowest mode, c = 1/2).
+    late = (traj.times > 100) & (err > 1e-13)
+    rate = -np.polyfit(traj.times[late], np.log(err[late]), 1)[0]
+    mu = traj.final
+    B = (mu.weights[:, None] * mu.b).T @ mu.b
+    A = mu.weights @ mu.a**2
+    predicted = 0.25 * odd_problem.scale * np.linalg.eigvalsh(B + A * np.eye(12))
+    assert predicted.min() * 0.9 < rate < predicted.max() * 1.1
+
+
+def test_ring_quadrature_moments():
+    for d_perp in (1, 2, 3, 7):
+        t, w = ring_quadrature(d_perp)
+        g = np.random.default_rng(d_perp).standard_normal((400_000, 2, d_perp)) if d_perp > 1 else None
+        assert np.isclose(w.sum(), 1.0) and np.isclose(w @ t, 0.0, atol=1e-14)
+        # E t² = 1/d_perp for two independent uniform directions.
+        np.testing.assert_allclose(w @ t**2, 1.0 / d_perp, rtol=1e-12)
+        if g is not None:
+            u = g / np.linalg.norm(g, axis=2, keepdims=True)
+            cos = np.sum(u[:, 0] * u[:, 1], axis=1)
+            np.testing.assert_allclose(w @ np.abs(t) ** 3, np.mean(np.abs(cos) ** 3), rtol=0.02)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_low_dim_reduced_is_exact_when_the_ring_has_two_points(backend):
+    """d_⊥ = 1: a ring is the pair ±r e⊥, so lifting each reduced particle to its two points is exact."""
+    d, d_h = 4, 3
+    Q = np.eye(d)[:, :d_h]
+    problem = mf.Problem(mf.RadialTarget(lambda r: r, Q), mf.Gaussian(d))
+    lowdim = LowDimReducedProblem(problem)
+    rng = np.random.default_rng(4)
+    nu = mf.ParticleMeasure(rng.choice([-1.0, 1.0], 10), np.abs(rng.standard_normal((10, d_h + 1))))
+    u, r = nu.b[:, :-1], nu.b[:, -1]
+    e = lowdim.e_perp
+    full_mu = mf.ParticleMeasure(np.concatenate([nu.a, nu.a]),
+                                 np.concatenate([u @ Q.T + r[:, None] * e, u @ Q.T - r[:, None] * e]))
+    red = mf.simulate(lowdim, nu, t_max=5.0, dt=0.1, solver="rk4", backend=backend)
+    full = mf.simulate(problem, full_mu, t_max=5.0, dt=0.1, solver="rk4", backend=backend)
+    np.testing.assert_allclose(red.risk, full.risk, rtol=1e-10)
+    np.testing.assert_allclose(red.final.b, lowdim.reduce(full.final).b[:10], atol=1e-10)
+
+
+def test_low_dim_reduced_matches_the_full_flow_as_the_width_grows():
+    """O(H^⊥)-invariant in law: each reduced particle lifted to n random directions of H^⊥. The full flow's risk
+    approaches the reduced one like n^{-1}, not n^{-1/2}: F'(μ)(a, b) = a ψ(b) is constant on every ring, so the
+    first-order (Monte-Carlo) fluctuation of the lifted measure does not move the risk."""
+    d, d_h = 7, 2
+    Q = np.eye(d)[:, :d_h]
+    problem = mf.Problem(mf.RadialTarget(lambda r: r, Q, degree=1, order=16), mf.Sphere(d))
+    lowdim = LowDimReducedProblem(problem)
+    rng = np.random.default_rng(5)
+    nu = lowdim.reduce(mf.init.sign_sphere(6, d, seed=6))
+    red = mf.simulate(lowdim, nu, t_max=10.0, dt=0.5, solver="heun")
+    widths = (8, 32, 128, 512)
+    errors = []
+    for n in widths:
+        reps = mf.ParticleMeasure(np.repeat(nu.a, n), np.repeat(nu.b, n, axis=0))
+        errors.append(np.mean([np.abs(mf.simulate(problem, lowdim.lift(reps, seed=int(rng.integers(1 << 31))),
+                                                  t_max=10.0, dt=0.5, solver="heun", backend="numba").risk
+                                      - red.risk).max() for _ in range(3)]))
+    slope = np.polyfit(np.log(widths), np.log(errors), 1)[0]
+    assert -1.35 < slope < -0.7, (errors, slope)
