@@ -45,7 +45,7 @@ import numpy as np
 from . import init as _init
 from .inputs import Gaussian, Sphere
 from .problem import Problem
-from .targets import CubicTarget, LinearTarget, MultiIndexTarget, TeacherNetwork
+from .targets import CubicTarget, LinearTarget, RadialTarget, TeacherNetwork
 
 __all__ = ["load_config", "build_problem", "build_init", "run_options", "run_config", "set_key", "validate_config"]
 
@@ -163,12 +163,8 @@ def _target(cfg, inputs):
             Q = np.eye(d)[:, :d_h]
         else:
             Q, _ = np.linalg.qr(rng.standard_normal((d, d_h)))
-        return MultiIndexTarget(_norm, Q, degree=1, name="norm")
+        return RadialTarget.norm(Q)
     raise ValueError(f"[target] kind must be teacher, linear, cubic or multi_index, got {kind!r}")
-
-
-def _norm(xh):
-    return np.linalg.norm(xh, axis=1)
 
 
 def build_problem(cfg: dict) -> Problem:

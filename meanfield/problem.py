@@ -102,7 +102,7 @@ class Problem:
         backend = get_backend(backend, **options)
         key = id(backend)
         if key not in self._bound:
-            self._bound[key] = BoundProblem(self, backend)
+            self._bound[key] = self._bound_class(self, backend)
         return self._bound[key]
 
     def _check_measure(self, mu: ParticleMeasure) -> None:
@@ -192,3 +192,6 @@ class BoundProblem:
     def velocity(self, state, weights):
         ev = self.evaluate(state, weights)
         return self.velocity_from(state, ev), ev
+
+
+Problem._bound_class = BoundProblem  # subclasses (reduced and symmetric flows) set their own

@@ -50,6 +50,15 @@ def _acos(c):
     return _PI - acos_x if c < 0.0 else acos_x
 
 
+@njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+def _pair_terms(cosine):
+    """(π − θ, sin θ, J(θ) = sin θ + (π − θ) cos θ) from a cosine, clipped to [−1, 1]."""
+    c = min(1.0, max(-1.0, cosine))
+    pt = _PI - _acos(c)
+    s = math.sqrt((1.0 - c) * (1.0 + c))
+    return pt, s, s + pt * c
+
+
 @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
 def acos_vectorised(c):
     """Elementwise arccos with the vectorisable approximation (exposed for tests)."""
@@ -94,10 +103,8 @@ def _fused_field(u_p, n_p, u_s_t, src_t, coef, cn, value, grad, with_grad, row_b
                 v = 0.0
                 s_acc = 0.0
                 for kk in range(kb):
-                    c = min(1.0, max(-1.0, c_row[kk]))
-                    pt = _PI - _acos(c)
-                    s = math.sqrt((1.0 - c) * (1.0 + c))
-                    v += cn_b[kk] * (s + pt * c)
+                    pt, s, j = _pair_terms(c_row[kk])
+                    v += cn_b[kk] * j
                     s_acc += cn_b[kk] * s
                     c_row[kk] = coef_b[kk] * pt
                 acc_v[r] += v
@@ -126,10 +133,8 @@ def _weights_in_place(c_tile, cn, acc_v, acc_s):
         v = 0.0
         s_acc = 0.0
         for kk in range(cols):
-            c = min(1.0, max(-1.0, row[kk]))
-            pt = _PI - _acos(c)
-            s = math.sqrt((1.0 - c) * (1.0 + c))
-            v += cn[kk] * (s + pt * c)
+            pt, s, j = _pair_terms(row[kk])
+            v += cn[kk] * j
             s_acc += cn[kk] * s
             row[kk] = pt
         acc_v[r] += v
@@ -155,10 +160,7 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
             v = 0.0
             s_acc = 0.0
             for kk in range(cols):
-                c = min(1.0, max(-1.0, row[kk]))
-                pt = _PI - _acos(c)
-                s = math.sqrt((1.0 - c) * (1.0 + c))
-                j = s + pt * c
+                pt, s, j = _pair_terms(row[kk])
                 v += cn_cols[kk] * j
                 s_acc += cn_cols[kk] * s
                 pv[kk] += w_r * j

@@ -105,13 +105,6 @@ class LowDimReducedProblem(Problem):
         """Q in reduced coordinates (u, r): the first d_H axes, for the alignment observables."""
         return np.eye(self.d_hidden + 1)[:, : self.d_hidden]
 
-    def bind(self, backend="numpy", **options):
-        from ..kernels.base import get_backend
-
-        backend = get_backend(backend, **options)
-        if id(backend) not in self._bound:
-            self._bound[id(backend)] = _BoundLowDim(self, backend)
-        return self._bound[id(backend)]
 
 
 class _Ops:
@@ -191,3 +184,6 @@ class _BoundLowDim(BoundProblem):
         psi = field - f_star
         risk = 0.5 * (float(coef @ psi) + (p.target_energy - float(coef @ f_star)))
         return Evaluation(psi, grad_field - grad_f_star, risk)
+
+
+LowDimReducedProblem._bound_class = _BoundLowDim

@@ -57,13 +57,6 @@ class OddReducedProblem(Problem):
         """w with f(μ; x) = ⟨w, x⟩ for the symmetrised measure of the representatives μ."""
         return self.linear_coefficient * (mu.weights * mu.a) @ mu.b
 
-    def bind(self, backend="numpy", **options):
-        from ..kernels.base import get_backend
-
-        backend = get_backend(backend, **options)
-        if id(backend) not in self._bound:
-            self._bound[id(backend)] = _BoundOdd(self, backend)
-        return self._bound[id(backend)]
 
 
 class _BoundOdd(BoundProblem):
@@ -83,3 +76,6 @@ class _BoundOdd(BoundProblem):
         # F = ½κ|w − w*|² + F_min: accurate as the excess risk goes to 0.
         risk = 0.5 * kappa * float(diff @ diff) + self._minimum
         return Evaluation(psi, self._c * g, risk)
+
+
+OddReducedProblem._bound_class = _BoundOdd

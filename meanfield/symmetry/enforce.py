@@ -69,13 +69,6 @@ class SymmetricProblem(Problem):
     def spec(self) -> dict:
         return dict(self.base.spec(), enforced_symmetry=[g.name for g in self.elements])
 
-    def bind(self, backend="numpy", **options):
-        from ..kernels.base import get_backend
-
-        backend = get_backend(backend, **options)
-        if id(backend) not in self._bound:
-            self._bound[id(backend)] = _BoundSymmetric(self, backend)
-        return self._bound[id(backend)]
 
 
 class _BoundSymmetric(BoundProblem):
@@ -97,3 +90,6 @@ class _BoundSymmetric(BoundProblem):
         # representatives' sum with their own weights.
         risk = 0.5 * (float(coef @ psi) + (p.target_energy - float(coef @ f_star)))
         return Evaluation(psi, grad_field - grad_f_star, risk)
+
+
+SymmetricProblem._bound_class = _BoundSymmetric
