@@ -68,7 +68,7 @@ def sweep(t_max, m):
                    "backend": "numba"},
            "sweep": {"output_dir": str(RUNS / "sweep"),
                      "grid": {"target.d_hidden": [2, 5, 10, 15, 20, 25, 30, 35]}}}
-    manifest = run_sweep(cfg, n_workers=2, overwrite=True)
+    manifest = run_sweep(cfg, n_workers=2, retry_failed=True)  # finished runs are reused, failed ones retried
     rows = []
     for run in manifest["runs"]:
         d_h = run["overrides"]["target.d_hidden"]

@@ -478,16 +478,24 @@ class RadialTarget(MultiIndexTarget):
 
         nu = self.d_hidden - 1
         a = np.linspace(0.0, (1.2 * (np.abs(self._w).max() + np.abs(self._wp).max())) ** 2, 8001)
+        if nu > 0:
+            rho, wr = roots_genlaguerre(200, nu / 2 - 1)
+            wr = wr / gamma(nu / 2)
+
+            def by_quadrature(points):
+                return np.array([wr @ np.asarray(self.phi(s * np.sqrt(ai + 2 * rho)), dtype=np.float64)
+                                 for ai in points])
+
         if self.power is not None and nu > 0:
             p = float(self.power)
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 h = 2 ** (p / 2) * (a / 2) ** ((nu + p) / 2) * hyperu(nu / 2, nu / 2 + p / 2 + 1, a / 2)
             h[0] = 2 ** (p / 2) * gamma((nu + p) / 2) / gamma(nu / 2)
             h *= s**p
+            bad = ~np.isfinite(h)  # the closed form overflows (inf · 0) for large a and ν; quadrature is fine there
+            h[bad] = by_quadrature(a[bad])
         elif nu > 0:
-            rho, wr = roots_genlaguerre(200, nu / 2 - 1)
-            wr = wr / gamma(nu / 2)
-            h = np.array([wr @ np.asarray(self.phi(s * np.sqrt(ai + 2 * rho)), dtype=np.float64) for ai in a])
+            h = by_quadrature(a)
         else:
             h = np.asarray(self.phi(s * np.sqrt(a)), dtype=np.float64)
         self._tables[s] = CubicSpline(a, h)
