@@ -241,3 +241,19 @@ def test_config_errors_name_the_problem(tmp_path):
     cfg.write_text('[inputs]\nd = 3\n[target]\nkind="teacher"\n[init]\nm = 4\n')
     with pytest.raises(ValueError, match=r"missing table \[run\]"):
         load_config(cfg)
+
+
+def test_yaml_and_toml_configurations_describe_the_same_run(tmp_path):
+    pytest.importorskip("yaml")
+    toml = tmp_path / "c.toml"
+    toml.write_text(SLOW_CONFIG.format(output=tmp_path / "x.h5"))
+    yaml_text = """
+inputs: {law: gaussian, d: 10}
+target: {kind: teacher, k: 2}
+init: {kind: sign_sphere, m: 256, seed: 3}
+run: {t_max: 40.0, dt: 0.01, solver: heun, save_every: 50, backend: numpy, output: "%s"}
+""" % (tmp_path / "x.h5")
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    a, b = load_config(toml), load_config(tmp_path / "c.yaml")
+    assert a == b
+    np.testing.assert_array_equal(build_init(a).state(), build_init(b).state())
