@@ -15,14 +15,15 @@ def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope: f
     r"""‖f(μ) − f(ν)‖_{L²(ρ)} in closed form.
 
     f(μ) − f(ν) is the predictor of the signed measure μ − ν, so its squared norm is the quadratic form
-    Σ_{p,q} v_p v_q K(b_p, b_q) over the particles of both measures (v = w a for μ, −w a for ν).
+    Σ_{p,q} v_p v_q K(b_p, b_q) over the particles of both measures (v = w a for μ, −w a for ν). Being the square
+    root of a sum whose terms cancel, it resolves distances down to about 1e-8 · ‖f(μ)‖ (fp64 round-off).
 
     Examples
     --------
     >>> import meanfield as mf
     >>> mu = mf.init.sign_sphere(8, 3, seed=0)
-    >>> float(function_distance(mu, mu, mf.Gaussian(3)))
-    0.0
+    >>> function_distance(mu, mu, mf.Gaussian(3)) < 1e-8
+    True
     """
     if mu.d != nu.d or mu.d != inputs.d:
         raise ValueError(f"dimensions differ: μ has d = {mu.d}, ν has d = {nu.d}, the inputs d = {inputs.d}")

@@ -224,7 +224,7 @@ output = "%s"
     assert ran.returncode == 0
     info = subprocess.run([sys.executable, "-m", "meanfield", "info", str(tmp_path / "mi.h5")], capture_output=True,
                           text=True, check=True).stdout
-    assert "MultiIndexTarget" in info and "m = 32, d = 8" in info and "status completed" in info
+    assert "RadialTarget" in info and "m = 32, d = 8" in info and "status completed" in info
     subprocess.run([sys.executable, "-m", "meanfield", "plot", str(tmp_path / "mi.h5"), "--out", str(tmp_path / "p")],
                    check=True, env=env, capture_output=True)
     assert {p.name for p in (tmp_path / "p").iterdir()} == {"risk.png", "particles.png", "alignment.png"}
