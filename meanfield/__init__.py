@@ -5,7 +5,7 @@
     traj = mf.simulate(problem, mf.init.sign_sphere(m=1024, d=20, seed=0), t_max=50.0, dt=0.05)
 """
 
-from . import init, kernels
+from . import compare, init, kernels
 from .driver import FlowDivergedError, SaveAt, simulate
 from .inputs import Gaussian, InputLaw, Sphere
 from .io import load
@@ -27,7 +27,19 @@ from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
+_LAZY = {"sgd", "symmetry", "reduced", "io", "config", "sweep", "plot"}
+
+
+def __getattr__(name):
+    """Submodules with heavier imports (torch for sgd, dask for sweep) load on first use: ``mf.sgd.train``."""
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'meanfield' has no attribute {name!r}")
+
 __all__ = [
+    "compare",
     "init",
     "kernels",
     "Gaussian",

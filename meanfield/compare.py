@@ -51,7 +51,11 @@ def wasserstein(mu: ParticleMeasure, nu: ParticleMeasure, method: str = "auto", 
     if method == "auto":
         method = "exact" if max(len(x), len(y)) <= exact_max else "sliced"
     if method == "exact":
-        return float(np.sqrt(max(0.0, ot.emd2(mu.weights, nu.weights, ot.dist(x, y), numItermax=10**7))))
+        from scipy.spatial.distance import cdist
+
+        # cdist forms each |x − y|² directly (ot.dist expands |x|² + |y|² − 2⟨x, y⟩, whose round-off survives the √).
+        cost = cdist(x, y, "sqeuclidean")
+        return float(np.sqrt(max(0.0, ot.emd2(mu.weights, nu.weights, cost, numItermax=10**7))))
     if method == "sliced":
         return float(ot.sliced_wasserstein_distance(x, y, mu.weights, nu.weights, n_projections=n_projections,
                                                     seed=seed))

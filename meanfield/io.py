@@ -441,19 +441,23 @@ class TrajectoryWriter:
 
 
 class FileRecorder:
-    """Streams the driver's saves to a :class:`TrajectoryWriter`; the result is :func:`load` of the file."""
+    """Streams a run's saves to a :class:`TrajectoryWriter`; the result is :func:`load` of the file.
 
-    def __init__(self, writer: TrajectoryWriter, weights):
+    ``rng_state``: an example of the generator state that stochastic runs (SGD) checkpoint, which fixes its size.
+    """
+
+    def __init__(self, writer: TrajectoryWriter, weights, rng_state: bytes | None = None):
         self.writer, self.weights = writer, np.asarray(weights, dtype=np.float64)
+        self.rng_state = rng_state
         self.final = None
 
     def append(self, t, risk, mu, observables, particles: bool = True):
         if self.writer._file is None:  # the first save fixes the shapes of every dataset
-            self.writer.start(observables, particles, mu.m, mu.d)
+            self.writer.start(observables, particles, mu.m, mu.d, self.rng_state)
         self.writer.append(t, risk, mu if particles else None, observables)
 
-    def checkpoint(self, state, meta):
-        self.writer.checkpoint(state, meta)
+    def checkpoint(self, state, meta, rng_state: bytes | None = None):
+        self.writer.checkpoint(state, meta, rng_state)
 
     def trajectory(self, problem, status="completed", info=None) -> Trajectory:
         self.writer.close(status, info)

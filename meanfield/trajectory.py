@@ -96,7 +96,7 @@ class MemoryRecorder:
         for name, value in observables.items():
             self.observables.setdefault(name, []).append(value)
 
-    def checkpoint(self, state, meta) -> None:
+    def checkpoint(self, state, meta, rng_state=None) -> None:
         """In memory there is nothing to resume from: the checkpoint is only kept by file recorders."""
 
     def trajectory(self, problem, status="completed", info=None) -> Trajectory:

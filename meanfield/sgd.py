@@ -1,0 +1,247 @@
+r"""Finite-width two-layer networks in torch, trained by SGD, from the same description as the mean-field flow.
+
+The network of a particle measure μ = Σ_j w_j δ_{(a_j, b_j)} is f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩) (1/m output scaling for
+uniform weights). Training minimises ½ mean_batch (f(x) − f*(x))² and moves each neuron by η / w_j times its own
+gradient (lr = m · η for uniform weights), so that t = steps · η is mean-field time and, as the batch grows and η
+shrinks, the network follows the Euler scheme of the flow (Mei, Montanari & Nguyen 2018, arXiv:1804.06561; Chizat &
+Bach 2018, arXiv:1805.09545). The population risk of every saved state is the exact closed form of the flow's
+:class:`~meanfield.Problem`, so SGD runs and flows are compared on the same footing (and stored in the same format).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._validation import check_positive, check_positive_int
+from .driver import FlowDivergedError
+from .inputs import Gaussian, InputLaw, Sphere
+from .measure import ParticleMeasure
+from .problem import Problem
+from .targets import CubicTarget, LinearTarget, TeacherNetwork
+from .trajectory import MemoryRecorder, Trajectory
+
+__all__ = ["TwoLayerNetwork", "train", "sample_inputs", "torch_target", "MODES"]
+
+MODES = ("online", "minibatch", "full")
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+class TwoLayerNetwork(torch.nn.Module):
+    """Bias-free two-layer (leaky-)ReLU network f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩), the finite counterpart of a
+    :class:`~meanfield.ParticleMeasure`.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> mu = mf.init.sign_sphere(4, 3, seed=0)
+    >>> net = TwoLayerNetwork.from_measure(mu)
+    >>> x = np.ones((2, 3))
+    >>> bool(np.allclose(net(torch.tensor(x)).detach().numpy(), mu.predict(x)))
+    True
+    """
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, slope: float = 0.0):
+        super().__init__()
+        self.a = torch.nn.Parameter(a)
+        self.b = torch.nn.Parameter(b)
+        self.register_buffer("weights", weights)
+        self.slope = float(slope)
+
+    @classmethod
+    def from_measure(cls, mu: ParticleMeasure, device="cpu", dtype: str = "float64", slope: float = 0.0):
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        opts = {"device": torch.device(device), "dtype": _DTYPES[dtype]}
+        return cls(torch.tensor(mu.a, **opts), torch.tensor(mu.b, **opts), torch.tensor(mu.weights, **opts), slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x @ self.b.T
+        act = torch.relu(z) if self.slope == 0 else torch.maximum(z, self.slope * z)
+        return act @ (self.weights * self.a)
+
+    def to_measure(self) -> ParticleMeasure:
+        with torch.no_grad():
+            return ParticleMeasure(self.a.detach().cpu().double().numpy(), self.b.detach().cpu().double().numpy(),
+                                   self.weights.cpu().double().numpy())
+
+
+def sample_inputs(inputs: InputLaw, n: int, generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
+    """n inputs from the law, drawn with a (CPU) torch generator so that runs are reproducible on any device."""
+    g = torch.randn(n, inputs.d, generator=generator, dtype=torch.float64)
+    if isinstance(inputs, Gaussian):
+        g = math.sqrt(inputs.variance) * g
+    elif isinstance(inputs, Sphere):
+        g = g / torch.linalg.vector_norm(g, dim=1, keepdim=True)
+    else:
+        raise TypeError(f"no torch sampler for {type(inputs).__name__}")
+    return g.to(dtype)
+
+
+def torch_target(target) -> Callable[[torch.Tensor], torch.Tensor]:
+    """f* on torch tensors: native for teacher, linear and cubic targets, through numpy otherwise."""
+    if isinstance(target, TeacherNetwork):
+        U, c = torch.tensor(target.U), torch.tensor(target.c)
+        return lambda x: torch.relu(x @ U.to(x).T) @ c.to(x)
+    if isinstance(target, LinearTarget):
+        beta = torch.tensor(target.beta)
+        return lambda x: x @ beta.to(x)
+    if isinstance(target, CubicTarget):
+        z = torch.tensor(target.z)
+        return lambda x: target.scale * (x**3 @ z.to(x))
+    return lambda x: torch.as_tensor(target(x.detach().cpu().double().numpy())).to(x)
+
+
+def _generator_state(gen: torch.Generator) -> bytes:
+    return bytes(gen.get_state().numpy().tobytes())
+
+
+def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batch_size: int = 512,
+          mode: str = "online", n_data: int | None = None, seed: int = 0, save_every: int = 10,
+          observables: Mapping[str, Callable] | None = None, device="cpu", dtype: str = "float64",
+          risk_backend="numpy", max_risk_factor: float = 1e6, path=None, overwrite: bool = False,
+          resume: bool = False, config: dict | None = None, progress: bool = False) -> Trajectory:
+    """Train the finite network of ``mu0`` by SGD for mean-field time ``t_max`` (steps = t_max / eta).
+
+    Parameters
+    ----------
+    problem : Problem
+        Target, input law, activation (the same object the flow uses).
+    mu0 : ParticleMeasure
+        Initial neurons (the flow's initial measure).
+    eta : float
+        Mean-field step: each neuron moves by eta / w_j times its gradient (lr = m · eta).
+    batch_size : int
+        Samples per step ("online", "minibatch").
+    mode : {"online", "minibatch", "full"}
+        Fresh samples every step; mini-batches of a fixed data set of ``n_data`` samples (reshuffled every epoch);
+        or full-batch gradient descent on that data set.
+    seed : int
+        Seeds the samples (and the data set); the run is reproducible from it and resumable bit-identically.
+    save_every : int
+        Steps between saves; every save records the exact population risk (closed form) and the observables.
+    path, overwrite, resume, config
+        As for :func:`meanfield.simulate` (HDF5 streaming through the same writer, kind "sgd").
+
+    Returns
+    -------
+    Trajectory
+        Same object as a flow's: ``times`` (t = steps · eta), ``risk`` (population risk), ``a``, ``b``, ``final``.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a meanfield Problem, got {type(problem).__name__}")
+    problem._check_measure(mu0)
+    t_max, eta = check_positive(t_max, "t_max"), check_positive(eta, "eta")
+    batch_size, save_every = check_positive_int(batch_size, "batch_size"), check_positive_int(save_every, "save_every")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode != "online":
+        if n_data is None:
+            raise ValueError(f"mode {mode!r} trains on a fixed data set: pass n_data (its size)")
+        n_data = check_positive_int(n_data, "n_data")
+        if mode == "minibatch" and batch_size > n_data:
+            raise ValueError(f"batch_size {batch_size} exceeds the data set size n_data = {n_data}")
+    observables = dict(observables or {})
+    n_steps = max(1, math.ceil(t_max / eta - 1e-9))
+    run_config = {"kind": "sgd", "mode": mode, "eta": eta, "t_max": t_max, "batch_size": batch_size, "n_data": n_data,
+                  "seed": int(seed), "save_every": save_every, "dtype": dtype, "problem": problem.spec(),
+                  "m": mu0.m, "d": mu0.d, "observables": sorted(observables), "user": config or {}}
+
+    net = TwoLayerNetwork.from_measure(mu0, device, dtype, problem.slope)
+    tdtype, dev = _DTYPES[dtype], torch.device(device)
+    gen = torch.Generator().manual_seed(int(seed))
+    f_star = torch_target(problem.target)
+    data = None
+    if mode != "online":
+        data_gen = torch.Generator().manual_seed(int(seed) + 7919)
+        xs = sample_inputs(problem.inputs, n_data, data_gen, tdtype).to(dev)
+        data = (xs, f_star(xs))
+    inv_w = 1.0 / net.weights
+
+    start, step = None, 0
+    if path is None:
+        if resume:
+            raise ValueError("resume=True needs the path of the run to continue")
+        recorder = MemoryRecorder(mu0.weights)
+    else:
+        from .io import FileRecorder, TrajectoryWriter
+
+        if resume and Path(path).exists():
+            keys = [k for k in run_config if k not in ("t_max", "user")]
+            writer, start = TrajectoryWriter.resume(path, run_config, compare_keys=keys)
+        else:
+            writer = TrajectoryWriter(path, "sgd", run_config, problem.spec(), problem.target.arrays(), mu0.weights,
+                                      seed=int(seed), overwrite=overwrite)
+        recorder = FileRecorder(writer, mu0.weights, rng_state=_generator_state(gen))
+    if start is not None:
+        with torch.no_grad():
+            net.a.copy_(torch.tensor(start["state"][:, 0]))
+            net.b.copy_(torch.tensor(start["state"][:, 1:]))
+        gen.set_state(torch.tensor(np.frombuffer(start["rng_state"], dtype=np.uint8).copy()))
+        step = start["step"]
+
+    wall0 = start["wall_time"] if start is not None else 0.0
+    clock = time.perf_counter()
+    info = {"mode": mode, "eta": eta, "batch_size": batch_size, "n_data": n_data, "device": str(dev), "dtype": dtype}
+
+    def record(t):
+        mu = net.to_measure()
+        risk = problem.risk(mu, backend=risk_backend)
+        obs = {k: np.asarray(fn(mu), dtype=np.float64) for k, fn in observables.items()}
+        recorder.append(t, risk, mu, obs)
+        meta = {"t": t, "step": step, "h": eta, "wall_time": wall0 + time.perf_counter() - clock, "max_risk": max_risk}
+        recorder.checkpoint(mu.state(), meta, _generator_state(gen))
+        recorder.final = mu
+        return risk
+
+    def finish(status):
+        info.update(n_steps=step, wall_time=wall0 + time.perf_counter() - clock)
+        return recorder.trajectory(problem, status=status, info=info)
+
+    max_risk = start["max_risk"] if start is not None else math.inf
+    if start is None:
+        risk0 = record(0.0)
+        max_risk = max_risk_factor * max(risk0, problem.target_energy)
+    status = "completed"
+    bar = tqdm(total=n_steps, initial=step, disable=not progress, desc=f"sgd[{mode}]")
+    first = step + 1
+    try:
+        for step in range(first, n_steps + 1):  # noqa: B020 - `step` is also read by record() for the checkpoint
+            if mode == "online":
+                x = sample_inputs(problem.inputs, batch_size, gen, tdtype).to(dev)
+                y = f_star(x)
+            elif mode == "minibatch":
+                per_epoch = n_data // batch_size
+                epoch, pos = divmod(step - 1, per_epoch)
+                perm = torch.randperm(n_data, generator=torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch))
+                idx = perm[pos * batch_size:(pos + 1) * batch_size].to(dev)
+                x, y = data[0][idx], data[1][idx]
+            else:
+                x, y = data
+            net.zero_grad(set_to_none=True)
+            loss = 0.5 * torch.mean((net(x) - y) ** 2)
+            loss.backward()
+            with torch.no_grad():
+                net.a -= eta * inv_w * net.a.grad
+                net.b -= eta * inv_w[:, None] * net.b.grad
+            if not torch.isfinite(loss):
+                raise FlowDivergedError(f"SGD diverged at step {step}: non-finite loss; reduce eta", finish("diverged"))
+            bar.update(1)
+            if step % save_every == 0 or step == n_steps:
+                risk = record(step * eta)
+                if not math.isfinite(risk) or risk > max_risk:
+                    raise FlowDivergedError(f"SGD diverged at t = {step * eta:.6g}: the risk blew up to {risk:.3g}; "
+                                            "reduce eta", finish("diverged"))
+    except KeyboardInterrupt:
+        status = "interrupted"
+        warnings.warn(f"training interrupted at step {step}; returning the trajectory saved so far", stacklevel=2)
+    finally:
+        bar.close()
+    return finish(status)
