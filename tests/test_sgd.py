@@ -6,11 +6,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import assert_mc_close
 
 import meanfield as mf
 from meanfield.compare import function_distance, wasserstein
 from meanfield.sgd import TwoLayerNetwork, train
-from conftest import assert_mc_close
 
 
 @pytest.fixture(scope="module")
