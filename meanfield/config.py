@@ -21,7 +21,7 @@ A configuration has five tables; every key is checked, and unknown ones are erro
     m = 512
     seed = 1
 
-    [run]
+    [run]                             # kind = "flow" (default) or "sgd" (eta, batch_size, mode, n_data, seed)
     t_max = 100.0
     dt = 0.1
     solver = "heun"
@@ -47,7 +47,8 @@ from .inputs import Gaussian, Sphere
 from .problem import Problem
 from .targets import CubicTarget, LinearTarget, RadialTarget, TeacherNetwork
 
-__all__ = ["load_config", "build_problem", "build_init", "run_options", "run_config", "set_key", "validate_config"]
+__all__ = ["load_config", "build_problem", "build_init", "run_options", "sgd_options", "run_config", "set_key",
+           "validate_config"]
 
 _ALLOWED = {
     "": {"name", "inputs", "target", "problem", "init", "run", "sweep"},
@@ -56,8 +57,8 @@ _ALLOWED = {
                "subspace"},
     "problem": {"activation", "slope"},
     "init": {"kind", "m", "seed", "radius", "a_scale", "a_std", "b_std", "base"},
-    "run": {"t_max", "dt", "solver", "save_every", "save_particles", "backend", "output", "rtol", "atol",
-            "stop_risk", "max_risk_factor"},
+    "run": {"kind", "t_max", "dt", "solver", "save_every", "save_particles", "backend", "output", "rtol", "atol",
+            "stop_risk", "max_risk_factor", "eta", "batch_size", "mode", "n_data", "seed", "dtype", "device"},
 }
 
 
@@ -185,11 +186,30 @@ def build_init(cfg: dict):
     return draw(m, cfg["inputs"]["d"], seed, **spec)
 
 
+_SGD_KEYS = ("t_max", "eta", "batch_size", "mode", "n_data", "seed", "save_every", "dtype", "device", "max_risk_factor")
+
+
+def sgd_options(cfg: dict) -> dict:
+    """Keyword arguments of :func:`meanfield.sgd.train` from a [run] table with kind = "sgd"."""
+    run = dict(cfg["run"])
+    bad = set(run) - set(_SGD_KEYS) - {"kind", "output", "backend"}
+    if bad:
+        raise ValueError(f"[run] keys {sorted(bad)} do not apply to kind = 'sgd' (allowed: {sorted(_SGD_KEYS)})")
+    for key in ("t_max", "eta"):
+        if key not in run:
+            raise ValueError(f"[run] with kind = 'sgd' needs {key}")
+    out = {k: run[k] for k in _SGD_KEYS if k in run}
+    out["risk_backend"] = run.get("backend", "numpy")
+    return out
+
+
 def run_options(cfg: dict) -> dict:
     """Keyword arguments of :func:`meanfield.simulate` from the [run] table (without the output path)."""
     from .driver import SaveAt
 
     run = dict(cfg["run"])
+    if run.pop("kind", "flow") != "flow":
+        raise ValueError("run_options describes flows; use sgd_options for [run] kind = 'sgd'")
     run.pop("output", None)
     for key in ("t_max", "dt"):
         if key not in run:
@@ -206,6 +226,17 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
     output = output or cfg["run"].get("output")
     if not output:
         raise ValueError("[run] needs output (the HDF5 file to write), or pass an output path")
+    kind = cfg["run"].get("kind", "flow")
+    if kind == "sgd":
+        from .sgd import train
+
+        options = sgd_options(cfg)
+        if backend:
+            options["risk_backend"] = backend
+        return train(build_problem(cfg), build_init(cfg), path=output, overwrite=overwrite, resume=resume,
+                     progress=progress, config=json.loads(json.dumps(cfg)), **options)
+    if kind != "flow":
+        raise ValueError(f"[run] kind must be 'flow' or 'sgd', got {kind!r}")
     options = run_options(cfg)
     if backend:
         options["backend"] = backend

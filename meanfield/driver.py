@@ -8,7 +8,6 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -17,7 +16,7 @@ from ._validation import check_positive, check_positive_int
 from .measure import ParticleMeasure
 from .problem import Problem
 from .solvers import error_norm, get_solver
-from .trajectory import MemoryRecorder, Trajectory
+from .trajectory import Trajectory
 
 __all__ = ["simulate", "SaveAt", "FlowDivergedError"]
 
@@ -169,23 +168,10 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                   "mu0_sha1": hashlib.sha1(np.ascontiguousarray(mu0.state()).tobytes()).hexdigest(),
                   "user": config or {}}
 
-    start = None  # (state, t, step, h, n_saved, n_evaluations, wall_time, max_risk) when resuming
-    if path is None:
-        if resume:
-            raise ValueError("resume=True needs the path of the run to continue")
-        recorder = MemoryRecorder(mu0.weights)
-    else:
-        from .io import FileRecorder, TrajectoryWriter
+    from .io import recorder_for
 
-        if resume and Path(path).exists():
-            keys = [k for k in run_config if k not in RESUMABLE_CHANGES]
-            writer, ckpt = TrajectoryWriter.resume(path, run_config, compare_keys=keys)
-            start = ckpt
-        else:
-            writer = TrajectoryWriter(path, "particle_flow", run_config, problem.spec(), problem.target.arrays(),
-                                      mu0.weights, overwrite=overwrite)
-        recorder = FileRecorder(writer, mu0.weights)
-
+    recorder, start = recorder_for(path, "particle_flow", run_config, problem, mu0.weights, overwrite=overwrite,
+                                   resume=resume, resumable=RESUMABLE_CHANGES)
     run = _Run(problem, bound, bk.asarray(mu0.weights), save, observables, recorder, info)
     if start is None:
         state, t, step, h, k0 = bk.asarray(mu0.state()), 0.0, 0, dt, 1

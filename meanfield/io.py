@@ -37,9 +37,9 @@ import h5py
 import numpy as np
 
 from .measure import ParticleMeasure
-from .trajectory import Trajectory
+from .trajectory import MemoryRecorder, Trajectory
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "TrajectoryWriter", "FileRecorder", "TrajectoryFileError",
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "TrajectoryWriter", "FileRecorder", "recorder_for", "TrajectoryFileError",
            "FileBusyError", "load", "read_checkpoint", "file_status"]
 
 FORMAT_NAME = "meanfield-trajectory"
@@ -462,6 +462,25 @@ class FileRecorder:
     def trajectory(self, problem, status="completed", info=None) -> Trajectory:
         self.writer.close(status, info)
         return load(self.writer.path)
+
+
+def recorder_for(path, kind: str, run_config: dict, problem, weights, *, overwrite: bool = False,
+                 resume: bool = False, resumable=(), seed: int | None = None, rng_state: bytes | None = None):
+    """The recorder of a run (flows and SGD alike): in memory when ``path`` is None, else streaming to an HDF5 file,
+    new or resumed. Returns ``(recorder, checkpoint)``, the checkpoint being the resumed file's last one (or None).
+    On resume every configuration entry except those in ``resumable`` must match the file."""
+    if path is None:
+        if resume:
+            raise ValueError("resume=True needs the path of the run to continue")
+        return MemoryRecorder(weights), None
+    checkpoint = None
+    if resume and Path(path).exists():
+        keys = [k for k in run_config if k not in resumable]
+        writer, checkpoint = TrajectoryWriter.resume(path, run_config, compare_keys=keys)
+    else:
+        writer = TrajectoryWriter(path, kind, run_config, problem.spec(), problem.target.arrays(), weights, seed=seed,
+                                  overwrite=overwrite)
+    return FileRecorder(writer, weights, rng_state=rng_state), checkpoint
 
 
 def _canonical(value):

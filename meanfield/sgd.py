@@ -14,7 +14,6 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +25,7 @@ from .inputs import Gaussian, InputLaw, Sphere
 from .measure import ParticleMeasure
 from .problem import Problem
 from .targets import CubicTarget, LinearTarget, TeacherNetwork
-from .trajectory import MemoryRecorder, Trajectory
+from .trajectory import Trajectory
 
 __all__ = ["TwoLayerNetwork", "train", "sample_inputs", "torch_target", "MODES"]
 
@@ -165,21 +164,11 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
         data = (xs, f_star(xs))
     inv_w = 1.0 / net.weights
 
-    start, step = None, 0
-    if path is None:
-        if resume:
-            raise ValueError("resume=True needs the path of the run to continue")
-        recorder = MemoryRecorder(mu0.weights)
-    else:
-        from .io import FileRecorder, TrajectoryWriter
+    from .io import recorder_for
 
-        if resume and Path(path).exists():
-            keys = [k for k in run_config if k not in ("t_max", "user")]
-            writer, start = TrajectoryWriter.resume(path, run_config, compare_keys=keys)
-        else:
-            writer = TrajectoryWriter(path, "sgd", run_config, problem.spec(), problem.target.arrays(), mu0.weights,
-                                      seed=int(seed), overwrite=overwrite)
-        recorder = FileRecorder(writer, mu0.weights, rng_state=_generator_state(gen))
+    recorder, start = recorder_for(path, "sgd", run_config, problem, mu0.weights, overwrite=overwrite, resume=resume,
+                                   resumable=("t_max", "user"), seed=int(seed), rng_state=_generator_state(gen))
+    step = 0
     if start is not None:
         with torch.no_grad():
             net.a.copy_(torch.tensor(start["state"][:, 0]))

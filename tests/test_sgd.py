@@ -115,3 +115,17 @@ def test_sgd_errors_name_the_problem(problem):
     with pytest.raises(mf.FlowDivergedError, match="reduce eta"):
         train(problem, mf.init.sign_sphere(8, 5, seed=0, a_scale=50.0, radius=50.0), t_max=50.0, eta=5.0,
               save_every=1)
+
+
+def test_sgd_runs_from_a_configuration(tmp_path):
+    from meanfield.config import run_config, validate_config
+
+    cfg = {"inputs": {"law": "gaussian", "d": 4}, "target": {"kind": "teacher", "k": 2},
+           "init": {"kind": "sign_sphere", "m": 8, "seed": 1},
+           "run": {"kind": "sgd", "t_max": 0.5, "eta": 0.05, "batch_size": 32, "seed": 2, "save_every": 5,
+                   "output": str(tmp_path / "s.h5")}}
+    validate_config(cfg)
+    with run_config(cfg) as traj:
+        assert traj.kind == "sgd" and traj.status == "completed" and len(traj) == 3
+    with pytest.raises(ValueError, match="do not apply to kind = 'sgd'"):
+        run_config(dict(cfg, run=dict(cfg["run"], solver="heun")), overwrite=True)
