@@ -66,6 +66,8 @@ def main():
         summary["iid_relative_error_vs_n"][law] = {"n": widths, "error": errs, "mc_standard_error": ses}
         line = axes[1].loglog(widths, errs, "o-", label=law)[0]
         axes[1].loglog(widths, ses, ":", color=line.get_color())
+    axes[1].set_xticks(widths, [str(w) for w in widths])
+    axes[1].minorticks_off()
     axes[1].set_xlabel("n")
     axes[1].set_ylabel("|empirical / closed form − 1| (dotted: MC s.e.)")
     axes[1].legend(frameon=False, fontsize=7)
