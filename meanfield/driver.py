@@ -136,7 +136,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     Trajectory
         ``times``, ``risk``, ``a``, ``b``, ``final``, ``observables``. A KeyboardInterrupt ends the run
         early and returns what was saved, with ``status == "interrupted"``; ``status`` is "converged" when
-        ``stop_risk`` was reached, "completed" otherwise.
+        ``stop_risk`` was reached, "completed" otherwise. Any other error closes the file with status "failed"
+        (keeping every snapshot saved so far) and is re-raised.
 
     Examples
     --------
@@ -240,6 +241,11 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         status = "interrupted"
         warnings.warn(f"simulation interrupted at t = {t:.6g}; returning the trajectory saved so far",
                       stacklevel=2)
+    except FlowDivergedError:
+        raise
+    except Exception:
+        run.recorder.abort("failed", info)  # close the file consistently and release its lock, then report it
+        raise
     finally:
         bar.close()
     info["n_steps"] = step

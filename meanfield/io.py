@@ -463,6 +463,10 @@ class FileRecorder:
         self.writer.close(status, info)
         return load(self.writer.path)
 
+    def abort(self, status: str, info=None) -> None:
+        """Close the file with a final status after an error (no trajectory is opened)."""
+        self.writer.close(status, info)
+
 
 def recorder_for(path, kind: str, run_config: dict, problem, weights, *, overwrite: bool = False,
                  resume: bool = False, resumable=(), seed: int | None = None, rng_state: bytes | None = None):

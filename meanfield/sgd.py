@@ -231,6 +231,11 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
     except KeyboardInterrupt:
         status = "interrupted"
         warnings.warn(f"training interrupted at step {step}; returning the trajectory saved so far", stacklevel=2)
+    except FlowDivergedError:
+        raise
+    except Exception:
+        recorder.abort("failed", info)  # close the file consistently and release its lock, then report it
+        raise
     finally:
         bar.close()
     return finish(status)

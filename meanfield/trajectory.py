@@ -96,6 +96,9 @@ class MemoryRecorder:
         for name, value in observables.items():
             self.observables.setdefault(name, []).append(value)
 
+    def abort(self, status: str, info=None) -> None:
+        """Nothing to close in memory."""
+
     def checkpoint(self, state, meta, rng_state=None) -> None:
         """In memory there is nothing to resume from: the checkpoint is only kept by file recorders."""
 

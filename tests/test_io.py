@@ -257,3 +257,27 @@ run: {t_max: 40.0, dt: 0.01, solver: heun, save_every: 50, backend: numpy, outpu
     a, b = load_config(toml), load_config(tmp_path / "c.yaml")
     assert a == b
     np.testing.assert_array_equal(build_init(a).state(), build_init(b).state())
+
+
+def test_an_error_inside_a_run_closes_the_file_and_releases_the_lock(tmp_path):
+    path = tmp_path / "r.h5"
+    problem, mu0 = _problem(), mf.init.sign_sphere(6, 4, seed=0)
+
+    def broken(mu):
+        if len(broken.calls) == 2:
+            raise ZeroDivisionError("bug in a user observable")
+        broken.calls.append(1)
+        return 0.0
+
+    broken.calls = []
+    with pytest.raises(ZeroDivisionError, match="user observable"):
+        mf.simulate(problem, mu0, t_max=1.0, dt=0.1, save_every=2, path=path, observables={"o": broken})
+    assert file_status(path) == "failed"
+    with mf.load(path) as part:
+        assert len(part) == 2
+    # The lock was released: the same process can continue the run.
+    done = mf.simulate(problem, mu0, t_max=1.0, dt=0.1, save_every=2, path=path, resume=True,
+                       observables={"o": lambda mu: 0.0})
+    ref = mf.simulate(problem, mu0, t_max=1.0, dt=0.1, save_every=2)
+    np.testing.assert_array_equal(done.final.state(), ref.final.state())
+    done.close()
