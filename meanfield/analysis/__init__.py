@@ -1,4 +1,5 @@
-"""Weight-statistics analyses (DESIGN.md §2.5). So far: equivalent kernels (Tsuchida et al. 2018)."""
+"""Weight-statistics analyses (DESIGN.md §2.5): equivalent kernels (Tsuchida et al. 2018) and exchangeability
+statistics of weight ensembles (Tsuchida et al. 2019)."""
 
 from .equivalent_kernel import (
     WEIGHT_LAWS,
@@ -9,6 +10,15 @@ from .equivalent_kernel import (
     sample_weights,
     second_moment,
 )
+from .exchangeability import (
+    entry_moments,
+    probe_pairs,
+    row_permutation_test,
+    scaled_covariance,
+    within_column_covariance,
+    within_row_covariance,
+)
 
 __all__ = ["WEIGHT_LAWS", "deep_cosine_map", "deep_cosines", "empirical_kernel", "equivalent_kernel", "sample_weights",
-           "second_moment"]
+           "second_moment", "entry_moments", "within_row_covariance", "within_column_covariance", "scaled_covariance",
+           "row_permutation_test", "probe_pairs"]
