@@ -264,7 +264,51 @@ class CubicTarget(OddTarget):
         return {"z": self.z}
 
 
-class MultiIndexTarget(Target):
+class _SubspaceTarget(Target):
+    """Shared part of the targets f*(x) = g(Qᵀx): the basis Q, the homogeneity degree needed on the sphere, and the
+    conversions between Gaussian and spherical expectations."""
+
+    def __init__(self, g: Callable, Q, degree: float | None, name: str):
+        Q = as_float_array(Q, "Q (hidden-subspace basis)", ndim=2)
+        if Q.shape[1] > Q.shape[0]:
+            raise ValueError(f"Q must have shape (d, d_H) with d_H <= d, got {Q.shape}")
+        if not np.allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-10):
+            raise ValueError("Q must have orthonormal columns (QᵀQ = I)")
+        self.g, self.Q, self.degree, self.name = g, Q, degree, name
+        self.d, self.d_hidden = Q.shape
+
+    def __call__(self, x):
+        return np.asarray(self.g(np.asarray(x) @ self.Q), dtype=np.float64)
+
+    def _gaussian_std(self, inputs) -> float:
+        """Standard deviation s of the Gaussian whose expectations are computed (1 for the sphere, converted by
+        :meth:`_sphere_factor`)."""
+        if isinstance(inputs, Gaussian):
+            return float(np.sqrt(inputs.variance))
+        if isinstance(inputs, Sphere):
+            if self.degree is None:
+                raise ValueError(
+                    f"a {type(self).__name__} on spherical inputs needs the homogeneity degree of g (degree=...); "
+                    "for a non-homogeneous g use MonteCarloTarget"
+                )
+            return 1.0
+        raise TypeError(f"unsupported input law {inputs!r}")
+
+    def _split(self, b):
+        """(b_H = Qᵀb, b_⊥ = b − Q b_H) for the rows of b."""
+        b = np.asarray(b, dtype=np.float64)
+        b_h = b @ self.Q
+        return b_h, b - b_h @ self.Q.T
+
+    def _sphere_factor(self, inputs, power):
+        """1 for Gaussian inputs; 1/E|g|^power for the sphere (conversion of homogeneous expectations)."""
+        return 1.0 if isinstance(inputs, Gaussian) else 1.0 / inputs.radial_moment_gaussian(power)
+
+    def arrays(self):
+        return {"Q": self.Q}
+
+
+class MultiIndexTarget(_SubspaceTarget):
     r"""Multi-index target f*(x) = g(Qᵀx) with Q ∈ R^{d×d_H} orthonormal.
 
     With b_H = Qᵀb, r = |b − Q b_H| and x ~ N(0, s² I), the orthogonal part of x is integrated exactly,
@@ -305,16 +349,9 @@ class MultiIndexTarget(Target):
 
     def __init__(self, g: Callable, Q, degree: float | None = None, rule: str = "auto",
                  max_nodes: int = 1 << 16, seed: int = 0, name: str | None = None):
-        Q = as_float_array(Q, "Q (hidden-subspace basis)", ndim=2)
-        if Q.shape[1] > Q.shape[0]:
-            raise ValueError(f"Q must have shape (d, d_H) with d_H <= d, got {Q.shape}")
-        if not np.allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-10):
-            raise ValueError("Q must have orthonormal columns (QᵀQ = I)")
         if rule not in ("auto", "hermite", "sobol"):
             raise ValueError(f"rule must be 'auto', 'hermite' or 'sobol', got {rule!r}")
-        self.g, self.Q, self.degree = g, Q, degree
-        self.d, self.d_hidden = Q.shape
-        self.name = name or getattr(g, "__name__", "g")
+        super().__init__(g, Q, degree, name or getattr(g, "__name__", "g"))
         self._nodes, self._weights, self.rule = self._standard_rule(rule, check_positive_int(max_nodes, "max_nodes"),
                                                                     seed)
         self._g_cache: dict[float, np.ndarray] = {}
@@ -346,34 +383,9 @@ class MultiIndexTarget(Target):
         u = qmc.Sobol(self.d_hidden, scramble=True, seed=seed).random(n)
         return ndtri(u), np.full(n, 1.0 / n), "sobol"
 
-    def __call__(self, x):
-        return np.asarray(self.g(np.asarray(x) @ self.Q), dtype=np.float64)
-
-    def _gaussian_std(self, inputs):
-        if isinstance(inputs, Gaussian):
-            return np.sqrt(inputs.variance), 1.0
-        if isinstance(inputs, Sphere):
-            if self.degree is None:
-                raise ValueError(
-                    "a MultiIndexTarget on spherical inputs needs the homogeneity degree of g (degree=...); "
-                    "for a non-homogeneous g use MonteCarloTarget"
-                )
-            return 1.0, None
-        raise TypeError(f"unsupported input law {inputs!r}")
-
-    def _split(self, b):
-        """(b_H = Qᵀb, b_⊥ = b − Q b_H) for the rows of b."""
-        b = np.asarray(b, dtype=np.float64)
-        b_h = b @ self.Q
-        return b_h, b - b_h @ self.Q.T
-
-    def _sphere_factor(self, inputs, power):
-        """1 for Gaussian inputs; 1/E|g|^power for the sphere (conversion of homogeneous expectations)."""
-        return 1.0 if isinstance(inputs, Gaussian) else 1.0 / inputs.radial_moment_gaussian(power)
-
     def relu_correlation(self, inputs, b, tile_elements: int = 1 << 22):
         self.check_inputs(inputs)
-        s, _ = self._gaussian_std(inputs)
+        s = self._gaussian_std(inputs)
         b_h, b_perp = self._split(b)
         r = np.linalg.norm(b_perp, axis=1)
         x_h = s * self._nodes
@@ -395,24 +407,21 @@ class MultiIndexTarget(Target):
 
     def linear_moment(self, inputs):
         self.check_inputs(inputs)
-        s, _ = self._gaussian_std(inputs)
+        s = self._gaussian_std(inputs)
         m_h = (self._weights * self._g_at(s)) @ (s * self._nodes)
         return self._sphere_factor(inputs, (self.degree or 0) + 1) * (self.Q @ m_h)
 
     def second_moment(self, inputs):
         self.check_inputs(inputs)
-        s, _ = self._gaussian_std(inputs)
+        s = self._gaussian_std(inputs)
         return float(self._weights @ self._g_at(s) ** 2) * self._sphere_factor(inputs, 2 * (self.degree or 0))
 
     def spec(self):
         return {"target": "MultiIndexTarget", "d": self.d, "d_hidden": self.d_hidden, "g": self.name,
                 "degree": self.degree, "rule": self.rule, "nodes": int(self._nodes.shape[0])}
 
-    def arrays(self):
-        return {"Q": self.Q}
 
-
-class RadialTarget(MultiIndexTarget):
+class RadialTarget(_SubspaceTarget):
     r"""Radial multi-index target f*(x) = φ(|Qᵀx|), e.g. φ(R) = R for f* = |x_H| (Hajjar & Chizat 2023, §5).
 
     With standard coordinates x = s x̃ (s² the input variance), k = s|b_H|, τ = s|b_⊥| and x₁ the component of x̃_H
@@ -457,17 +466,13 @@ class RadialTarget(MultiIndexTarget):
         self._wp = np.tile(x2, len(w_half))
         self._ww = np.repeat(ww_half, len(x2)) * np.tile(w2 / _SQRT_2PI, len(w_half))
         self._tables: dict[float, object] = {}
-        super().__init__(lambda xh: phi(np.linalg.norm(xh, axis=1)), Q, degree, rule="sobol", max_nodes=2,
-                         name=name or getattr(phi, "__name__", "phi"))
+        super().__init__(lambda xh: phi(np.linalg.norm(xh, axis=1)), Q, degree, name or getattr(phi, "__name__", "phi"))
         self.rule = f"rotated half-line x Hermite ({len(self._ww)} nodes), h tabulated"
 
     @classmethod
     def norm(cls, Q, **kwargs) -> RadialTarget:
         """f*(x) = |Qᵀx| (homogeneous of degree 1, closed-form h)."""
         return cls(_norm_phi, Q, degree=1, power=1, name="norm", **kwargs)
-
-    def _g_at(self, s: float) -> np.ndarray:  # unused by this class's quadrature; kept for the base checks
-        return np.zeros(1)
 
     def _h_table(self, s: float):
         """Cubic spline of h as a function of a = x₁² (h is even and smooth, so smooth in a as well)."""
@@ -503,7 +508,7 @@ class RadialTarget(MultiIndexTarget):
 
     def relu_correlation(self, inputs, b, tile_elements: int = 1 << 22):
         self.check_inputs(inputs)
-        s, _ = self._gaussian_std(inputs)
+        s = self._gaussian_std(inputs)
         b_h, b_perp = self._split(b)
         k, tau = s * np.linalg.norm(b_h, axis=1), s * np.linalg.norm(b_perp, axis=1)
         nk = np.hypot(k, tau)
@@ -537,13 +542,14 @@ class RadialTarget(MultiIndexTarget):
         from scipy.special import gamma, roots_genlaguerre
 
         self.check_inputs(inputs)
-        s, _ = self._gaussian_std(inputs)
+        s = self._gaussian_std(inputs)
         rho, wr = roots_genlaguerre(200, self.d_hidden / 2 - 1)  # |x̃_H|²/2 ~ Gamma(d_H/2)
         values = np.asarray(self.phi(s * np.sqrt(2 * rho)), dtype=np.float64)
         return float(wr @ values**2 / gamma(self.d_hidden / 2)) * self._sphere_factor(inputs, 2 * (self.degree or 0))
 
     def spec(self):
-        return dict(super().spec(), target="RadialTarget", power=self.power)
+        return {"target": "RadialTarget", "d": self.d, "d_hidden": self.d_hidden, "phi": self.name,
+                "degree": self.degree, "power": self.power, "rule": self.rule}
 
 
 def _norm_phi(radius):
