@@ -174,9 +174,10 @@ def test_sigkill_at_any_moment_then_resume_is_bit_identical(tmp_path):
 
 
 def test_sigint_stops_cleanly_and_a_second_writer_is_refused(tmp_path):
-    cfg_path = tmp_path / "slow.toml"
-    out = tmp_path / "slow.h5"
-    cfg_path.write_text(SLOW_CONFIG.format(output=out))
+    cfg_path = tmp_path / "endless.toml"
+    out = tmp_path / "endless.h5"
+    # A horizon no machine reaches during the test, so the signal always arrives mid-run.
+    cfg_path.write_text(SLOW_CONFIG.format(output=out).replace("t_max = 40.0", "t_max = 100000.0"))
     cfg = load_config(cfg_path)
     proc = _cli("run", str(cfg_path), "--no-progress")
     _wait_for_snapshots(out, 2, proc)
@@ -194,10 +195,15 @@ def test_sigint_stops_cleanly_and_a_second_writer_is_refused(tmp_path):
     assert proc.wait(timeout=60) == 130
     with h5py.File(out, "r") as h:  # closed cleanly: plain (non-SWMR) readers open it too
         assert h.attrs["status"] == "interrupted"
+        t_stop = float(h["series/time"][-1])
     assert file_status(out) == "interrupted"
-    with mf.simulate(build_problem(cfg), build_init(cfg), path=out, resume=True, **run_options(cfg)) as done:
-        reference = mf.simulate(build_problem(cfg), build_init(cfg), **run_options(cfg))
+    # Resume to a horizon just past the last checkpoint (t_max may change on resume) and compare with an
+    # uninterrupted run to the same horizon.
+    options = dict(run_options(cfg), t_max=t_stop + 1.0)
+    with mf.simulate(build_problem(cfg), build_init(cfg), path=out, resume=True, **options) as done:
+        reference = mf.simulate(build_problem(cfg), build_init(cfg), **options)
         np.testing.assert_array_equal(done.final.state(), reference.final.state())
+        np.testing.assert_array_equal(done.risk, reference.risk)
         assert done.status == "completed"
 
 
