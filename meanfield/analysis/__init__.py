@@ -1,5 +1,6 @@
-"""Weight-statistics analyses (DESIGN.md §2.5): equivalent kernels (Tsuchida et al. 2018) and exchangeability
-statistics of weight ensembles (Tsuchida et al. 2019)."""
+"""Weight-statistics analyses (DESIGN.md §2.5): equivalent kernels (Tsuchida et al. 2018), exchangeability
+statistics of weight ensembles (Tsuchida et al. 2019) and permutation-invariant Gaussian matrix models (Ramgoolam
+2019; Hirst & Ramgoolam 2025)."""
 
 from .equivalent_kernel import (
     WEIGHT_LAWS,
@@ -18,7 +19,17 @@ from .exchangeability import (
     within_column_covariance,
     within_row_covariance,
 )
+from .matrix_models import (
+    RECTANGULAR_INVARIANTS,
+    SQUARE_INVARIANTS,
+    MatrixModel,
+    RectangularMatrixModel,
+    SquareMatrixModel,
+    bures_squared,
+    compare_invariants,
+)
 
 __all__ = ["WEIGHT_LAWS", "deep_cosine_map", "deep_cosines", "empirical_kernel", "equivalent_kernel", "sample_weights",
            "second_moment", "entry_moments", "within_row_covariance", "within_column_covariance", "scaled_covariance",
-           "row_permutation_test", "probe_pairs"]
+           "row_permutation_test", "probe_pairs", "MatrixModel", "SquareMatrixModel", "RectangularMatrixModel",
+           "bures_squared", "compare_invariants", "SQUARE_INVARIANTS", "RECTANGULAR_INVARIANTS"]
