@@ -27,7 +27,7 @@ from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
-_LAZY = {"sgd", "symmetry", "reduced", "io", "config", "sweep", "plot"}
+_LAZY = {"sgd", "mlp", "symmetry", "reduced", "io", "config", "sweep", "plot", "analysis"}
 
 
 def __getattr__(name):

@@ -37,15 +37,17 @@ def _cmd_info(args) -> int:
         print(f"format:     {f.attrs['format']} v{f.attrs['format_version']} (meanfield {f.attrs['package_version']})")
         print(f"kind:       {traj.kind}, created {f.attrs['created']}, status {traj.status}")
         print(f"problem:    {json.dumps(traj.problem_spec)}")
-        m, d = traj.final.m, traj.final.d
-        print(f"particles:  m = {m}, d = {d}; snapshots kept: {'yes' if traj.a is not None else 'no'}")
+        if traj.final is not None:
+            m, d = traj.final.m, traj.final.d
+            print(f"particles:  m = {m}, d = {d}; snapshots kept: {'yes' if traj.a is not None else 'no'}")
         if len(traj):
             print(f"time:       {len(traj)} saves, t = {traj.times[0]:.6g} .. {traj.times[-1]:.6g}")
             print(f"risk:       {traj.risk[0]:.6e} -> {traj.risk[-1]:.6e}")
         if traj.observables:
             print("observables: " + ", ".join(f"{k} {v.shape}" for k, v in traj.observables.items()))
-        run = traj.config.get("solver"), traj.config.get("dt"), traj.config.get("backend")
-        print(f"solver:     {run[0]}, dt = {run[1]}, backend {run[2]}")
+        if "solver" in traj.config:
+            run = traj.config.get("solver"), traj.config.get("dt"), traj.config.get("backend")
+            print(f"solver:     {run[0]}, dt = {run[1]}, backend {run[2]}")
         if traj.info:
             print(f"info:       {json.dumps(traj.info)}")
     return 0

@@ -21,7 +21,7 @@ A configuration has five tables; every key is checked, and unknown ones are erro
     m = 512
     seed = 1
 
-    [run]                             # kind = "flow" (default) or "sgd" (eta, batch_size, mode, n_data, seed)
+    [run]                             # kind = "flow" (default), "sgd" (eta, batch_size, mode, n_data, seed) or "mlp"
     t_max = 100.0
     dt = 0.1
     solver = "heun"
@@ -32,6 +32,10 @@ A configuration has five tables; every key is checked, and unknown ones are erro
 Target options: teacher (k, coefficients = scalar or list, seed, unit_neurons), linear (beta = list or "random",
 seed), cubic (z = list or "random", seed, half_energy: ½E f*², default 1), multi_index (d_hidden, g = "norm" for
 g = |x_H|, subspace = "first" (the first d_H coordinates) or "random" (seed)).
+
+A run of kind "mlp" (a bias-free MLP on a real data set, :func:`meanfield.mlp.train_mlp`) has no [inputs], [target]
+or [init]; its [mlp] table holds the keyword arguments of ``train_mlp`` (width, depth, dataset, init, gain,
+optimizer, lr, momentum, batch_size, epochs, seed, save_every, n_test, split_seed) and [run] only kind and output.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ __all__ = ["load_config", "build_problem", "build_init", "run_options", "sgd_opt
            "validate_config"]
 
 _ALLOWED = {
-    "": {"name", "inputs", "target", "problem", "init", "run", "sweep"},
+    "": {"name", "inputs", "target", "problem", "init", "run", "sweep", "mlp"},
     "inputs": {"law", "d", "variance"},
     "target": {"kind", "k", "coefficients", "seed", "unit_neurons", "beta", "z", "half_energy", "d_hidden", "g",
                "subspace"},
@@ -59,6 +63,8 @@ _ALLOWED = {
     "init": {"kind", "m", "seed", "radius", "a_scale", "a_std", "b_std", "base"},
     "run": {"kind", "t_max", "dt", "solver", "save_every", "save_particles", "backend", "output", "rtol", "atol",
             "stop_risk", "max_risk_factor", "eta", "batch_size", "mode", "n_data", "seed", "dtype", "device"},
+    "mlp": {"width", "depth", "dataset", "init", "gain", "optimizer", "lr", "momentum", "batch_size", "epochs", "seed",
+            "save_every", "n_test", "split_seed", "max_loss_factor"},
 }
 
 
@@ -96,7 +102,8 @@ def validate_config(cfg: dict, where: str = "configuration") -> None:
     unknown = set(cfg) - _ALLOWED[""]
     if unknown:
         raise ValueError(f"{where}: unknown top-level keys {sorted(unknown)} (allowed: {sorted(_ALLOWED[''])})")
-    for table in ("inputs", "target", "init", "run"):
+    is_mlp = cfg.get("run", {}).get("kind") == "mlp"
+    for table in ("mlp", "run") if is_mlp else ("inputs", "target", "init", "run"):
         if table not in cfg and "sweep" not in cfg:
             raise ValueError(f"{where}: missing table [{table}]")
     for table, allowed in _ALLOWED.items():
@@ -227,6 +234,16 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
     if not output:
         raise ValueError("[run] needs output (the HDF5 file to write), or pass an output path")
     kind = cfg["run"].get("kind", "flow")
+    if kind == "mlp":
+        from .mlp import train_mlp
+
+        bad = set(cfg["run"]) - {"kind", "output"}
+        if bad:
+            raise ValueError(f"[run] keys {sorted(bad)} do not apply to kind = 'mlp' (put training settings in [mlp])")
+        if "width" not in cfg.get("mlp", {}):
+            raise ValueError("[mlp] needs width")
+        return train_mlp(**cfg["mlp"], path=output, overwrite=overwrite, resume=resume, progress=progress,
+                         config=json.loads(json.dumps(cfg)))
     if kind == "sgd":
         from .sgd import train
 
@@ -236,7 +253,7 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
         return train(build_problem(cfg), build_init(cfg), path=output, overwrite=overwrite, resume=resume,
                      progress=progress, config=json.loads(json.dumps(cfg)), **options)
     if kind != "flow":
-        raise ValueError(f"[run] kind must be 'flow' or 'sgd', got {kind!r}")
+        raise ValueError(f"[run] kind must be 'flow', 'sgd' or 'mlp', got {kind!r}")
     options = run_options(cfg)
     if backend:
         options["backend"] = backend

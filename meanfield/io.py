@@ -8,7 +8,7 @@ Layout of a file (format ``meanfield-trajectory``, version 1; readable with plai
     /problem/target/<name> the target's arrays (teacher c and U, subspace basis Q, ...)
     /series/time           (T,)      resizable along time
     /series/risk           (T,)
-    /observables/<name>    (T, ...)  user observables, one row per save
+    /observables/<name>    (T, ...)  user observables, one row per save (arrays: one compressed row per chunk)
     /particles/weights     (m,)
     /particles/a           (T, m)    one snapshot per chunk, compressed (absent with SaveAt(particles=False))
     /particles/b           (T, m, d)
@@ -44,6 +44,8 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "TrajectoryWriter", "FileRecorder", 
 
 FORMAT_NAME = "meanfield-trajectory"
 FORMAT_VERSION = 1
+#: Kinds whose checkpoint state is not a particle state [a | b] (a flat parameter + optimiser vector, shape (1, P)).
+STATE_ONLY_KINDS = ("mlp",)
 META_KEYS = ("t", "step", "n_saved", "h", "n_evaluations", "wall_time", "max_risk", "seed")
 
 
@@ -238,13 +240,13 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
     traj.b = _Rows(f["particles/b"], n) if "particles/b" in f else None
     traj.weights = weights
     traj.observables = {name: _Rows(ds, n) for name, ds in f["observables"].items()} if "observables" in f else {}
-    traj.final = ParticleMeasure.from_state(ckpt["state"], weights)
+    traj.kind = str(f.attrs.get("kind"))
+    traj.final = ParticleMeasure.from_state(ckpt["state"], weights) if traj.kind not in STATE_ONLY_KINDS else None
     status = str(f.attrs.get("status", "unknown"))
     traj.status = "interrupted" if status == "running" and not is_locked(traj._path) else status
     traj.info = json.loads(f.attrs.get("info", "{}"))
     traj.problem_spec = json.loads(f["problem"].attrs["spec"])
     traj.config = json.loads(f.attrs.get("config", "{}"))
-    traj.kind = str(f.attrs.get("kind"))
     return traj
 
 
@@ -308,9 +310,12 @@ class TrajectoryWriter:
             f.create_dataset(f"series/{name}", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
         for name, value in observables.items():
             value = np.asarray(value, dtype=np.float64)
-            rows = int(max(1, min(1024, 2**16 // max(1, value.size))))
+            if value.size >= 64:  # arrays (e.g. weight matrices): one compressed snapshot per chunk, like particles
+                opts = {"chunks": (1,) + value.shape, "compression": "gzip", "compression_opts": 1, "shuffle": True}
+            else:
+                opts = {"chunks": (int(max(1, min(1024, 2**12 // max(1, value.size)))),) + value.shape}
             f.create_dataset(f"observables/{name}", shape=(0,) + value.shape, maxshape=(None,) + value.shape,
-                             dtype="f8", chunks=(rows,) + value.shape)
+                             dtype="f8", **opts)
         f.create_dataset("particles/weights", data=self.weights)
         if with_particles:
             opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
@@ -444,16 +449,18 @@ class FileRecorder:
     """Streams a run's saves to a :class:`TrajectoryWriter`; the result is :func:`load` of the file.
 
     ``rng_state``: an example of the generator state that stochastic runs (SGD) checkpoint, which fixes its size.
+    ``state_shape``: the checkpoint's shape for runs that save no particles (default (m, 1 + d) of the first save).
     """
 
-    def __init__(self, writer: TrajectoryWriter, weights, rng_state: bytes | None = None):
+    def __init__(self, writer: TrajectoryWriter, weights, rng_state: bytes | None = None, state_shape=None):
         self.writer, self.weights = writer, np.asarray(weights, dtype=np.float64)
-        self.rng_state = rng_state
+        self.rng_state, self.state_shape = rng_state, state_shape
         self.final = None
 
     def append(self, t, risk, mu, observables, particles: bool = True):
         if self.writer._file is None:  # the first save fixes the shapes of every dataset
-            self.writer.start(observables, particles, mu.m, mu.d, self.rng_state)
+            m, d1 = (mu.m, mu.d + 1) if self.state_shape is None else self.state_shape
+            self.writer.start(observables, particles, m, d1 - 1, self.rng_state)
         self.writer.append(t, risk, mu if particles else None, observables)
 
     def checkpoint(self, state, meta, rng_state: bytes | None = None):

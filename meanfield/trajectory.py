@@ -20,8 +20,9 @@ class Trajectory:
     b : array (T, m, d)
     weights : array (m,)
     observables : dict of name -> array (T, ...)
-    final : ParticleMeasure
-        The state at the end of the run (also when particle snapshots were not saved).
+    final : ParticleMeasure or None
+        The state at the end of the run (also when particle snapshots were not saved); None for runs that are not
+        particle systems (kind "mlp": their weights are observables ``W0``, ``W1``, ...).
     status : str
         "completed", "diverged" or "interrupted".
     info : dict
@@ -70,8 +71,11 @@ class Trajectory:
         return ParticleMeasure(np.asarray(self.a[i]), np.asarray(self.b[i]), self.weights)
 
     def __repr__(self):
-        if self.final is None:
+        if self.times is None or not len(self.times):
             return "Trajectory(empty)"
+        if self.final is None:
+            return (f"Trajectory(kind={self.kind!r}, T={len(self)}, t=[{self.times[0]:.3g}, {self.times[-1]:.3g}], "
+                    f"observables={sorted(self.observables)}, status={self.status!r})")
         m, d = self.final.m, self.final.d
         return (f"Trajectory(T={len(self)}, m={m}, d={d}, t=[{self.times[0]:.3g}, {self.times[-1]:.3g}], "
                 f"risk {self.risk[0]:.3g} -> {self.risk[-1]:.3g}, status={self.status!r})")
@@ -81,11 +85,13 @@ class MemoryRecorder:
     """Collects snapshots in memory and assembles the :class:`Trajectory` (the file counterpart is
     :class:`meanfield.io.FileRecorder`; the driver talks to either through append / checkpoint / trajectory)."""
 
-    def __init__(self, weights):
+    def __init__(self, weights, kind: str = "particle_flow"):
+        self.kind = kind
         self.weights = np.asarray(weights, dtype=np.float64)
         self.times, self.risk, self.a, self.b = [], [], [], []
         self.observables: dict[str, list] = {}
         self.final: ParticleMeasure | None = None
+        self.spec: dict = {}
 
     def append(self, t, risk, mu, observables, particles: bool = True):
         self.times.append(float(t))
@@ -107,4 +113,4 @@ class MemoryRecorder:
         b = np.array(self.b) if self.b else None
         obs = {k: np.array(v) for k, v in self.observables.items()}
         return Trajectory(np.array(self.times), np.array(self.risk), a, b, self.weights, obs, self.final,
-                          status, info, problem.spec())
+                          status, info, problem.spec() if problem is not None else self.spec, kind=self.kind)
