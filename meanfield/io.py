@@ -104,8 +104,57 @@ def is_locked(path) -> bool:
     return False
 
 
+#: Read handles shared within the process: HDF5 shares one file object between two opens of the same file, and
+#: a second SWMR open of a file already open for reading returns stale rows; so every reader of a path goes through
+#: one h5py.File, closed when its last user releases it. path → [h5py.File, number of users].
+_READERS: dict[Path, list] = {}
+
+
+class _SharedRead:
+    """``with _SharedRead(path) as f``: the process's shared read handle of a trajectory file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self) -> h5py.File:
+        self.key = _reader_key(self.path)
+        return _acquire_read(self.path)
+
+    def __exit__(self, *exc):
+        _release_read(self.key)
+
+
+def _reader_key(path) -> tuple:
+    path = Path(path).resolve()
+    try:
+        return path, os.stat(path).st_ino  # a file replaced on disk (resume, overwrite) gets a fresh handle
+    except FileNotFoundError:
+        return path, None
+
+
+def _acquire_read(path) -> h5py.File:
+    key = _reader_key(path)
+    entry = _READERS.get(key)
+    if entry is not None and entry[0].id.valid:
+        entry[1] += 1
+        return entry[0]
+    f = _open_read(path)
+    _READERS[key] = [f, 1]
+    return f
+
+
+def _release_read(key) -> None:
+    entry = _READERS.get(key)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] <= 0:
+        del _READERS[key]
+        entry[0].close()
+
+
 def _open_read(path) -> h5py.File:
-    """Open a trajectory file for reading, with errors that say what is wrong."""
+    """Open a trajectory file for reading, with errors that say what is wrong (use :func:`_acquire_read`)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such trajectory file: {path}")
@@ -143,16 +192,15 @@ def _check_format(f: h5py.File, path: Path) -> None:
 
 def _series_length(f: h5py.File) -> int:
     """Number of complete snapshots: the shortest per-save dataset (a crash can cut between appends)."""
-    lengths = [f["series/time"].shape[0], f["series/risk"].shape[0]]
-    lengths += [f[f"particles/{n}"].shape[0] for n in ("a", "b") if f"particles/{n}" in f]
+    names = ["series/time", "series/risk"] + [f"particles/{n}" for n in ("a", "b") if f"particles/{n}" in f]
     if "observables" in f:
-        lengths += [ds.shape[0] for ds in f["observables"].values()]
-    return min(lengths)
+        names += [f"observables/{k}" for k in f["observables"]]
+    return min(_dataset(f, name).shape[0] for name in names)
 
 
 def file_status(path) -> str:
     """'running' (a live writer), 'interrupted' (its writer died or was stopped), or the final status."""
-    with _open_read(path) as f:
+    with _SharedRead(path) as f:
         status = str(f.attrs.get("status", "unknown"))
     if status == "running" and not is_locked(path):
         return "interrupted"
@@ -195,9 +243,9 @@ class _Rows:
 
 
 def read_checkpoint(f: h5py.File) -> dict:
-    meta = dict(zip(META_KEYS, f["checkpoint/meta"][:].tolist()))
+    meta = dict(zip(META_KEYS, _dataset(f, "checkpoint/meta")[:].tolist()))
     meta["step"], meta["n_saved"] = int(meta["step"]), int(meta["n_saved"])
-    meta["state"] = f["checkpoint/state"][:]
+    meta["state"] = _dataset(f, "checkpoint/state")[:]
     meta["rng_state"] = bytes(f["checkpoint/rng_state"][:]) if "checkpoint/rng_state" in f else None
     return meta
 
@@ -214,32 +262,37 @@ def load(path) -> Trajectory:
     TrajectoryFileError
         For a foreign HDF5 file, a file from a newer format version, or a corrupt or truncated file.
     """
-    f = _open_read(path)
+    key = _reader_key(path)
+    f = _acquire_read(path)
     traj = Trajectory(None, None, None, None, None, {}, None)
     traj._file, traj._path = f, Path(path)
+    traj._release = lambda: _release_read(key)
     traj.refresh = lambda: _fill_from_file(traj)
     try:
         _fill_from_file(traj)
     except (OSError, RuntimeError, KeyError, ValueError) as err:
-        f.close()
+        _release_read(key)
         raise TrajectoryFileError(f"{path} is corrupt or truncated: {err}") from None
     return traj
 
 
 def _fill_from_file(traj: Trajectory) -> Trajectory:
     f = traj._file
-    for ds in _datasets(f):
-        ds.refresh()
-    f["checkpoint/state"].refresh()
-    f["checkpoint/meta"].refresh()
+    names = ["series/time", "series/risk", "particles/a", "particles/b", "checkpoint/state", "checkpoint/meta"]
+    names = [n for n in names if n in f]
+    if "observables" in f:
+        names += [f"observables/{k}" for k in f["observables"]]
+    ds = {name: _dataset(f, name) for name in names}
+    for d in ds.values():
+        d.refresh()
     n = _series_length(f)
     weights = f["particles/weights"][:]
     ckpt = read_checkpoint(f)
-    traj.times, traj.risk = f["series/time"][:n], f["series/risk"][:n]
-    traj.a = _Rows(f["particles/a"], n) if "particles/a" in f else None
-    traj.b = _Rows(f["particles/b"], n) if "particles/b" in f else None
+    traj.times, traj.risk = ds["series/time"][:n], ds["series/risk"][:n]
+    traj.a = _Rows(ds["particles/a"], n) if "particles/a" in ds else None
+    traj.b = _Rows(ds["particles/b"], n) if "particles/b" in ds else None
     traj.weights = weights
-    traj.observables = {name: _Rows(ds, n) for name, ds in f["observables"].items()} if "observables" in f else {}
+    traj.observables = {name.split("/", 1)[1]: _Rows(d, n) for name, d in ds.items() if name.startswith("observables/")}
     traj.kind = str(f.attrs.get("kind"))
     traj.final = ParticleMeasure.from_state(ckpt["state"], weights) if traj.kind not in STATE_ONLY_KINDS else None
     status = str(f.attrs.get("status", "unknown"))
@@ -250,12 +303,14 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
     return traj
 
 
-def _datasets(f):
-    names = ["series/time", "series/risk", "particles/a", "particles/b"]
-    out = [f[n] for n in names if n in f]
-    if "observables" in f:
-        out += list(f["observables"].values())
-    return out
+def _dataset(f: h5py.File, name: str) -> h5py.Dataset:
+    """The one Dataset object of ``name`` in this read handle. HDF5 2.0's H5Drefresh, called while a second object
+    of the same dataset is open, leaves every object of it reading stale rows; so a reader keeps one object per
+    dataset (and :func:`load` one handle per file) and refreshes only that."""
+    cache = f.__dict__.setdefault("_meanfield_datasets", {})
+    if name not in cache:
+        cache[name] = f[name]
+    return cache[name]
 
 
 class TrajectoryWriter:
@@ -398,7 +453,7 @@ class TrajectoryWriter:
         path = Path(path)
         lock = _acquire_lock(path)
         try:
-            with _open_read(path) as f:
+            with _SharedRead(path) as f:
                 stored = json.loads(f.attrs["config"])
                 keys = compare_keys if compare_keys is not None else sorted(set(stored) | set(config))
                 diffs = [k for k in keys if _canonical(stored.get(k)) != _canonical(config.get(k))]

@@ -52,7 +52,8 @@ class Trajectory:
     def close(self) -> None:
         """Close the backing file (file-backed trajectories); lazy arrays are unusable afterwards."""
         if self._file is not None:
-            self._file.close()
+            release = getattr(self, "_release", None)
+            self._file.close() if release is None else release()
             self._file = None
 
     def __enter__(self):

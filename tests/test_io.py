@@ -287,3 +287,24 @@ def test_an_error_inside_a_run_closes_the_file_and_releases_the_lock(tmp_path):
     ref = mf.simulate(problem, mu0, t_max=1.0, dt=0.1, save_every=2)
     np.testing.assert_array_equal(done.final.state(), ref.final.state())
     done.close()
+
+
+def test_two_readers_of_one_file_and_refresh_read_the_right_rows(tmp_path):
+    """Regression: HDF5 2.0's dataset refresh with a second open object of the same dataset (a second load of the
+    file, or a refresh while earlier rows are still referenced) made every read return snapshot 0."""
+    path = tmp_path / "r.h5"
+    problem = mf.Problem(mf.TeacherNetwork([1.0], np.eye(3)[:1]), mf.Gaussian(3))
+    ref = mf.simulate(problem, mf.init.sign_sphere(6, 3, seed=0), t_max=1.0, dt=0.1, save_every=5)
+    mf.simulate(problem, mf.init.sign_sphere(6, 3, seed=0), t_max=1.0, dt=0.1, save_every=5, path=path).close()
+    first = mf.load(path)
+    old_rows = first.b
+    second = mf.load(path)
+    first.refresh()
+    for traj in (first, second):
+        for i in range(3):
+            np.testing.assert_array_equal(traj.b[i], ref.b[i])
+    second.close()
+    for i in range(3):
+        np.testing.assert_array_equal(old_rows[i], ref.b[i])
+        np.testing.assert_array_equal(first.a[i], ref.a[i])
+    first.close()

@@ -2,6 +2,7 @@
 statistics of weight ensembles (Tsuchida et al. 2019) and permutation-invariant Gaussian matrix models (Ramgoolam
 2019; Hirst & Ramgoolam 2025)."""
 
+from .ensemble import Ensemble
 from .equivalent_kernel import (
     WEIGHT_LAWS,
     deep_cosine_map,
@@ -12,6 +13,8 @@ from .equivalent_kernel import (
     second_moment,
 )
 from .exchangeability import (
+    EnsembleMoments,
+    RowPermutationTest,
     entry_moments,
     probe_pairs,
     row_permutation_test,
@@ -29,7 +32,8 @@ from .matrix_models import (
     compare_invariants,
 )
 
-__all__ = ["WEIGHT_LAWS", "deep_cosine_map", "deep_cosines", "empirical_kernel", "equivalent_kernel", "sample_weights",
-           "second_moment", "entry_moments", "within_row_covariance", "within_column_covariance", "scaled_covariance",
-           "row_permutation_test", "probe_pairs", "MatrixModel", "SquareMatrixModel", "RectangularMatrixModel",
-           "bures_squared", "compare_invariants", "SQUARE_INVARIANTS", "RECTANGULAR_INVARIANTS"]
+__all__ = ["Ensemble", "EnsembleMoments", "RowPermutationTest", "WEIGHT_LAWS", "deep_cosine_map", "deep_cosines",
+           "empirical_kernel", "equivalent_kernel", "sample_weights", "second_moment", "entry_moments",
+           "within_row_covariance", "within_column_covariance", "scaled_covariance", "row_permutation_test",
+           "probe_pairs", "MatrixModel", "SquareMatrixModel", "RectangularMatrixModel", "bures_squared",
+           "compare_invariants", "SQUARE_INVARIANTS", "RECTANGULAR_INVARIANTS"]

@@ -16,8 +16,8 @@ import numpy as np
 
 from .._validation import check_positive_int
 
-__all__ = ["entry_moments", "within_row_covariance", "within_column_covariance", "scaled_covariance",
-           "row_permutation_test", "probe_pairs"]
+__all__ = ["EnsembleMoments", "RowPermutationTest", "entry_moments", "within_row_covariance",
+           "within_column_covariance", "scaled_covariance", "row_permutation_test", "probe_pairs"]
 
 
 def _ensemble(W) -> np.ndarray:
@@ -27,66 +27,178 @@ def _ensemble(W) -> np.ndarray:
     return W
 
 
+class EnsembleMoments:
+    """Across-seed moments of an ensemble, accumulated batch by batch (seeds can be streamed from files).
+
+    Keeps, for every entry, every row sum and every column sum, the running mean and sum of squared deviations
+    (merged batch-wise as in Chan, Golub & LeVeque 1979), which is all the covariance statistics need:
+    Σ_{j≠k} Cov(W_ij, W_ik) = Var(Σ_j W_ij) − Σ_j Var(W_ij), in O(S m n).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.random.default_rng(0).standard_normal((50, 4, 3))
+    >>> acc = EnsembleMoments().add(W[:20]).add(W[20:])
+    >>> bool(np.allclose(acc.variance, W.var(axis=0, ddof=1)))
+    True
+    """
+
+    def __init__(self):
+        self.count = 0
+        self._acc = None  # [(mean, M2) for entries, row sums, column sums]
+
+    def add(self, batch) -> EnsembleMoments:
+        batch = np.asarray(batch, dtype=np.float64)
+        if batch.ndim == 2:
+            batch = batch[None]
+        if batch.ndim != 3:
+            raise ValueError(f"a batch of an ensemble must have shape (seeds, rows, columns), got {batch.shape}")
+        if self._acc is not None and batch.shape[1:] != self._acc[0][0].shape:
+            raise ValueError(f"batch rows×columns {batch.shape[1:]} differ from the ensemble's "
+                             f"{self._acc[0][0].shape}")
+        parts = (batch, batch.sum(axis=2), batch.sum(axis=1))
+        nb = batch.shape[0]
+        stats = [(x.mean(axis=0), np.sum((x - x.mean(axis=0)) ** 2, axis=0)) for x in parts]
+        if self._acc is None:
+            self._acc = stats
+        else:
+            n = self.count + nb
+            merged = []
+            for (ma, qa), (mb, qb) in zip(self._acc, stats):
+                delta = mb - ma
+                merged.append((ma + delta * (nb / n), qa + qb + delta**2 * (self.count * nb / n)))
+            self._acc = merged
+        self.count += nb
+        return self
+
+    def _need(self, k=2):
+        if self.count < k:
+            raise ValueError(f"an ensemble must have shape (seeds >= {k}, rows, columns); got {self.count} seeds")
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean of every entry across seeds, (m, n)."""
+        self._need(1)
+        return self._acc[0][0]
+
+    @property
+    def variance(self) -> np.ndarray:
+        """Unbiased variance of every entry across seeds, (m, n)."""
+        self._need()
+        return self._acc[0][1] / (self.count - 1)
+
+    def _offdiagonal(self, axis: int) -> float:
+        var_entries = self._acc[0][1] / (self.count - 1)
+        var_sums = self._acc[1 + axis][1] / (self.count - 1)
+        k = var_entries.shape[1 - axis]
+        if k < 2:
+            raise ValueError("within-row (-column) covariances need at least two columns (rows)")
+        return float(np.mean((var_sums - var_entries.sum(axis=1 - axis)) / (k * (k - 1))))
+
+    @property
+    def c_row(self) -> float:
+        """ĉ_row: mean covariance across seeds between two different entries of the same row."""
+        self._need()
+        return self._offdiagonal(0)
+
+    @property
+    def c_col(self) -> float:
+        """ĉ_col: mean covariance across seeds between the same entry of two different rows."""
+        self._need()
+        return self._offdiagonal(1)
+
+    def statistics(self) -> dict:
+        """ĉ_row, ĉ_col, the mean entry variance v̂, the width-scaled n ĉ_row / v̂ and m ĉ_col / v̂, and the spread of
+        the entry means across rows (zero for an exchangeable ensemble up to noise)."""
+        self._need()
+        v = float(self.variance.mean())
+        m, n = self.mean.shape
+        c_row, c_col = self.c_row, self.c_col
+        row_means = self.mean
+        return {"c_row": c_row, "c_col": c_col, "variance": v, "row_scaled": n * c_row / v,
+                "column_scaled": m * c_col / v, "seeds": self.count,
+                "row_mean_spread": float(np.sum((row_means - row_means.mean(axis=0)) ** 2))}
+
+
 def entry_moments(W) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased) variance of every entry across seeds, each of shape (m, n)."""
-    W = _ensemble(W)
-    return W.mean(axis=0), W.var(axis=0, ddof=1)
-
-
-def _mean_offdiagonal_covariance(W) -> float:
-    """Average over rows i and ordered pairs j ≠ k of Cov_s(W_sij, W_sik), in O(S m n).
-
-    Σ_{j,k} Cov(W_ij, W_ik) = Var(Σ_j W_ij), so the off-diagonal sum is Var(row sum) − Σ_j Var(W_ij).
-    """
-    S, m, n = W.shape
-    if n < 2:
-        raise ValueError("within-row covariances need at least two columns")
-    X = W - W.mean(axis=0)
-    row_sum_var = np.sum(X.sum(axis=2) ** 2, axis=0) / (S - 1)
-    entry_var = np.sum(X**2, axis=(0, 2)) / (S - 1)
-    return float(np.mean((row_sum_var - entry_var) / (n * (n - 1))))
+    acc = EnsembleMoments().add(_ensemble(W))
+    return acc.mean, acc.variance
 
 
 def within_row_covariance(W) -> float:
     """ĉ_row: mean covariance across seeds between two different entries of the same row (neuron)."""
-    return _mean_offdiagonal_covariance(_ensemble(W))
+    return EnsembleMoments().add(_ensemble(W)).c_row
 
 
 def within_column_covariance(W) -> float:
     """ĉ_col: mean covariance across seeds between the same entry of two different rows (neurons)."""
-    return _mean_offdiagonal_covariance(np.swapaxes(_ensemble(W), 1, 2))
+    return EnsembleMoments().add(_ensemble(W)).c_col
 
 
 def scaled_covariance(W) -> dict:
     """The width-scaled statistics n ĉ_row / v̂ and m ĉ_col / v̂ (v̂ the mean entry variance), O(1) when the
     covariances scale like 1/width, together with ĉ_row, ĉ_col and v̂."""
-    W = _ensemble(W)
-    _, var = entry_moments(W)
-    v = float(var.mean())
-    c_row, c_col = within_row_covariance(W), within_column_covariance(W)
-    return {"c_row": c_row, "c_col": c_col, "variance": v, "row_scaled": W.shape[2] * c_row / v,
-            "column_scaled": W.shape[1] * c_col / v}
+    return EnsembleMoments().add(_ensemble(W)).statistics()
+
+
+class RowPermutationTest:
+    """Permutation test of row exchangeability, accumulated seed batch by seed batch.
+
+    Under H0 permuting the rows of each run independently leaves the law unchanged. Statistic: the spread of the
+    per-row means across seeds, T = Σ_i |mean_s W_si − mean|². For each of the ``n_permutations`` relabellings the
+    permuted row sums are accumulated as seeds arrive (memory n_permutations × m × n), so the ensemble itself is
+    never held. p = (1 + #{T_perm >= T}) / (1 + n_permutations).
+    """
+
+    def __init__(self, n_permutations: int = 199, seed=None):
+        self.n_permutations = check_positive_int(n_permutations, "n_permutations")
+        self.rng = np.random.default_rng(seed)
+        self.total = None
+        self.permuted = None
+        self.count = 0
+
+    def add(self, batch) -> RowPermutationTest:
+        batch = np.asarray(batch, dtype=np.float64)
+        S, m, n = batch.shape
+        if self.total is None:
+            self.total = np.zeros((m, n))
+            self.permuted = np.zeros((self.n_permutations, m, n))
+        self.total += batch.sum(axis=0)
+        for s in range(S):
+            perms = np.argsort(self.rng.random((self.n_permutations, m)), axis=1)
+            self.permuted += batch[s][perms]
+        self.count += S
+        return self
+
+    @staticmethod
+    def _spread(sums, count):
+        means = sums / count
+        return np.sum((means - means.mean(axis=-2, keepdims=True)) ** 2, axis=(-2, -1))
+
+    def result(self) -> tuple[float, float]:
+        if self.count < 2:
+            raise ValueError("a permutation test needs at least 2 seeds")
+        observed = float(self._spread(self.total, self.count))
+        exceed = int(np.sum(self._spread(self.permuted, self.count) >= observed))
+        return observed, (1 + exceed) / (1 + self.n_permutations)
 
 
 def row_permutation_test(W, n_permutations: int = 999, seed=None, statistic=None) -> tuple[float, float]:
-    """Permutation test of row exchangeability: under H0 permuting the rows of each run independently leaves the
-    law unchanged. Default statistic: the spread of the per-row means across seeds, Σ_i |mean_s W_si − mean|².
-    Returns (statistic, p-value) with p = (1 + #{T_perm >= T}) / (1 + n_permutations)."""
+    """Permutation test of row exchangeability (see :class:`RowPermutationTest` for the default statistic).
+    A custom ``statistic`` (a function of the whole (S, m, n) ensemble) needs the ensemble in memory.
+    Returns (statistic, p-value)."""
     W = _ensemble(W)
+    if statistic is None:
+        return RowPermutationTest(n_permutations, seed).add(W).result()
     n_permutations = check_positive_int(n_permutations, "n_permutations")
     rng = np.random.default_rng(seed)
-
-    def spread(X):
-        row_means = X.mean(axis=0)
-        return float(np.sum((row_means - row_means.mean(axis=0)) ** 2))
-
-    stat_fn = statistic or spread
-    observed = stat_fn(W)
+    observed = statistic(W)
     S, m, _ = W.shape
     exceed = 0
     for _ in range(n_permutations):
         perms = np.argsort(rng.random((S, m)), axis=1)
-        exceed += stat_fn(np.take_along_axis(W, perms[:, :, None], axis=1)) >= observed
+        exceed += statistic(np.take_along_axis(W, perms[:, :, None], axis=1)) >= observed
     return observed, (1 + exceed) / (1 + n_permutations)
 
 
