@@ -82,3 +82,36 @@ def alignment_histograms(trajectory, Q, snapshots=(0, -1), bins: int = 30, axes=
     axes[0].set_ylabel("mass |a||b|")
     axes[0].legend(frameon=False)
     return axes
+
+
+def ensemble_curves(curves: dict, ax=None, ylabel: str = "", logy: bool = False, bands: dict | None = None,
+                    xlabel: str = "t (mean-field time)", **kwargs):
+    """Statistics of ensembles over time: ``curves`` maps a label to (times, values); ``bands`` optionally maps a
+    label to (times, level) drawn as a dotted line in the same colour (e.g. a Monte-Carlo noise level)."""
+    ax = _axes(ax)
+    for label, (times, values) in curves.items():
+        (line,) = (ax.semilogy if logy else ax.plot)(times, values, label=label, **kwargs)
+        if bands and label in bands:
+            ax.plot(*bands[label], ls=":", color=line.get_color(), lw=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, fontsize=7)
+    return ax
+
+
+def invariant_deviations(rows_by_label: dict, ax=None):
+    """Data − model deviations of higher invariants, in units of the data's standard deviation (rows of
+    :func:`meanfield.analysis.compare_invariants`), one marker series per label."""
+    ax = _axes(ax)
+    names = [r["name"] for r in next(iter(rows_by_label.values()))]
+    ypos = np.arange(len(names))
+    for k, (label, rows) in enumerate(rows_by_label.items()):
+        dev = {r["name"]: r["deviation"] for r in rows}
+        ax.plot([dev[n] for n in names], ypos + 0.12 * (k - (len(rows_by_label) - 1) / 2), "o", ms=4, label=label)
+    ax.axvline(0, color="k", lw=0.8)
+    for x in (-1, 1):
+        ax.axvline(x, color="k", lw=0.5, ls=":")
+    ax.set_yticks(ypos, names, fontsize=7)
+    ax.set_xlabel("(data − model) / data std")
+    ax.legend(frameon=False, fontsize=7)
+    return ax

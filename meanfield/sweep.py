@@ -7,6 +7,9 @@ A sweep configuration is a run configuration with a [sweep] table::
     [sweep.grid]                      # the cartesian product of these settings
     "init.m" = [64, 256, 1024]
     "init.seed" = [0, 1, 2]
+    [sweep.zip]                       # optional: settings varied together (equal-length lists), times the grid
+    "init.seed" = [0, 1, 2]
+    "run.seed" = [10, 11, 12]
 
 Rerunning a sweep skips finished runs (status completed or converged), resumes interrupted ones from their
 checkpoints and reruns nothing that failed unless ``retry_failed``. The manifest ``<output_dir>/manifest.json`` is
@@ -39,12 +42,20 @@ def expand_sweep(cfg: dict) -> list[dict]:
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ValueError(f"[sweep.grid] {key} must be a non-empty list of values")
+    zipped = sweep.get("zip", {})
+    lengths = {len(v) if isinstance(v, list) else -1 for v in zipped.values()}
+    if zipped and (len(lengths) != 1 or min(lengths) < 1):
+        raise ValueError(f"[sweep.zip] needs non-empty lists of one common length, got lengths "
+                         f"{ {k: len(v) if isinstance(v, list) else None for k, v in zipped.items()} }")
+    if set(zipped) & set(grid):
+        raise ValueError(f"keys {sorted(set(zipped) & set(grid))} are in both [sweep.grid] and [sweep.zip]")
+    zip_rows = [dict(zip(zipped, values)) for values in zip(*zipped.values())] if zipped else [{}]
     base = {k: v for k, v in cfg.items() if k != "sweep"}
     out_dir = Path(sweep["output_dir"])
     runs = []
     keys = sorted(grid)
-    for values in itertools.product(*(grid[k] for k in keys)):
-        overrides = dict(zip(keys, values))
+    for values, zrow in itertools.product(itertools.product(*(grid[k] for k in keys)), zip_rows):
+        overrides = dict(zip(keys, values), **zrow)
         run_cfg = base
         for key, value in overrides.items():
             run_cfg = set_key(run_cfg, key, value)

@@ -62,6 +62,10 @@ def test_ensemble_moments_merge_batches_exactly():
     np.testing.assert_allclose(acc.variance, W.var(axis=0, ddof=1), rtol=1e-10)
     brute = np.mean([np.cov(W[:, i, :].T)[~np.eye(3, dtype=bool)].mean() for i in range(6)])
     assert acc.c_row == pytest.approx(brute, rel=1e-9)
+    pooled = W.reshape(-1, 3)
+    sigma = pooled.T @ pooled / len(pooled)
+    level = np.trace(sigma) / 3
+    assert acc.anisotropy == pytest.approx(np.linalg.norm(sigma - level * np.eye(3)) / level, rel=1e-10)
     a = RowPermutationTest(49, seed=1).add(W[:13]).add(W[13:]).result()
     b = RowPermutationTest(49, seed=1).add(W).result()
     assert a[1] == b[1] and a[0] == pytest.approx(b[0], rel=1e-12)

@@ -106,3 +106,19 @@ def test_sweep_configuration_errors(tmp_path):
     cfg_path.write_text(SWEEP.format(out=tmp_path / "runs", extra='"init.seed" = []'))
     with pytest.raises(ValueError, match="init.seed must be a non-empty list"):
         expand_sweep(load_config(cfg_path))
+
+
+def test_zipped_keys_vary_together_times_the_grid():
+    cfg = {"inputs": {"law": "gaussian", "d": 3}, "target": {"kind": "teacher"}, "init": {"m": 4},
+           "run": {"t_max": 1.0, "dt": 0.5},
+           "sweep": {"output_dir": "out", "grid": {"init.m": [4, 8]},
+                     "zip": {"init.seed": [0, 1, 2], "run.seed": [10, 11, 12]}}}
+    runs = expand_sweep(cfg)
+    assert len(runs) == 6 and len({r["path"] for r in runs}) == 6
+    assert {(r["config"]["init"]["seed"], r["config"]["run"]["seed"]) for r in runs} == {(0, 10), (1, 11), (2, 12)}
+    cfg["sweep"]["zip"]["run.seed"] = [10, 11]
+    with pytest.raises(ValueError, match="one common length"):
+        expand_sweep(cfg)
+    cfg["sweep"]["zip"] = {"init.m": [1, 2]}
+    with pytest.raises(ValueError, match="both"):
+        expand_sweep(cfg)

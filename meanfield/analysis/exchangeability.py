@@ -56,6 +56,8 @@ class EnsembleMoments:
         if self._acc is not None and batch.shape[1:] != self._acc[0][0].shape:
             raise ValueError(f"batch rows×columns {batch.shape[1:]} differ from the ensemble's "
                              f"{self._acc[0][0].shape}")
+        gram = np.einsum("smi,smj->ij", batch, batch)
+        self._gram = gram if self._acc is None else self._gram + gram
         parts = (batch, batch.sum(axis=2), batch.sum(axis=1))
         nb = batch.shape[0]
         stats = [(x.mean(axis=0), np.sum((x - x.mean(axis=0)) ** 2, axis=0)) for x in parts]
@@ -107,9 +109,20 @@ class EnsembleMoments:
         self._need()
         return self._offdiagonal(1)
 
+    @property
+    def anisotropy(self) -> float:
+        """‖Σ − (tr Σ / n) I‖_F / (tr Σ / n) for Σ = E[w wᵀ] the second moment of a row pooled over rows and seeds:
+        0 for a rotationally invariant law of the rows, the only case in which the layer kernel is the arc-cosine
+        kernel for every input pair (for Gaussian rows, the kernel depends on Σ only)."""
+        self._need(1)
+        sigma = self._gram / (self.count * self.mean.shape[0])
+        level = np.trace(sigma) / sigma.shape[0]
+        return float(np.linalg.norm(sigma - level * np.eye(sigma.shape[0])) / level)
+
     def statistics(self) -> dict:
-        """ĉ_row, ĉ_col, the mean entry variance v̂, the width-scaled n ĉ_row / v̂ and m ĉ_col / v̂, and the spread of
-        the entry means across rows (zero for an exchangeable ensemble up to noise)."""
+        """ĉ_row, ĉ_col, the mean entry variance v̂, the width-scaled n ĉ_row / v̂ and m ĉ_col / v̂, the spread of
+        the entry means across rows (zero for an exchangeable ensemble up to noise) and the anisotropy of the rows'
+        second moment."""
         self._need()
         v = float(self.variance.mean())
         m, n = self.mean.shape
@@ -117,7 +130,8 @@ class EnsembleMoments:
         row_means = self.mean
         return {"c_row": c_row, "c_col": c_col, "variance": v, "row_scaled": n * c_row / v,
                 "column_scaled": m * c_col / v, "seeds": self.count,
-                "row_mean_spread": float(np.sum((row_means - row_means.mean(axis=0)) ** 2))}
+                "row_mean_spread": float(np.sum((row_means - row_means.mean(axis=0)) ** 2)),
+                "anisotropy": self.anisotropy}
 
 
 def entry_moments(W) -> tuple[np.ndarray, np.ndarray]:
