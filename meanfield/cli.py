@@ -65,6 +65,16 @@ def _cmd_plot(args) -> int:
 
     out = Path(args.out or Path(args.file).with_suffix(""))
     with load(args.file) as traj:
+        if traj.final is None:  # an MLP run: losses and accuracies over epochs
+            obs = {k: np.asarray(v) for k, v in traj.observables.items()}
+            losses = {"train": (traj.times, traj.risk), "test": (traj.times, obs["test_loss"])}
+            plot.savefig(plot.ensemble_curves(losses, logy=True, xlabel="epoch", ylabel="cross-entropy"),
+                         out / "loss.png")
+            plot.savefig(plot.ensemble_curves({"train": (traj.times, obs["train_accuracy"]),
+                                               "test": (traj.times, obs["test_accuracy"])},
+                                              xlabel="epoch", ylabel="accuracy"), out / "accuracy.png")
+            print(f"wrote {out / 'loss.png'}, {out / 'accuracy.png'}")
+            return 0
         plot.savefig(plot.risk_curve(traj), out / "risk.png")
         plot.savefig(plot.particle_cloud(ParticleMeasure(traj.final.a, traj.final.b)), out / "particles.png")
         made = ["risk.png", "particles.png"]

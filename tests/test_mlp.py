@@ -122,3 +122,14 @@ def test_mlp_config_runs_through_run_config(tmp_path):
         validate_config({"run": {"kind": "mlp"}})
     with pytest.raises(ValueError, match="do not apply to kind = 'mlp'"):
         run_config({"run": {"kind": "mlp", "output": str(tmp_path / "s.h5"), "eta": 1}, "mlp": {"width": 4}})
+
+
+def test_cli_info_and_plot_of_an_mlp_run(tmp_path, capsys):
+    from meanfield.cli import main
+
+    path = tmp_path / "m.h5"
+    train_mlp(width=6, depth=2, epochs=2, seed=0, path=path).close()
+    assert main(["info", str(path)]) == 0
+    assert "kind:       mlp" in capsys.readouterr().out
+    assert main(["plot", str(path), "--out", str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig" / "loss.png").exists() and (tmp_path / "fig" / "accuracy.png").exists()
