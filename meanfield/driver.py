@@ -37,6 +37,35 @@ class _Converged(Exception):
     """Internal: the risk reached ``stop_risk``."""
 
 
+class RunGuard:
+    """How every run loop ends (flows, SGD, MLP training): ``with RunGuard(...) as guard: <loop>``.
+
+    Ctrl-C ends the loop and sets ``guard.status = "interrupted"`` (with a warning saying where); a
+    :class:`FlowDivergedError` propagates (its file is already closed as "diverged"); any other error closes the
+    file with status "failed" (keeping every snapshot, releasing the lock) and propagates; the progress bar is
+    closed in every case.
+    """
+
+    def __init__(self, recorder, info: dict, bar, where: Callable[[], str]):
+        self.recorder, self.info, self.bar, self.where = recorder, info, bar, where
+        self.status = "completed"
+
+    def __enter__(self) -> RunGuard:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.bar.close()
+        if exc_type is None:
+            return False
+        if issubclass(exc_type, KeyboardInterrupt):
+            self.status = "interrupted"
+            warnings.warn(f"{self.where()}: interrupted; returning the trajectory saved so far", stacklevel=2)
+            return True
+        if issubclass(exc_type, Exception) and not issubclass(exc_type, FlowDivergedError):
+            self.recorder.abort("failed", self.info)
+        return False
+
+
 @dataclass(frozen=True)
 class SaveAt:
     """What to save: every ``every`` steps (fixed-step solvers), or on the time grid k · every · dt
@@ -189,64 +218,55 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     def rhs(y):
         return bound.velocity_from(y, run.evaluate(y))
 
-    status = "completed"
+    converged = False
     bar = tqdm(total=t_max, initial=t, disable=not progress, unit="t", desc=f"simulate[{rk.name},{bk.name}]")
-    try:
-        if stop_risk is not None and ev.risk <= stop_risk:
-            raise _Converged
-        if rk.adaptive:
-            save_dt = dt * save.every
-            n_saves = max(1, math.ceil(t_max / save_dt - 1e-9))
-            for k in range(k0, n_saves + 1):
-                t_save = min(t_max, k * save_dt)
-                while t < t_save - 1e-12 * t_max:
-                    h_try = min(h, t_save - t)
-                    y_next, err = rk.step(rhs, state, h_try, bound.velocity_from(state, ev))
-                    err_n = error_norm(err, state, y_next, rtol, atol, bk.to_numpy)
-                    if err_n <= 1.0:
-                        state, t, step = y_next, t + h_try, step + 1
-                        ev = run.evaluate(state)
-                        run.check(t, state, ev.risk, h_try)
-                        bar.update(h_try)
-                    factor = 0.9 * err_n ** (-1.0 / (rk.error_order + 1)) if err_n > 0 else 5.0
-                    h = h_try * min(5.0, max(0.2, factor if math.isfinite(factor) else 0.2))
-                    if h < 1e-12 * t_max:
-                        raise FlowDivergedError(f"adaptive step size fell to {h:.3g} at t = {t:.6g}: the flow is "
-                                                "too stiff or diverges", run.finish("diverged"))
+    with RunGuard(run.recorder, info, bar, lambda: f"simulation at t = {t:.6g}") as guard:
+        try:
+            if stop_risk is not None and ev.risk <= stop_risk:
+                raise _Converged
+            if rk.adaptive:
+                save_dt = dt * save.every
+                n_saves = max(1, math.ceil(t_max / save_dt - 1e-9))
+                for k in range(k0, n_saves + 1):
+                    t_save = min(t_max, k * save_dt)
+                    while t < t_save - 1e-12 * t_max:
+                        h_try = min(h, t_save - t)
+                        y_next, err = rk.step(rhs, state, h_try, bound.velocity_from(state, ev))
+                        err_n = error_norm(err, state, y_next, rtol, atol, bk.to_numpy)
+                        if err_n <= 1.0:
+                            state, t, step = y_next, t + h_try, step + 1
+                            ev = run.evaluate(state)
+                            run.check(t, state, ev.risk, h_try)
+                            bar.update(h_try)
+                        factor = 0.9 * err_n ** (-1.0 / (rk.error_order + 1)) if err_n > 0 else 5.0
+                        h = h_try * min(5.0, max(0.2, factor if math.isfinite(factor) else 0.2))
+                        if h < 1e-12 * t_max:
+                            raise FlowDivergedError(f"adaptive step size fell to {h:.3g} at t = {t:.6g}: the flow is "
+                                                    "too stiff or diverges", run.finish("diverged"))
+                        if stop_risk is not None and ev.risk <= stop_risk:
+                            raise _Converged
+                    t = t_save
+                    run.record(t, state, ev.risk, step, h)
+            else:
+                first_step = step + 1
+                n_steps = max(1, math.ceil(t_max / dt - 1e-9))
+                # Full steps of exactly dt whenever t_max is a multiple of dt (so that a run extended by resume
+                # takes the same steps as a longer uninterrupted one); otherwise the last step is shortened.
+                last = dt if abs(n_steps * dt - t_max) <= 1e-9 * t_max else t_max - (n_steps - 1) * dt
+                for step in range(first_step, n_steps + 1):
+                    h_step = dt if step < n_steps else last
+                    state, _ = rk.step(rhs, state, h_step, bound.velocity_from(state, ev))
+                    t = min(t_max, step * dt)
+                    ev = run.evaluate(state)
+                    run.check(t, state, ev.risk, dt)
+                    bar.update(h_step)
                     if stop_risk is not None and ev.risk <= stop_risk:
                         raise _Converged
-                t = t_save
-                run.record(t, state, ev.risk, step, h)
-        else:
-            first_step = step + 1
-            n_steps = max(1, math.ceil(t_max / dt - 1e-9))
-            # Full steps of exactly dt whenever t_max is a multiple of dt (so that a run extended by resume
-            # takes the same steps as a longer uninterrupted one); otherwise the last step is shortened.
-            last = dt if abs(n_steps * dt - t_max) <= 1e-9 * t_max else t_max - (n_steps - 1) * dt
-            for step in range(first_step, n_steps + 1):
-                h_step = dt if step < n_steps else last
-                state, _ = rk.step(rhs, state, h_step, bound.velocity_from(state, ev))
-                t = min(t_max, step * dt)
-                ev = run.evaluate(state)
-                run.check(t, state, ev.risk, dt)
-                bar.update(h_step)
-                if stop_risk is not None and ev.risk <= stop_risk:
-                    raise _Converged
-                if step % save.every == 0 or step == n_steps:
-                    run.record(t, state, ev.risk, step, dt)
-    except _Converged:
-        status = "converged"
-        run.record(t, state, ev.risk, step, h)
-    except KeyboardInterrupt:
-        status = "interrupted"
-        warnings.warn(f"simulation interrupted at t = {t:.6g}; returning the trajectory saved so far",
-                      stacklevel=2)
-    except FlowDivergedError:
-        raise
-    except Exception:
-        run.recorder.abort("failed", info)  # close the file consistently and release its lock, then report it
-        raise
-    finally:
-        bar.close()
+                    if step % save.every == 0 or step == n_steps:
+                        run.record(t, state, ev.risk, step, dt)
+        except _Converged:
+            converged = True
+            run.record(t, state, ev.risk, step, h)
+    status = "converged" if converged else guard.status
     info["n_steps"] = step
     return run.finish(status)

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ._validation import check_positive, check_positive_int
-from .driver import FlowDivergedError
+from .driver import FlowDivergedError, RunGuard
 from .trajectory import MemoryRecorder, Trajectory
 
 __all__ = ["load_dataset", "BiasFreeMLP", "train_mlp", "DATASETS", "INITS", "OPTIMIZERS"]
@@ -221,10 +220,9 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
     if start is None:
         record()
     max_loss = max_loss_factor * initial["loss"]
-    status = "completed"
     steps_per_epoch = len(x_tr) // batch_size
     bar = tqdm(total=epochs, initial=epoch, disable=not progress, desc=f"mlp[w={width}, seed={seed}]")
-    try:
+    with RunGuard(recorder, info, bar, lambda: f"training in epoch {epoch}") as guard:
         for epoch in range(epoch + 1, epochs + 1):  # noqa: B020 - record() reads `epoch`
             perm = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch))
             for k in range(steps_per_epoch):
@@ -240,17 +238,7 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
             bar.update(1)
             if epoch % save_every == 0 or epoch == epochs:
                 record()
-    except KeyboardInterrupt:
-        status = "interrupted"
-        warnings.warn(f"training interrupted in epoch {epoch}; returning the trajectory saved so far", stacklevel=2)
-    except FlowDivergedError:
-        raise
-    except Exception:
-        recorder.abort("failed", info)
-        raise
-    finally:
-        bar.close()
-    return finish(status)
+    return finish(guard.status)
 
 
 def _recorder(path, run_config, spec, state_shape, overwrite, resume):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._validation import check_positive, check_positive_int
-from .driver import FlowDivergedError
+from .driver import FlowDivergedError, RunGuard
 from .inputs import Gaussian, InputLaw, Sphere
 from .measure import ParticleMeasure
 from .problem import Problem
@@ -198,10 +197,9 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
     if start is None:
         risk0 = record(0.0)
         max_risk = max_risk_factor * max(risk0, problem.target_energy)
-    status = "completed"
     bar = tqdm(total=n_steps, initial=step, disable=not progress, desc=f"sgd[{mode}]")
     first = step + 1
-    try:
+    with RunGuard(recorder, info, bar, lambda: f"training at step {step}") as guard:
         for step in range(first, n_steps + 1):  # noqa: B020 - `step` is also read by record() for the checkpoint
             if mode == "online":
                 x = sample_inputs(problem.inputs, batch_size, gen, tdtype).to(dev)
@@ -228,14 +226,4 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
                 if not math.isfinite(risk) or risk > max_risk:
                     raise FlowDivergedError(f"SGD diverged at t = {step * eta:.6g}: the risk blew up to {risk:.3g}; "
                                             "reduce eta", finish("diverged"))
-    except KeyboardInterrupt:
-        status = "interrupted"
-        warnings.warn(f"training interrupted at step {step}; returning the trajectory saved so far", stacklevel=2)
-    except FlowDivergedError:
-        raise
-    except Exception:
-        recorder.abort("failed", info)  # close the file consistently and release its lock, then report it
-        raise
-    finally:
-        bar.close()
-    return finish(status)
+    return finish(guard.status)

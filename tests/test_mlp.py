@@ -133,3 +133,26 @@ def test_cli_info_and_plot_of_an_mlp_run(tmp_path, capsys):
     assert "kind:       mlp" in capsys.readouterr().out
     assert main(["plot", str(path), "--out", str(tmp_path / "fig")]) == 0
     assert (tmp_path / "fig" / "loss.png").exists() and (tmp_path / "fig" / "accuracy.png").exists()
+
+
+def test_ctrl_c_returns_the_epochs_saved_and_the_file_resumes(tmp_path, monkeypatch):
+    path = tmp_path / "i.h5"
+    calls = {"n": 0}
+    step = _Optimizer.step
+
+    def step_then_interrupt(self):
+        calls["n"] += 1
+        if calls["n"] == 2 * (1500 // 32) + 3:  # in the third epoch
+            raise KeyboardInterrupt
+        step(self)
+
+    monkeypatch.setattr(_Optimizer, "step", step_then_interrupt)
+    with pytest.warns(UserWarning, match="epoch 3: interrupted"):
+        traj = train_mlp(width=6, depth=2, epochs=4, seed=0, path=path)
+    assert traj.status == "interrupted" and len(traj) == 3
+    traj.close()
+    monkeypatch.setattr(_Optimizer, "step", step)
+    resumed = train_mlp(width=6, depth=2, epochs=4, seed=0, path=path, resume=True)
+    full = train_mlp(width=6, depth=2, epochs=4, seed=0)
+    np.testing.assert_array_equal(np.asarray(resumed.observables["W1"]), full.observables["W1"])
+    resumed.close()
