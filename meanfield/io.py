@@ -13,11 +13,15 @@ Layout of a file (format ``meanfield-trajectory``, version 1; readable with plai
     /particles/a           (T, m)    one snapshot per chunk, compressed (absent with SaveAt(particles=False))
     /particles/b           (T, m, d)
     /checkpoint/state      (m, 1 + d) latest state [a | b]
-    /checkpoint/meta       (8,)       t, step, n_saved, h, n_evaluations, wall_time, max_risk, seed
+    /checkpoint/meta       (9,)       t, step, n_saved, h, n_evaluations, wall_time, max_risk, seed, checksum
     /checkpoint/rng_state  (L,) uint8 generator state of stochastic runs (SGD), absent for flows
+    /checkpoint/previous/  state, meta, rng_state of the checkpoint before the latest (a backup)
 
 Writing discipline: every dataset exists before the file switches to SWMR mode; each save appends one row to the
-series, then overwrites the checkpoint, then flushes. A process killed at any moment leaves a file that opens
+series, then copies the current checkpoint to ``checkpoint/previous`` and flushes, then overwrites the checkpoint
+and flushes again, all with Ctrl-C deferred. Each checkpoint carries a ``checksum`` (CRC-32 of its state and
+generator bytes), so after a process is killed while writing one, resuming takes the other, which is intact.
+A process killed at any moment leaves a file that opens
 (``h5py.File(path, "r", swmr=True)`` or :func:`load`) with every completed snapshot; readers use the shortest
 series length. A writer holds an exclusive ``fcntl`` lock on ``<path>.lock`` (released by the kernel even on
 SIGKILL), so a second writer is refused and a dead writer is told apart from a live one. Resuming copies the
@@ -30,12 +34,15 @@ from __future__ import annotations
 import datetime as _dt
 import fcntl
 import json
+import math
 import os
+import zlib
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from ._signals import deferred_interrupts
 from .measure import ParticleMeasure
 from .trajectory import MemoryRecorder, Trajectory
 
@@ -46,7 +53,7 @@ FORMAT_NAME = "meanfield-trajectory"
 FORMAT_VERSION = 1
 #: Kinds whose checkpoint state is not a particle state [a | b] (a flat parameter + optimiser vector, shape (1, P)).
 STATE_ONLY_KINDS = ("mlp",)
-META_KEYS = ("t", "step", "n_saved", "h", "n_evaluations", "wall_time", "max_risk", "seed")
+META_KEYS = ("t", "step", "n_saved", "h", "n_evaluations", "wall_time", "max_risk", "seed", "checksum")
 
 
 class TrajectoryFileError(ValueError):
@@ -242,12 +249,49 @@ class _Rows:
         return f"<lazy {self.shape} {self.dataset.dtype} rows of {self.dataset.name}>"
 
 
-def read_checkpoint(f: h5py.File) -> dict:
-    meta = dict(zip(META_KEYS, _dataset(f, "checkpoint/meta")[:].tolist()))
+def _checksum(state: np.ndarray, rng_state: bytes | None) -> float:
+    """CRC-32 of a checkpoint's state (as stored, float64) and generator bytes; exact in a float64."""
+    crc = zlib.crc32(np.ascontiguousarray(state, dtype=np.float64).tobytes())
+    return float(crc if rng_state is None else zlib.crc32(rng_state, crc))
+
+
+def _meta_array(meta: dict) -> np.ndarray:
+    return np.array([float(meta.get(k, np.nan)) for k in META_KEYS])
+
+
+def read_checkpoint(f: h5py.File, slot: str = "checkpoint") -> dict | None:
+    """A checkpoint (``slot`` "checkpoint", the latest, or "checkpoint/previous"): its meta entries, ``state``,
+    ``rng_state`` and ``consistent`` (False when the state does not match the stored checksum: the writer was
+    killed while writing it; files written before checksums existed pass). None if the slot was never written."""
+    if f"{slot}/meta" not in f:
+        return None
+    meta = dict(zip(META_KEYS, _dataset(f, f"{slot}/meta")[:].tolist()))
+    if math.isnan(meta["step"]):
+        return None
     meta["step"], meta["n_saved"] = int(meta["step"]), int(meta["n_saved"])
-    meta["state"] = _dataset(f, "checkpoint/state")[:]
-    meta["rng_state"] = bytes(f["checkpoint/rng_state"][:]) if "checkpoint/rng_state" in f else None
+    meta["state"] = _dataset(f, f"{slot}/state")[:]
+    meta["rng_state"] = bytes(f[f"{slot}/rng_state"][:]) if f"{slot}/rng_state" in f else None
+    checksum = meta.get("checksum", math.nan)
+    meta["consistent"] = math.isnan(checksum) or checksum == _checksum(meta["state"], meta["rng_state"])
     return meta
+
+
+def _write_checkpoint(f: h5py.File, slot: str, state: np.ndarray, meta: np.ndarray, rng_state: bytes | None) -> None:
+    f[f"{slot}/state"][...] = state
+    if rng_state is not None:
+        f[f"{slot}/rng_state"][...] = np.frombuffer(rng_state, dtype=np.uint8)
+    f[f"{slot}/meta"][...] = meta
+
+
+def _resumable_checkpoint(f: h5py.File, path) -> dict:
+    """The latest intact checkpoint: the last one, or the backup when the last was left half-written."""
+    for slot in ("checkpoint", "checkpoint/previous"):
+        ckpt = read_checkpoint(f, slot)
+        if ckpt is not None and ckpt["consistent"]:
+            return ckpt
+    raise TrajectoryFileError(f"cannot resume {path}: it holds no intact checkpoint (none was written, or the "
+                              "process was killed while writing it); load() still reads its snapshots; start a new "
+                              "run (overwrite=True) to recompute it")
 
 
 def load(path) -> Trajectory:
@@ -288,6 +332,8 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
     n = _series_length(f)
     weights = f["particles/weights"][:]
     ckpt = read_checkpoint(f)
+    if ckpt is None:
+        raise ValueError("no checkpoint written yet")
     traj.times, traj.risk = ds["series/time"][:n], ds["series/risk"][:n]
     traj.a = _Rows(ds["particles/a"], n) if "particles/a" in ds else None
     traj.b = _Rows(ds["particles/b"], n) if "particles/b" in ds else None
@@ -347,6 +393,7 @@ class TrajectoryWriter:
         self.weights = np.asarray(weights, dtype=np.float64)
         self._file: h5py.File | None = None
         self.n_saved = 0
+        self._latest: tuple | None = None  # (state, meta array, rng_state) of the last checkpoint written
 
     # -- creating ----------------------------------------------------------------------------------------------
     def _create(self, observables: dict, with_particles: bool, m: int, d: int, rng_state: bytes | None):
@@ -377,10 +424,11 @@ class TrajectoryWriter:
             f.create_dataset("particles/a", shape=(0, m), maxshape=(None, m), dtype="f8", chunks=(1, m), **opts)
             f.create_dataset("particles/b", shape=(0, m, d), maxshape=(None, m, d), dtype="f8", chunks=(1, m, d),
                              **opts)
-        f.create_dataset("checkpoint/state", shape=(m, 1 + d), dtype="f8")
-        f.create_dataset("checkpoint/meta", shape=(len(META_KEYS),), dtype="f8")
-        if rng_state is not None:
-            f.create_dataset("checkpoint/rng_state", shape=(len(rng_state),), dtype="u1")
+        for slot in ("checkpoint", "checkpoint/previous"):
+            f.create_dataset(f"{slot}/state", shape=(m, 1 + d), dtype="f8")
+            f.create_dataset(f"{slot}/meta", data=np.full(len(META_KEYS), np.nan))
+            if rng_state is not None:
+                f.create_dataset(f"{slot}/rng_state", shape=(len(rng_state),), dtype="u1")
         return f, tmp
 
     def start(self, observables: dict, with_particles: bool, m: int, d: int, rng_state: bytes | None = None):
@@ -413,14 +461,20 @@ class TrajectoryWriter:
         self.n_saved = i + 1
 
     def checkpoint(self, state: np.ndarray, meta: dict, rng_state: bytes | None = None) -> None:
-        """Overwrite the checkpoint with the latest full state, then flush the file."""
-        f = self._file
-        f["checkpoint/state"][...] = state
-        meta = dict(meta, n_saved=self.n_saved, seed=-1 if self.seed is None else self.seed)
-        f["checkpoint/meta"][...] = np.array([float(meta.get(k, np.nan)) for k in META_KEYS])
-        if rng_state is not None:
-            f["checkpoint/rng_state"][...] = np.frombuffer(rng_state, dtype=np.uint8)
-        f.flush()
+        """Write a new checkpoint, keeping the one it replaces as ``checkpoint/previous``, and flush the file.
+
+        Ctrl-C waits until both are written. The backup is written and flushed before the new checkpoint, so a
+        process killed at any point leaves at least one of the two intact (each carries its checksum)."""
+        state = np.array(state, dtype=np.float64)  # a copy: it becomes the backup at the next checkpoint
+        meta = _meta_array(dict(meta, n_saved=self.n_saved, seed=-1 if self.seed is None else self.seed,
+                                checksum=_checksum(state, rng_state)))
+        with deferred_interrupts():
+            if self._latest is not None:
+                _write_checkpoint(self._file, "checkpoint/previous", *self._latest)
+                self._file.flush()
+            _write_checkpoint(self._file, "checkpoint", state, meta, rng_state)
+            self._file.flush()
+        self._latest = (state, meta, rng_state)
 
     def close(self, status: str, info: dict | None = None) -> None:
         """Finish the file: leave SWMR mode and record the final status and run information."""
@@ -461,7 +515,7 @@ class TrajectoryWriter:
                     detail = "; ".join(f"{k}: file has {stored.get(k)!r}, now {config.get(k)!r}" for k in diffs)
                     raise ValueError(f"cannot resume {path}: the configuration differs ({detail}); use a new "
                                      "output file or overwrite=True")
-                ckpt = read_checkpoint(f)
+                ckpt = _resumable_checkpoint(f, path)
                 writer = cls.__new__(cls)
                 writer.path, writer._lock = path, lock
                 writer.kind, writer.config = str(f.attrs["kind"]), stored
@@ -486,13 +540,14 @@ class TrajectoryWriter:
                     for name in observables:
                         new[f"observables/{name}"].resize(n, axis=0)
                         new[f"observables/{name}"][:] = f[f"observables/{name}"][:n]
-                    new["checkpoint/state"][...] = ckpt["state"]
-                    new["checkpoint/meta"][...] = f["checkpoint/meta"][:]
-                    if ckpt["rng_state"] is not None:
-                        new["checkpoint/rng_state"][...] = f["checkpoint/rng_state"][:]
+                    latest = (ckpt["state"], _meta_array(dict(ckpt, checksum=_checksum(ckpt["state"],
+                                                                                     ckpt["rng_state"]))),
+                              ckpt["rng_state"])
+                    for slot in ("checkpoint", "checkpoint/previous"):
+                        _write_checkpoint(new, slot, *latest)
                     new.attrs["created"] = f.attrs["created"]
             os.replace(tmp, path)
-            writer.n_saved = n
+            writer.n_saved, writer._latest = n, latest
             writer._open_append()
         except BaseException:
             _release_lock(lock, path)

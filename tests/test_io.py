@@ -308,3 +308,61 @@ def test_two_readers_of_one_file_and_refresh_read_the_right_rows(tmp_path):
         np.testing.assert_array_equal(old_rows[i], ref.b[i])
         np.testing.assert_array_equal(first.a[i], ref.a[i])
     first.close()
+
+
+def test_ctrl_c_is_held_back_until_the_checkpoint_is_written():
+    from meanfield._signals import deferred_interrupts
+
+    reached_the_end = False
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the signal is delivered here, and must wait
+            reached_the_end = True
+    assert reached_the_end and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _half_write(path, slot, entry=(0, 0)):
+    """What a process killed in the middle of writing the checkpoint ``slot`` leaves: part of the new state."""
+    with h5py.File(path, "r+") as h:
+        h[f"{slot}/state"][entry] += 0.25
+
+
+@pytest.mark.parametrize("trainer", ["flow", "sgd"])
+def test_a_half_written_checkpoint_falls_back_to_the_previous_one(tmp_path, trainer):
+    path = tmp_path / "r.h5"
+    problem, mu0 = _problem(), mf.init.sign_sphere(10, 4, seed=2)
+
+    def run(t_max, **kw):
+        if trainer == "flow":
+            return mf.simulate(problem, mu0, t_max=t_max, dt=0.1, save_every=2, **kw)
+        return mf.sgd.train(problem, mu0, t_max=t_max, eta=0.05, batch_size=32, seed=1, save_every=2, **kw)
+
+    run(1.0, path=path).close()
+    with h5py.File(path, "r") as h:
+        latest, previous = h["checkpoint/meta"][:], h["checkpoint/previous/meta"][:]
+        assert previous[1] == latest[1] - 2 and previous[2] == latest[2] - 1  # step, n_saved: one save apart
+    _half_write(path, "checkpoint")
+    with run(2.0, path=path, resume=True) as resumed:  # from the backup, one save earlier
+        reference = run(2.0)
+        np.testing.assert_array_equal(resumed.risk, reference.risk)
+        np.testing.assert_array_equal(resumed.final.state(), reference.final.state())
+    _half_write(path, "checkpoint")
+    _half_write(path, "checkpoint/previous")
+    with pytest.raises(TrajectoryFileError, match="no intact checkpoint"):
+        run(3.0, path=path, resume=True)
+    with mf.load(path) as kept:  # nothing was lost: the snapshots still read
+        np.testing.assert_array_equal(kept.risk, reference.risk)
+
+
+def test_files_from_before_checksums_and_backups_still_resume(tmp_path):
+    path = tmp_path / "old.h5"
+    problem, mu0 = _problem(), mf.init.sign_sphere(10, 4, seed=2)
+    mf.simulate(problem, mu0, t_max=1.0, dt=0.1, save_every=2, path=path).close()
+    with h5py.File(path, "r+") as h:  # the layout of earlier version-1 files: 8 meta entries, no backup
+        meta = h["checkpoint/meta"][:8]
+        del h["checkpoint/meta"], h["checkpoint/previous"]
+        h["checkpoint/meta"] = meta
+    with mf.simulate(problem, mu0, t_max=2.0, dt=0.1, save_every=2, path=path, resume=True) as resumed:
+        reference = mf.simulate(problem, mu0, t_max=2.0, dt=0.1, save_every=2)
+        np.testing.assert_array_equal(resumed.final.state(), reference.final.state())
