@@ -66,8 +66,7 @@ def main():
                 fits_w1 = ens.fit_over_time(SquareMatrixModel, "W1")
                 fits_w0 = ens.fit_over_time(RectangularMatrixModel, "W0")
                 acc = np.mean([ens.array("test_accuracy", k, -1) for k in range(len(ens))])
-                rows = {f"epoch {int(ens.times[i])}": ens.compare_invariants(fits_w1[i], "W1", index=i,
-                                                                             n_model=20000, seed=0)
+                rows = {f"epoch {int(ens.times[i])}": ens.compare_invariants(fits_w1[i], "W1", index=i)
                         for i in (0, -1)}
                 times = ens.times.tolist()
             key = f"w{width}_{init}"

@@ -25,6 +25,7 @@ from .exchangeability import (
 from .matrix_models import (
     RECTANGULAR_INVARIANTS,
     SQUARE_INVARIANTS,
+    Invariant,
     MatrixModel,
     RectangularMatrixModel,
     SquareMatrixModel,
@@ -35,5 +36,5 @@ from .matrix_models import (
 __all__ = ["Ensemble", "EnsembleMoments", "RowPermutationTest", "WEIGHT_LAWS", "deep_cosine_map", "deep_cosines",
            "empirical_kernel", "equivalent_kernel", "sample_weights", "second_moment", "entry_moments",
            "within_row_covariance", "within_column_covariance", "scaled_covariance", "row_permutation_test",
-           "probe_pairs", "MatrixModel", "SquareMatrixModel", "RectangularMatrixModel", "bures_squared",
+           "probe_pairs", "Invariant", "MatrixModel", "SquareMatrixModel", "RectangularMatrixModel", "bures_squared",
            "compare_invariants", "SQUARE_INVARIANTS", "RECTANGULAR_INVARIANTS"]

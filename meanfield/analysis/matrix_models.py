@@ -35,6 +35,10 @@ with 𝓑²(A, B) = tr A + tr B − 2 tr (A^{1/2} B A^{1/2})^{1/2} the squared B
 (V₀ ⊕ V_H^d) has four irreps of multiplicity one — the grand mean, row effects (dim m − 1), column effects
 (dim d − 1) and the doubly centred residual (dim (m − 1)(d − 1)) — hence 1 linear + 4 quadratic parameters.
 
+Higher invariants (:class:`Invariant`: index contractions such as tr M³ = ``"ij,jk,ki"``) have exact model
+expectations by Wick's theorem on the mean matrix and the full covariance (:meth:`MatrixModel.expectation`);
+:func:`compare_invariants` sets them against the data, as Hirst & Ramgoolam do for trained weights.
+
 The Λ_H basis (which combination of the three V_H copies is called 1, 2, 3) is a convention; W₂ distances, samples
 and predicted invariants do not depend on it.
 
@@ -58,8 +62,11 @@ import numpy as np
 
 from .._validation import check_positive, check_positive_int
 
-__all__ = ["MatrixModel", "SquareMatrixModel", "RectangularMatrixModel", "bures_squared", "SQUARE_INVARIANTS",
-           "RECTANGULAR_INVARIANTS", "compare_invariants"]
+#: The largest number of entries of a matrix whose full covariance (entries², float64) is built: 4096 (D = 64).
+_MAX_COVARIANCE_SIZE = 4096
+
+__all__ = ["MatrixModel", "SquareMatrixModel", "RectangularMatrixModel", "Invariant", "bures_squared",
+           "SQUARE_INVARIANTS", "RECTANGULAR_INVARIANTS", "compare_invariants"]
 
 
 def _psd_sqrt(A: np.ndarray) -> np.ndarray:
@@ -316,14 +323,15 @@ class MatrixModel:
         """The full covariance of vec(M), (P, P) with P = the number of entries (for small matrices: tests and
         brute-force checks)."""
         P = int(np.prod(self.shape))
-        if P > 4096:
+        if P > _MAX_COVARIANCE_SIZE:
             raise ValueError(f"the full covariance has {P}² entries; use the per-irrep blocks instead")
+        # Column q of C is the model's covariance operator applied to the basis matrix e_q: per irrep, embed the
+        # block times e_q's components (O(P²) work instead of a P×P×P product).
         basis = np.eye(P).reshape((P,) + self.shape)
-        comps = self._components(basis)
-        C = np.zeros((P, P))
-        for name, Y in comps.items():
-            C += np.einsum("pkx,kl,qlx->pq", Y, self.blocks[name], Y)
-        return C
+        C = np.zeros((P,) + self.shape)
+        for name, Y in self._components(basis).items():
+            C += self._embed(name, np.einsum("kl,plx->pkx", self.blocks[name], Y))
+        return C.reshape(P, P)
 
     def wasserstein(self, other: MatrixModel) -> float:
         """The 2-Wasserstein distance between the two Gaussian laws, irrep by irrep (closed form)."""
@@ -335,15 +343,31 @@ class MatrixModel:
             total += dim * bures_squared(self.blocks[name], other.blocks[name])
         return float(np.sqrt(max(total, 0.0)))
 
+    def expectation(self, invariant: Invariant) -> float:
+        """The exact model expectation of a contraction :class:`Invariant` (Wick's theorem on the mean matrix and
+        the full covariance; matrices of at most 4096 entries)."""
+        return invariant.expectation(self.mean_matrix(), self.covariance().reshape(self.shape * 2))
+
     def predict(self, invariants: dict, n_samples: int = 20000, seed=None, batch_size: int = 2000) -> dict:
-        """Model expectations of (e.g. cubic and quartic) invariants by exact sampling from the model: name →
-        (mean, standard error of the Monte-Carlo estimate)."""
-        n_samples = check_positive_int(n_samples, "n_samples")
-        acc = _Moments(invariants)
-        rng = np.random.default_rng(seed)
-        for i0 in range(0, n_samples, batch_size):
-            acc.add(self.sample(min(batch_size, n_samples - i0), seed=rng))
-        return {name: (mean, std / np.sqrt(acc.n)) for name, (mean, std) in acc.result().items()}
+        """Model expectations of (e.g. cubic and quartic) invariants: name → (mean, standard error).
+
+        Exact (standard error 0) for :class:`Invariant` contractions of matrices with at most 4096 entries; by
+        exact sampling from the model (``n_samples`` draws, Monte-Carlo standard error) for any other callable
+        and for larger matrices."""
+        out = {}
+        exact = {name: fn for name, fn in invariants.items() if isinstance(fn, Invariant)}
+        if exact and int(np.prod(self.shape)) <= _MAX_COVARIANCE_SIZE:
+            mean, cov = self.mean_matrix(), self.covariance().reshape(self.shape * 2)
+            out = {name: (fn.expectation(mean, cov), 0.0) for name, fn in exact.items()}
+        sampled = {name: fn for name, fn in invariants.items() if name not in out}
+        if sampled:
+            n_samples = check_positive_int(n_samples, "n_samples")
+            acc = _Moments(sampled)
+            rng = np.random.default_rng(seed)
+            for i0 in range(0, n_samples, batch_size):
+                acc.add(self.sample(min(batch_size, n_samples - i0), seed=rng))
+            out.update({name: (mean, std / np.sqrt(acc.n)) for name, (mean, std) in acc.result().items()})
+        return {name: out[name] for name in invariants}
 
 
 def _chain(first, rest):
@@ -518,38 +542,116 @@ def _tr(P):
     return np.einsum("nii->n", P)
 
 
-#: Cubic and quartic S_D invariants of square matrices (name → function of a batch (n, D, D)), in the spirit of
-#: the graph basis of Hirst & Ramgoolam: vertex/edge sums and traces of words in M and Mᵀ.
-SQUARE_INVARIANTS: dict[str, Callable] = {
-    "Σ M_ii³": lambda M: np.einsum("nii->ni", M).__pow__(3).sum(axis=1),
-    "Σ M_ij³": lambda M: (M**3).sum(axis=(1, 2)),
-    "Σ M_ij² M_ji": lambda M: (M**2 * M.transpose(0, 2, 1)).sum(axis=(1, 2)),
-    "tr M³": lambda M: _tr(M @ M @ M),
-    "tr M² Mᵀ": lambda M: _tr(M @ M @ M.transpose(0, 2, 1)),
-    "1ᵀ M² 1": lambda M: (M @ M).sum(axis=(1, 2)),
-    "Σ_i M_ii (Σ_j M_ij)": lambda M: (np.einsum("nii->ni", M) * M.sum(axis=2)).sum(axis=1),
-    "Σ M_ij⁴": lambda M: (M**4).sum(axis=(1, 2)),
-    "Σ M_ij² M_ji²": lambda M: (M**2 * M.transpose(0, 2, 1) ** 2).sum(axis=(1, 2)),
-    "tr M⁴": lambda M: _tr(np.linalg.matrix_power(M, 4)),
-    "tr (M Mᵀ)²": lambda M: _tr((M @ M.transpose(0, 2, 1)) @ (M @ M.transpose(0, 2, 1))),
-    "tr M² Mᵀ²": lambda M: _tr(M @ M @ M.transpose(0, 2, 1) @ M.transpose(0, 2, 1)),
-    "(Σ M_ij²)²": lambda M: (M**2).sum(axis=(1, 2)) ** 2,
-    "Σ_i (Σ_j M_ij)⁴": lambda M: (M.sum(axis=2) ** 4).sum(axis=1),
+class Invariant:
+    r"""A polynomial invariant of a matrix written as an index contraction of copies of M.
+
+    ``spec`` lists one index pair per factor M, e.g. ``"ij,jk,ki"`` for tr M³ = Σ M_ij M_jk M_ki and
+    ``"ij,kj,kl,il"`` for tr (M Mᵀ)² (Mᵀ is a factor with its indices swapped); every index is summed. Such a
+    contraction is invariant under S_D (square, one index set) or S_m × S_d (rectangular: row and column letters
+    kept apart), and its expectation under a Gaussian law with mean μ and covariance C_{ij,kl} = Cov(M_ij, M_kl) is
+    exact by Wick's (Isserlis') theorem:
+
+    .. math::
+
+        \mathbb E \prod_a M_{e_a} = \sum_{\text{partial pairings } P} \prod_{(a,b) \in P} C_{e_a e_b}
+        \prod_{a \notin P} μ_{e_a}.
+
+    Parameters
+    ----------
+    spec : str
+        The index pairs, comma separated.
+    evaluate : callable, optional
+        A faster evaluation on a batch (n, *shape) than the generic ``einsum`` (must agree with it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tr3 = Invariant("ij,jk,ki")
+    >>> M = np.arange(9.0).reshape(1, 3, 3)
+    >>> float(tr3(M)[0]) == float(np.trace(M[0] @ M[0] @ M[0]))
+    True
+    >>> float(tr3.expectation(np.zeros((3, 3)), np.zeros((3, 3, 3, 3))))
+    0.0
+    """
+
+    def __init__(self, spec: str, evaluate: Callable | None = None):
+        self.factors = tuple(spec.replace(" ", "").split(","))
+        if not self.factors or any(len(f) != 2 or not f.isalpha() or "n" in f for f in self.factors):
+            raise ValueError(f"an invariant is a comma-separated list of index pairs (letters other than n), got "
+                             f"{spec!r}")
+        self.spec, self._evaluate = ",".join(self.factors), evaluate
+
+    @property
+    def degree(self) -> int:
+        return len(self.factors)
+
+    def __call__(self, M: np.ndarray) -> np.ndarray:
+        if self._evaluate is not None:
+            return self._evaluate(M)
+        return self.contract(M)
+
+    def contract(self, M: np.ndarray) -> np.ndarray:
+        """The generic evaluation on a batch (n, *shape): one ``einsum``."""
+        return np.einsum(",".join("n" + f for f in self.factors) + "->n", *[M] * self.degree, optimize=True)
+
+    def expectation(self, mean: np.ndarray, cov: np.ndarray) -> float:
+        """Exact expectation under the Gaussian law with entry means ``mean`` (shape of M) and covariance ``cov``
+        (shape + shape: cov[i, j, k, l] = Cov(M_ij, M_kl)), by Wick's theorem."""
+        total = 0.0
+        for pairs in _partial_pairings(tuple(range(self.degree))):
+            paired = {a for pair in pairs for a in pair}
+            subscripts = [self.factors[a] + self.factors[b] for a, b in pairs]
+            subscripts += [self.factors[a] for a in range(self.degree) if a not in paired]
+            operands = [cov] * len(pairs) + [mean] * (self.degree - len(paired))
+            total += float(np.einsum(",".join(subscripts) + "->", *operands, optimize=True))
+        return total
+
+    def __repr__(self):
+        return f"Invariant({self.spec!r})"
+
+
+def _partial_pairings(items: tuple) -> list[list[tuple]]:
+    """Every set of disjoint pairs of ``items`` (the empty set included)."""
+    if len(items) < 2:
+        return [[]]
+    first, rest = items[0], items[1:]
+    out = _partial_pairings(rest)  # ``first`` left unpaired
+    for i, other in enumerate(rest):
+        out += [[(first, other)] + p for p in _partial_pairings(rest[:i] + rest[i + 1:])]
+    return out
+
+
+#: Cubic and quartic S_D invariants of square matrices, in the spirit of the graph basis of Hirst & Ramgoolam:
+#: vertex/edge sums and traces of words in M and Mᵀ (the evaluators are faster forms of the same contractions).
+SQUARE_INVARIANTS: dict[str, Invariant] = {
+    "Σ M_ii³": Invariant("ii,ii,ii", lambda M: (np.einsum("nii->ni", M) ** 3).sum(axis=1)),
+    "Σ M_ij³": Invariant("ij,ij,ij", lambda M: (M**3).sum(axis=(1, 2))),
+    "Σ M_ij² M_ji": Invariant("ij,ij,ji", lambda M: (M**2 * M.transpose(0, 2, 1)).sum(axis=(1, 2))),
+    "tr M³": Invariant("ij,jk,ki", lambda M: _tr(M @ M @ M)),
+    "tr M² Mᵀ": Invariant("ij,jk,ik", lambda M: _tr(M @ M @ M.transpose(0, 2, 1))),
+    "1ᵀ M³ 1": Invariant("ij,jk,kl", lambda M: (M @ M @ M).sum(axis=(1, 2))),
+    "Σ_i M_ii (Σ_j M_ij)²": Invariant("ii,ij,ik",
+                                      lambda M: (np.einsum("nii->ni", M) * M.sum(axis=2) ** 2).sum(axis=1)),
+    "Σ M_ij⁴": Invariant("ij,ij,ij,ij", lambda M: (M**4).sum(axis=(1, 2))),
+    "Σ M_ij² M_ji²": Invariant("ij,ij,ji,ji", lambda M: (M**2 * M.transpose(0, 2, 1) ** 2).sum(axis=(1, 2))),
+    "tr M⁴": Invariant("ij,jk,kl,li", lambda M: _tr(np.linalg.matrix_power(M, 4))),
+    "tr (M Mᵀ)²": Invariant("ij,kj,kl,il", lambda M: _tr(np.linalg.matrix_power(M @ M.transpose(0, 2, 1), 2))),
+    "tr M² Mᵀ²": Invariant("ij,jk,lk,il", lambda M: _tr(M @ M @ M.transpose(0, 2, 1) @ M.transpose(0, 2, 1))),
+    "(Σ M_ij²)²": Invariant("ij,ij,kl,kl", lambda M: (M**2).sum(axis=(1, 2)) ** 2),
+    "Σ_i (Σ_j M_ij)⁴": Invariant("ij,ik,il,im", lambda M: (M.sum(axis=2) ** 4).sum(axis=1)),
 }
-SQUARE_INVARIANTS_DEGREE = {name: (3 if i < 7 else 4) for i, name in enumerate(SQUARE_INVARIANTS)}
 
 #: Cubic and quartic S_m × S_d invariants of rectangular matrices (n, m, d).
-RECTANGULAR_INVARIANTS: dict[str, Callable] = {
-    "Σ M_ij³": lambda M: (M**3).sum(axis=(1, 2)),
-    "Σ_i (Σ_j M_ij)³": lambda M: (M.sum(axis=2) ** 3).sum(axis=1),
-    "Σ_j (Σ_i M_ij)³": lambda M: (M.sum(axis=1) ** 3).sum(axis=1),
-    "1ᵀ M Mᵀ M 1": lambda M: (M @ M.transpose(0, 2, 1) @ M).sum(axis=(1, 2)),
-    "Σ M_ij⁴": lambda M: (M**4).sum(axis=(1, 2)),
-    "tr (M Mᵀ)²": lambda M: _tr((M @ M.transpose(0, 2, 1)) @ (M @ M.transpose(0, 2, 1))),
-    "(Σ M_ij²)²": lambda M: (M**2).sum(axis=(1, 2)) ** 2,
-    "Σ_i (Σ_j M_ij²)²": lambda M: ((M**2).sum(axis=2) ** 2).sum(axis=1),
+RECTANGULAR_INVARIANTS: dict[str, Invariant] = {
+    "Σ M_ij³": SQUARE_INVARIANTS["Σ M_ij³"],
+    "Σ_i (Σ_j M_ij)³": Invariant("ij,ik,il", lambda M: (M.sum(axis=2) ** 3).sum(axis=1)),
+    "Σ_j (Σ_i M_ij)³": Invariant("ij,kj,lj", lambda M: (M.sum(axis=1) ** 3).sum(axis=1)),
+    "1ᵀ M Mᵀ M 1": Invariant("ij,kj,kl", lambda M: (M @ M.transpose(0, 2, 1) @ M).sum(axis=(1, 2))),
+    "Σ M_ij⁴": SQUARE_INVARIANTS["Σ M_ij⁴"],
+    "tr (M Mᵀ)²": SQUARE_INVARIANTS["tr (M Mᵀ)²"],
+    "(Σ M_ij²)²": SQUARE_INVARIANTS["(Σ M_ij²)²"],
+    "Σ_i (Σ_j M_ij²)²": Invariant("ij,ij,ik,ik", lambda M: ((M**2).sum(axis=2) ** 2).sum(axis=1)),
 }
-RECTANGULAR_INVARIANTS_DEGREE = {name: (3 if i < 4 else 4) for i, name in enumerate(RECTANGULAR_INVARIANTS)}
 
 
 def compare_invariants(matrices, model: MatrixModel, invariants: dict | None = None, n_model: int = 20000,
@@ -557,7 +659,8 @@ def compare_invariants(matrices, model: MatrixModel, invariants: dict | None = N
     """Data against model for higher invariants (Hirst & Ramgoolam's test of Gaussianity).
 
     For every invariant: its mean and standard deviation over the data ensemble (streamed), the model's expectation
-    (exact sampling, ``n_model`` draws, with its Monte-Carlo standard error) and the deviation
+    (exact by Wick's theorem for :class:`Invariant` contractions of matrices up to 4096 entries, with standard
+    error 0; otherwise by exact sampling, ``n_model`` draws, with its Monte-Carlo standard error) and the deviation
     (data mean − model mean) / data std. |deviation| ≪ 1 means the fitted Gaussian explains the invariant.
 
     Returns a list of rows (dicts) with keys name, degree, data_mean, data_std, model_mean, model_se, deviation.
@@ -565,7 +668,6 @@ def compare_invariants(matrices, model: MatrixModel, invariants: dict | None = N
     square = isinstance(model, SquareMatrixModel)
     if invariants is None:
         invariants = SQUARE_INVARIANTS if square else RECTANGULAR_INVARIANTS
-    degrees = SQUARE_INVARIANTS_DEGREE if square else RECTANGULAR_INVARIANTS_DEGREE
     data = _Moments(invariants)
     for batch in _batches(matrices, model._check_shape, batch_size):
         data.add(batch)
@@ -575,6 +677,7 @@ def compare_invariants(matrices, model: MatrixModel, invariants: dict | None = N
     rows = []
     for name, (mean, std) in data.result().items():
         pm, pse = predicted[name]
-        rows.append({"name": name, "degree": degrees.get(name), "data_mean": mean, "data_std": std, "model_mean": pm,
+        degree = invariants[name].degree if isinstance(invariants[name], Invariant) else None
+        rows.append({"name": name, "degree": degree, "data_mean": mean, "data_std": std, "model_mean": pm,
                      "model_se": pse, "deviation": (mean - pm) / std if std > 0 else float("nan")})
     return rows
