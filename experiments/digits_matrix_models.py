@@ -2,7 +2,8 @@
 
 Ensembles of bias-free ReLU MLPs 64 → D → D → 10 (one square hidden matrix W1, D×D) trained by SGD (lr 0.05,
 batch 32, 30 epochs) on scikit-learn's 8×8 digits, 48 seeds per setting, for widths D ∈ {16, 32} and two i.i.d.
-initialisations of variance 2/fan_in (He): Gaussian and uniform. Each setting is a sweep (Dask, one HDF5 file per
+initialisations of variance 2/fan_in (He): Gaussian and uniform; and one Adam ensemble (lr 1e-3, D = 32, Gaussian)
+to compare optimisers. Each setting is a sweep (Dask, one HDF5 file per
 run, weights saved every 3 epochs). Streamed from the files over seeds, at every save:
 * the 13-parameter S_D-invariant model of W1 (moment matching) and its W₂ distance to the i.i.d. Gaussian of the
   initialisation, N(0, 2/D) (closed form by irrep), against the sampling floor: W₂ between that Gaussian and fits
@@ -32,14 +33,22 @@ from meanfield.sweep import run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT, RUNS = ROOT / "results" / "digits_matrix_models", ROOT / "results" / "runs" / "digits_matrix_models"
-WIDTHS, INITS, EPOCHS = (16, 32), ("gaussian", "uniform"), 30
+EPOCHS = 30
+#: (width, init, optimizer, learning rate)
+SETTINGS = [(16, "gaussian", "sgd", 0.05), (16, "uniform", "sgd", 0.05), (32, "gaussian", "sgd", 0.05),
+            (32, "uniform", "sgd", 0.05), (32, "gaussian", "adam", 1e-3)]
 
 
-def sweep_config(width, init, seeds):
-    return {"name": f"digits_w{width}_{init}", "run": {"kind": "mlp"},
-            "mlp": {"width": width, "depth": 2, "init": init, "optimizer": "sgd", "lr": 0.05, "batch_size": 32,
+def setting_key(width, init, optimizer):
+    return f"w{width}_{init}" + ("" if optimizer == "sgd" else f"_{optimizer}")
+
+
+def sweep_config(width, init, optimizer, lr, seeds):
+    key = setting_key(width, init, optimizer)
+    return {"name": f"digits_{key}", "run": {"kind": "mlp"},
+            "mlp": {"width": width, "depth": 2, "init": init, "optimizer": optimizer, "lr": lr, "batch_size": 32,
                     "epochs": EPOCHS, "save_every": 3},
-            "sweep": {"output_dir": str(RUNS / f"w{width}_{init}"), "zip": {"mlp.seed": list(range(seeds))}}}
+            "sweep": {"output_dir": str(RUNS / key), "zip": {"mlp.seed": list(range(seeds))}}}
 
 
 def sampling_floor(model, n, draws=20):
@@ -53,39 +62,42 @@ def main():
     args = parser.parse_args()
     summary = {"seeds": args.seeds, "epochs": EPOCHS, "settings": {}}
     invariant_rows = {}
-    for width in WIDTHS:
+    floors = {}
+    for width, init, optimizer, lr in SETTINGS:
         iid_w1, iid_w0 = SquareMatrixModel.iid(width, 2.0 / width), RectangularMatrixModel.iid((width, 64), 2.0 / 64)
-        floor_w1, floor_w0 = sampling_floor(iid_w1, args.seeds), sampling_floor(iid_w0, args.seeds)
-        for init in INITS:
-            cfg = sweep_config(width, init, args.seeds)
-            manifest = run_sweep(cfg, n_workers=2)
-            failed = [r["id"] for r in manifest["runs"] if r["status"] != "completed"]
-            if failed:
-                raise RuntimeError(f"{cfg['name']}: runs {failed} did not complete")
-            with Ensemble.from_sweep(cfg["sweep"]["output_dir"]) as ens:
-                fits_w1 = ens.fit_over_time(SquareMatrixModel, "W1")
-                fits_w0 = ens.fit_over_time(RectangularMatrixModel, "W0")
-                acc = np.mean([ens.array("test_accuracy", k, -1) for k in range(len(ens))])
-                rows = {f"epoch {int(ens.times[i])}": ens.compare_invariants(fits_w1[i], "W1", index=i)
-                        for i in (0, -1)}
-                times = ens.times.tolist()
-            key = f"w{width}_{init}"
-            invariant_rows[key] = rows
-            res = {"epochs": times, "test_accuracy_end": float(acc),
-                   "w2_W1_to_iid": [iid_w1.wasserstein(f) for f in fits_w1],
-                   "w2_W1_to_epoch0": [fits_w1[0].wasserstein(f) for f in fits_w1],
-                   "w2_W0_to_iid": [iid_w0.wasserstein(f) for f in fits_w0],
-                   "w1_floor": floor_w1, "w0_floor": floor_w0,
-                   "W1_parameters_end": fits_w1[-1].parameters(), "W1_parameters_start": fits_w1[0].parameters(),
-                   "W1_valid_end": fits_w1[-1].is_valid,
-                   "invariant_deviation": {lbl: {r["name"]: r["deviation"] for r in rs} for lbl, rs in rows.items()}}
-            summary["settings"][key] = res
-            dev_end = max(abs(v) for v in res["invariant_deviation"][f"epoch {EPOCHS}"].values())
-            dev0 = res["invariant_deviation"]["epoch 0"]
-            print(f"D = {width:2d} {init:8s}: test acc {acc:.3f}; W2(W1 fit, iid) {res['w2_W1_to_iid'][0]:.3f} -> "
-                  f"{res['w2_W1_to_iid'][-1]:.3f} (floor {floor_w1[0]:.3f} ± {floor_w1[1]:.3f}); W2(W0 fit, iid) "
-                  f"{res['w2_W0_to_iid'][0]:.3f} -> {res['w2_W0_to_iid'][-1]:.3f} (floor {floor_w0[0]:.3f}); "
-                  f"Σ M⁴ deviation at epoch 0 {dev0['Σ M_ij⁴']:+.2f}; max |deviation| at the end {dev_end:.2f}")
+        if width not in floors:
+            floors[width] = sampling_floor(iid_w1, args.seeds), sampling_floor(iid_w0, args.seeds)
+        floor_w1, floor_w0 = floors[width]
+        cfg = sweep_config(width, init, optimizer, lr, args.seeds)
+        manifest = run_sweep(cfg, n_workers=2)
+        failed = [r["id"] for r in manifest["runs"] if r["status"] != "completed"]
+        if failed:
+            raise RuntimeError(f"{cfg['name']}: runs {failed} did not complete")
+        with Ensemble.from_sweep(cfg["sweep"]["output_dir"]) as ens:
+            fits_w1 = ens.fit_over_time(SquareMatrixModel, "W1")
+            fits_w0 = ens.fit_over_time(RectangularMatrixModel, "W0")
+            acc = np.mean([ens.array("test_accuracy", k, -1) for k in range(len(ens))])
+            rows = {f"epoch {int(ens.times[i])}": ens.compare_invariants(fits_w1[i], "W1", index=i)
+                    for i in (0, -1)}
+            times = ens.times.tolist()
+        key = setting_key(width, init, optimizer)
+        invariant_rows[key] = rows
+        res = {"epochs": times, "test_accuracy_end": float(acc),
+               "w2_W1_to_iid": [iid_w1.wasserstein(f) for f in fits_w1],
+               "w2_W1_to_epoch0": [fits_w1[0].wasserstein(f) for f in fits_w1],
+               "w2_W0_to_iid": [iid_w0.wasserstein(f) for f in fits_w0],
+               "w1_floor": floor_w1, "w0_floor": floor_w0,
+               "W1_parameters_end": fits_w1[-1].parameters(), "W1_parameters_start": fits_w1[0].parameters(),
+               "W1_valid_end": fits_w1[-1].is_valid,
+               "invariant_deviation": {lbl: {r["name"]: r["deviation"] for r in rs} for lbl, rs in rows.items()}}
+        summary["settings"][key] = res
+        dev_end = max(abs(v) for v in res["invariant_deviation"][f"epoch {EPOCHS}"].values())
+        dev0 = res["invariant_deviation"]["epoch 0"]
+        print(f"D = {width:2d} {init:8s} {optimizer:4s}: test acc {acc:.3f}; W2(W1 fit, iid) "
+              f"{res['w2_W1_to_iid'][0]:.3f} -> {res['w2_W1_to_iid'][-1]:.3f} (floor {floor_w1[0]:.3f} ± "
+              f"{floor_w1[1]:.3f}); W2(W0 fit, iid) "
+              f"{res['w2_W0_to_iid'][0]:.3f} -> {res['w2_W0_to_iid'][-1]:.3f} (floor {floor_w0[0]:.3f}); "
+              f"Σ M⁴ deviation at epoch 0 {dev0['Σ M_ij⁴']:+.2f}; max |deviation| at the end {dev_end:.2f}")
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True)
     settings = summary["settings"]
