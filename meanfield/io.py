@@ -283,15 +283,14 @@ def _write_checkpoint(f: h5py.File, slot: str, state: np.ndarray, meta: np.ndarr
     f[f"{slot}/meta"][...] = meta
 
 
-def _resumable_checkpoint(f: h5py.File, path) -> dict:
-    """The latest intact checkpoint: the last one, or the backup when the last was left half-written."""
+def _intact_checkpoint(f: h5py.File) -> dict | None:
+    """The latest intact checkpoint: the last one, or the backup when the last is half-written (a writer killed,
+    or still writing it); None when there is none."""
     for slot in ("checkpoint", "checkpoint/previous"):
         ckpt = read_checkpoint(f, slot)
         if ckpt is not None and ckpt["consistent"]:
             return ckpt
-    raise TrajectoryFileError(f"cannot resume {path}: it holds no intact checkpoint (none was written, or the "
-                              "process was killed while writing it); load() still reads its snapshots; start a new "
-                              "run (overwrite=True) to recompute it")
+    return None
 
 
 def load(path) -> Trajectory:
@@ -322,7 +321,8 @@ def load(path) -> Trajectory:
 
 def _fill_from_file(traj: Trajectory) -> Trajectory:
     f = traj._file
-    names = ["series/time", "series/risk", "particles/a", "particles/b", "checkpoint/state", "checkpoint/meta"]
+    names = ["series/time", "series/risk", "particles/a", "particles/b", "checkpoint/state", "checkpoint/meta",
+             "checkpoint/previous/state", "checkpoint/previous/meta"]
     names = [n for n in names if n in f]
     if "observables" in f:
         names += [f"observables/{k}" for k in f["observables"]]
@@ -331,8 +331,8 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
         d.refresh()
     n = _series_length(f)
     weights = f["particles/weights"][:]
-    ckpt = read_checkpoint(f)
-    if ckpt is None:
+    ckpt = _intact_checkpoint(f)
+    if ckpt is None and read_checkpoint(f) is None:
         raise ValueError("no checkpoint written yet")
     traj.times, traj.risk = ds["series/time"][:n], ds["series/risk"][:n]
     traj.a = _Rows(ds["particles/a"], n) if "particles/a" in ds else None
@@ -340,7 +340,8 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
     traj.weights = weights
     traj.observables = {name.split("/", 1)[1]: _Rows(d, n) for name, d in ds.items() if name.startswith("observables/")}
     traj.kind = str(f.attrs.get("kind"))
-    traj.final = ParticleMeasure.from_state(ckpt["state"], weights) if traj.kind not in STATE_ONLY_KINDS else None
+    intact_state = ckpt is not None and traj.kind not in STATE_ONLY_KINDS
+    traj.final = ParticleMeasure.from_state(ckpt["state"], weights) if intact_state else None
     status = str(f.attrs.get("status", "unknown"))
     traj.status = "interrupted" if status == "running" and not is_locked(traj._path) else status
     traj.info = json.loads(f.attrs.get("info", "{}"))
@@ -515,7 +516,12 @@ class TrajectoryWriter:
                     detail = "; ".join(f"{k}: file has {stored.get(k)!r}, now {config.get(k)!r}" for k in diffs)
                     raise ValueError(f"cannot resume {path}: the configuration differs ({detail}); use a new "
                                      "output file or overwrite=True")
-                ckpt = _resumable_checkpoint(f, path)
+                ckpt = _intact_checkpoint(f)
+                if ckpt is None:
+                    raise TrajectoryFileError(
+                        f"cannot resume {path}: it holds no intact checkpoint (none was written, or the process was "
+                        "killed while writing it); load() still reads its snapshots; start a new run "
+                        "(overwrite=True) to recompute it")
                 writer = cls.__new__(cls)
                 writer.path, writer._lock = path, lock
                 writer.kind, writer.config = str(f.attrs["kind"]), stored

@@ -344,6 +344,10 @@ def test_a_half_written_checkpoint_falls_back_to_the_previous_one(tmp_path, trai
         latest, previous = h["checkpoint/meta"][:], h["checkpoint/previous/meta"][:]
         assert previous[1] == latest[1] - 2 and previous[2] == latest[2] - 1  # step, n_saved: one save apart
     _half_write(path, "checkpoint")
+    with h5py.File(path, "r") as h:
+        backup = h["checkpoint/previous/state"][:]
+    with mf.load(path) as crashed:  # a reader's final state is the intact one
+        np.testing.assert_array_equal(crashed.final.state(), backup)
     with run(2.0, path=path, resume=True) as resumed:  # from the backup, one save earlier
         reference = run(2.0)
         np.testing.assert_array_equal(resumed.risk, reference.risk)
