@@ -22,6 +22,19 @@ def assert_mc_close(exact, values, z=Z_TOL, floor=1e-12):
     assert np.all(err <= z * se + floor), f"exact {exact} vs MC {mean} ± {se} (err {err / (se + 1e-300)} SE)"
 
 
+def interrupt_at_save(n):
+    """An observable that presses Ctrl-C (raises KeyboardInterrupt) at the n-th save and returns 0 before."""
+    calls = []
+
+    def observable(mu):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return 0.0
+
+    return observable
+
+
 def random_rotation(d, rng):
     q, r = np.linalg.qr(rng.standard_normal((d, d)))
     return q * np.sign(np.diag(r))

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import assert_mc_close
+from conftest import assert_mc_close, interrupt_at_save
 
 import meanfield as mf
 from meanfield.compare import function_distance, wasserstein
@@ -75,14 +75,7 @@ def test_training_is_reproducible_from_its_seed(problem):
 
 def test_interrupted_sgd_resumes_bit_identically(problem, tmp_path):
     mu0 = mf.init.sign_sphere(16, 5, seed=2)
-    calls = []
-
-    def stop(mu):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return 0.0
-
+    stop = interrupt_at_save(3)
     path = tmp_path / "sgd.h5"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import interrupt_at_save
 
 import meanfield as mf
 
@@ -91,14 +92,7 @@ def test_saving_and_observables(small_problem):
 
 
 def test_keyboard_interrupt_returns_what_was_saved(small_problem):
-    calls = []
-
-    def stop_at_third_save(mu):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return 0.0
-
+    stop_at_third_save = interrupt_at_save(3)
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         traj = mf.simulate(small_problem, mf.init.sign_sphere(8, 5, seed=8), t_max=10.0, dt=0.1, save_every=1,
