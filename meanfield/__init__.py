@@ -6,12 +6,13 @@
 """
 
 from . import compare, init, kernels
-from .driver import FlowDivergedError, SaveAt, simulate
+from .driver import SaveAt, simulate
 from .inputs import Gaussian, InputLaw, Sphere
 from .io import load
 from .kernels import available_backends, get_backend
 from .measure import ParticleMeasure
 from .problem import Problem
+from .runguard import FlowDivergedError
 from .solvers import RungeKutta, get_solver
 from .targets import (
     CubicTarget,

@@ -1,4 +1,4 @@
-"""Deferring Ctrl-C over a few lines that must not be cut in half (writing a checkpoint)."""
+"""Signals during a run: SIGTERM handled as Ctrl-C, and both held back over writes that must not be cut in half."""
 
 from __future__ import annotations
 
@@ -7,12 +7,49 @@ import signal
 import threading
 from collections.abc import Iterator
 
+#: The signals that stop a run cleanly: Ctrl-C, and what cluster schedulers send before SIGKILL.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM was received: raised in the main thread so that a run stops exactly as on Ctrl-C."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(f"received signal {signal.Signals(signum).name}")
+
+
+def _can_install(signum) -> bool:
+    """Handlers can only be installed from the main thread, and not over one installed outside Python."""
+    return threading.current_thread() is threading.main_thread() and signal.getsignal(signum) is not None
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) instead of killing the process.
+
+    Outside the main thread (Dask workers, threads) the block runs as is.
+
+    Examples
+    --------
+    >>> with terminate_as_interrupt():
+    ...     x = 1 + 1
+    """
+    if not _can_install(signal.SIGTERM):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 @contextlib.contextmanager
 def deferred_interrupts() -> Iterator[None]:
-    """Run the block with SIGINT held back; a SIGINT that arrived meanwhile is delivered when the block ends.
+    """Run the block with SIGINT and SIGTERM held back; one that arrived meanwhile is delivered when the block ends.
 
-    Only the main thread can install signal handlers; elsewhere (Dask workers, threads), or where the handler was
+    Only the main thread can install signal handlers; elsewhere (Dask workers, threads), or where a handler was
     installed outside Python, the block runs as is.
 
     Examples
@@ -20,17 +57,24 @@ def deferred_interrupts() -> Iterator[None]:
     >>> with deferred_interrupts():
     ...     x = 1 + 1
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+    signums = [s for s in STOP_SIGNALS if _can_install(s)]
+    if not signums:
         yield
         return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append((signum, frame)))
+    previous = {s: signal.signal(s, lambda signum, frame: received.append((signum, frame))) for s in signums}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     if received:
-        if callable(previous):
-            previous(*received[0])
-        elif previous == signal.SIG_DFL:
-            signal.default_int_handler(*received[0])
+        signum, frame = received[0]
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:
+            if signum == signal.SIGINT:
+                signal.default_int_handler(signum, frame)
+            else:
+                signal.raise_signal(signum)

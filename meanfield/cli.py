@@ -11,21 +11,38 @@ import numpy as np
 
 
 def _cmd_run(args) -> int:
+    import warnings
+
     from .config import load_config, run_config
-    from .driver import FlowDivergedError
+    from .runguard import FlowDivergedError, RunInterruptedWarning
 
     cfg = load_config(args.config)
     try:
-        traj = run_config(cfg, output=args.output, overwrite=args.overwrite, resume=args.resume,
-                          progress=not args.no_progress, backend=args.backend)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RunInterruptedWarning)  # said below, with the command that resumes
+            traj = run_config(cfg, output=args.output, overwrite=args.overwrite, resume=args.resume,
+                              progress=not args.no_progress, backend=args.backend)
     except FlowDivergedError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
-    print(f"{traj.path}: {traj.status}, t = {traj.times[-1]:.6g}, risk = {traj.risk[-1]:.6e}, "
-          f"{len(traj)} snapshots")
-    status = traj.status
-    traj.close()
-    return 130 if status == "interrupted" else 0
+    with traj:
+        if traj.status == "interrupted":
+            by = traj.info.get("interrupted_by", "SIGINT")
+            output = f" --output {args.output}" if args.output else ""
+            print(f"{traj.path}: interrupted ({by}) at t = {traj.times[-1]:.6g} after {len(traj)} snapshots; "
+                  f"continue it with: meanfield run {args.config}{output} --resume", file=sys.stderr)
+            return 143 if by == "SIGTERM" else 130
+        print(f"{traj.path}: {traj.status}, t = {traj.times[-1]:.6g}, risk = {traj.risk[-1]:.6e}, "
+              f"{len(traj)} snapshots")
+    return 0
+
+
+def _cmd_recover(args) -> int:
+    from .io import recover
+
+    out = recover(args.file, args.out)
+    print(f"wrote {out}")
+    return 0
 
 
 def _cmd_info(args) -> int:
@@ -105,7 +122,10 @@ def _cmd_sweep(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="meanfield", description="Mean-field dynamics of two-layer ReLU networks.")
+    parser.add_argument("--version", action="version", version=f"meanfield {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the simulation a TOML/YAML configuration describes")
     run.add_argument("config")
@@ -115,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=["numpy", "numba", "torch"], help="override [run] backend")
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=_cmd_run)
+    recover = sub.add_parser("recover", help="keep the intact snapshots of a damaged trajectory file in a new file")
+    recover.add_argument("file")
+    recover.add_argument("--out", help="the new file (default: <file stem>.recovered.h5; never an existing file)")
+    recover.set_defaults(func=_cmd_recover)
     info = sub.add_parser("info", help="describe a trajectory file")
     info.add_argument("file")
     info.set_defaults(func=_cmd_info)
@@ -137,7 +161,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as err:
+    except KeyboardInterrupt:  # outside a run's own handling (reading the configuration, starting up)
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into a reader that closed early (`meanfield info f.h5 | head`)

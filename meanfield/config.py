@@ -51,21 +51,88 @@ from .inputs import Gaussian, Sphere
 from .problem import Problem
 from .targets import CubicTarget, LinearTarget, RadialTarget, TeacherNetwork
 
-__all__ = ["load_config", "build_problem", "build_init", "run_options", "sgd_options", "run_config", "set_key",
-           "validate_config"]
+__all__ = ["ConfigError", "load_config", "build_problem", "build_init", "run_options", "sgd_options", "run_config",
+           "set_key", "validate_config"]
 
-_ALLOWED = {
-    "": {"name", "inputs", "target", "problem", "init", "run", "sweep", "mlp"},
-    "inputs": {"law", "d", "variance"},
-    "target": {"kind", "k", "coefficients", "seed", "unit_neurons", "beta", "z", "half_energy", "d_hidden", "g",
-               "subspace"},
-    "problem": {"activation", "slope"},
-    "init": {"kind", "m", "seed", "radius", "a_scale", "a_std", "b_std", "base"},
-    "run": {"kind", "t_max", "dt", "solver", "save_every", "save_particles", "backend", "output", "rtol", "atol",
-            "stop_risk", "max_risk_factor", "eta", "batch_size", "mode", "n_data", "seed", "dtype", "device"},
-    "mlp": {"width", "depth", "dataset", "init", "gain", "optimizer", "lr", "momentum", "batch_size", "epochs", "seed",
-            "save_every", "n_test", "split_seed", "max_loss_factor"},
+class ConfigError(ValueError):
+    """A configuration problem; its message names the file, the table and the key."""
+
+
+# The type of every key of every table. "number" accepts integers and floats (not strings, not booleans); "vector"
+# is a list of numbers; a tuple accepts any of its types.
+_INT, _NUM, _STR, _BOOL, _VEC = "integer", "number", "string", "boolean", "list of numbers"
+_SCHEMA: dict[str, dict[str, object]] = {
+    "inputs": {"law": _STR, "d": _INT, "variance": _NUM},
+    "target": {"kind": _STR, "k": _INT, "coefficients": (_NUM, _VEC), "seed": _INT, "unit_neurons": _BOOL,
+               "beta": (_VEC, _STR), "z": (_VEC, _STR), "half_energy": _NUM, "d_hidden": _INT, "g": _STR,
+               "subspace": _STR},
+    "problem": {"activation": _STR, "slope": _NUM},
+    "init": {"kind": _STR, "m": _INT, "seed": _INT, "radius": _NUM, "a_scale": _NUM, "a_std": _NUM, "b_std": _NUM,
+             "base": _STR},
+    "run": {"kind": _STR, "t_max": _NUM, "dt": _NUM, "solver": _STR, "save_every": _INT, "save_particles": _BOOL,
+            "backend": _STR, "output": _STR, "rtol": _NUM, "atol": _NUM, "stop_risk": _NUM,
+            "max_risk_factor": _NUM, "eta": _NUM, "batch_size": _INT, "mode": _STR, "n_data": _INT, "seed": _INT,
+            "dtype": _STR, "device": _STR},
+    "mlp": {"width": _INT, "depth": _INT, "dataset": _STR, "init": _STR, "gain": _NUM, "optimizer": _STR,
+            "lr": _NUM, "momentum": _NUM, "batch_size": _INT, "epochs": _INT, "seed": _INT, "save_every": _INT,
+            "n_test": _INT, "split_seed": _INT, "max_loss_factor": _NUM},
 }
+_ALLOWED = {"": {"name", "inputs", "target", "problem", "init", "run", "sweep", "mlp"},
+            **{table: set(keys) for table, keys in _SCHEMA.items()}}
+#: Keys without a default, by table; [run] depends on its kind.
+_REQUIRED = {"inputs": ("d",), "init": ("m",), "mlp": ("width",)}
+_REQUIRED_RUN = {"flow": ("t_max", "dt"), "sgd": ("t_max", "eta"), "mlp": ()}
+
+
+#: Keys with a fixed set of values.
+_CHOICES = {
+    ("inputs", "law"): ("gaussian", "sphere"),
+    ("target", "kind"): ("teacher", "linear", "cubic", "multi_index"),
+    ("problem", "activation"): ("relu", "leaky_relu"),
+    ("init", "kind"): ("sign_sphere", "gaussian", "paired"),
+    ("init", "base"): ("sign_sphere", "gaussian"),
+    ("run", "solver"): ("euler", "heun", "rk4", "bosh3", "dopri5"),
+    ("run", "backend"): ("numpy", "numba", "torch"),
+    ("run", "mode"): ("online", "minibatch", "full"),
+    ("run", "dtype"): ("float64", "float32"),
+    ("mlp", "dataset"): ("digits",),
+    ("mlp", "init"): ("gaussian", "uniform"),
+    ("mlp", "optimizer"): ("sgd", "adam"),
+}
+#: Keys that must be > 0.
+_POSITIVE = {("inputs", "d"), ("inputs", "variance"), ("target", "k"), ("target", "d_hidden"), ("init", "m"),
+             ("init", "radius"), ("init", "a_scale"), ("init", "a_std"), ("init", "b_std"), ("run", "t_max"),
+             ("run", "dt"), ("run", "save_every"), ("run", "rtol"), ("run", "atol"), ("run", "max_risk_factor"),
+             ("run", "eta"), ("run", "batch_size"), ("run", "n_data"), ("mlp", "width"), ("mlp", "depth"),
+             ("mlp", "lr"), ("mlp", "batch_size"), ("mlp", "epochs"), ("mlp", "save_every"), ("mlp", "n_test")}
+
+
+def _is(value, kind) -> bool:
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == _NUM:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == _STR:
+        return isinstance(value, str)
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    return isinstance(value, list) and all(_is(v, _NUM) for v in value)
+
+
+def _check_types(cfg: dict, where: str) -> None:
+    for table, keys in _SCHEMA.items():
+        if not isinstance(cfg.get(table, {}), dict):
+            raise ConfigError(f"{where}: [{table}] must be a table of settings, got {cfg[table]!r}")
+        for key, value in cfg.get(table, {}).items():
+            kinds = keys[key] if isinstance(keys[key], tuple) else (keys[key],)
+            if not any(_is(value, k) for k in kinds):
+                raise ConfigError(f"{where}: [{table}] {key} must be a {' or '.join(kinds)}, got {value!r}")
+            choices = _CHOICES.get((table, key))
+            if choices is not None and value not in choices:
+                raise ConfigError(f"{where}: [{table}] {key} must be one of {', '.join(map(repr, choices))}, "
+                                  f"got {value!r}")
+            if (table, key) in _POSITIVE and not value > 0:
+                raise ConfigError(f"{where}: [{table}] {key} must be > 0, got {value!r}")
 
 
 def load_config(path) -> dict:
@@ -82,35 +149,56 @@ def load_config(path) -> dict:
         try:
             cfg = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: invalid TOML: {err}") from None
+            raise ConfigError(f"{path}: invalid TOML: {err}") from None
     elif path.suffix in (".yaml", ".yml"):
         try:
             import yaml
         except ModuleNotFoundError:
             raise ModuleNotFoundError("YAML configurations need PyYAML: pip install pyyaml") from None
-        cfg = yaml.safe_load(text)
+        try:
+            cfg = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: invalid YAML: {' '.join(str(err).split())}") from None
     else:
-        raise ValueError(f"{path}: configuration files must end in .toml, .yaml or .yml")
+        raise ConfigError(f"{path}: configuration files must end in .toml, .yaml or .yml")
     if not isinstance(cfg, dict):
-        raise ValueError(f"{path}: a configuration must be a table of settings")
+        raise ConfigError(f"{path}: a configuration must be a table of settings")
     validate_config(cfg, str(path))
     return cfg
 
 
 def validate_config(cfg: dict, where: str = "configuration") -> None:
-    """Reject unknown tables and keys, and missing required ones, naming them."""
+    """Reject unknown tables and keys, values of the wrong type and missing required keys, naming them.
+
+    Raises
+    ------
+    ConfigError
+        One line: where, the table, the key and what to change.
+    """
     unknown = set(cfg) - _ALLOWED[""]
     if unknown:
-        raise ValueError(f"{where}: unknown top-level keys {sorted(unknown)} (allowed: {sorted(_ALLOWED[''])})")
-    is_mlp = cfg.get("run", {}).get("kind") == "mlp"
-    for table in ("mlp", "run") if is_mlp else ("inputs", "target", "init", "run"):
-        if table not in cfg and "sweep" not in cfg:
-            raise ValueError(f"{where}: missing table [{table}]")
+        raise ConfigError(f"{where}: unknown top-level keys {sorted(unknown)} (allowed: {sorted(_ALLOWED[''])})")
     for table, allowed in _ALLOWED.items():
-        if table and table in cfg:
+        if table and table in cfg and isinstance(cfg[table], dict):
             bad = set(cfg[table]) - allowed
             if bad:
-                raise ValueError(f"{where}: unknown keys {sorted(bad)} in [{table}] (allowed: {sorted(allowed)})")
+                raise ConfigError(f"{where}: unknown keys {sorted(bad)} in [{table}] (allowed: {sorted(allowed)})")
+    _check_types(cfg, where)
+    kind = cfg.get("run", {}).get("kind", "flow")
+    if kind not in _REQUIRED_RUN:
+        raise ConfigError(f"{where}: [run] kind must be 'flow', 'sgd' or 'mlp', got {kind!r}")
+    if "sweep" in cfg:  # a sweep's base configuration may leave keys to its grid; each run is checked in full
+        return
+    tables = ("mlp", "run") if kind == "mlp" else ("inputs", "target", "init", "run")
+    for table in tables:
+        if table not in cfg:
+            raise ConfigError(f"{where}: missing table [{table}]")
+    for table in tables:
+        required = _REQUIRED_RUN[kind] if table == "run" else _REQUIRED.get(table, ())
+        for key in required:
+            if key not in cfg[table]:
+                raise ConfigError(f"{where}: [{table}] needs {key}" + (f" (for [run] kind = {kind!r})"
+                                                                       if table == "run" else ""))
 
 
 def set_key(cfg: dict, dotted: str, value) -> dict:
@@ -131,18 +219,18 @@ def _inputs(cfg):
         return Gaussian(spec["d"], spec.get("variance", 1.0))
     if law == "sphere":
         return Sphere(spec["d"])
-    raise ValueError(f"[inputs] law must be 'gaussian' or 'sphere', got {law!r}")
+    raise ConfigError(f"[inputs] law must be 'gaussian' or 'sphere', got {law!r}")
 
 
 def _vector(value, d, rng, name):
     if isinstance(value, str):
         if value != "random":
-            raise ValueError(f"[target] {name} must be a list of {d} numbers or 'random', got {value!r}")
+            raise ConfigError(f"[target] {name} must be a list of {d} numbers or 'random', got {value!r}")
         v = rng.standard_normal(d)
         return v / np.linalg.norm(v)
     v = np.asarray(value, dtype=np.float64)
     if v.shape != (d,):
-        raise ValueError(f"[target] {name} has {v.size} entries but the inputs have d = {d}")
+        raise ConfigError(f"[target] {name} has {v.size} entries but the inputs have d = {d}")
     return v
 
 
@@ -166,30 +254,45 @@ def _target(cfg, inputs):
     if kind == "multi_index":
         d_h = int(spec["d_hidden"])
         if spec.get("g", "norm") != "norm":
-            raise ValueError("[target] multi_index supports g = 'norm' (g(x_H) = |x_H|) in configuration files")
+            raise ConfigError("[target] multi_index supports g = 'norm' (g(x_H) = |x_H|) in configuration files")
         if spec.get("subspace", "first") == "first":
             Q = np.eye(d)[:, :d_h]
         else:
             Q, _ = np.linalg.qr(rng.standard_normal((d, d_h)))
         return RadialTarget.norm(Q)
-    raise ValueError(f"[target] kind must be teacher, linear, cubic or multi_index, got {kind!r}")
+    raise ConfigError(f"[target] kind must be teacher, linear, cubic or multi_index, got {kind!r}")
+
+
+def _in_table(table: str, build, *args):
+    """``build(*args)``, with any argument error re-raised as a :class:`ConfigError` naming the table."""
+    try:
+        return build(*args)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"[{table}] {err}") from None
 
 
 def build_problem(cfg: dict) -> Problem:
     """The :class:`~meanfield.Problem` a configuration describes."""
-    inputs = _inputs(cfg)
+    inputs = _in_table("inputs", _inputs, cfg)
+    target = _in_table("target", _target, cfg, inputs)
     prob = cfg.get("problem", {})
-    return Problem(_target(cfg, inputs), inputs, prob.get("activation", "relu"), prob.get("slope", 0.01))
+    return _in_table("problem", Problem, target, inputs, prob.get("activation", "relu"), prob.get("slope", 0.01))
 
 
 def build_init(cfg: dict):
     """The initial :class:`~meanfield.ParticleMeasure` a configuration describes."""
+    return _in_table("init", _build_init, cfg)
+
+
+def _build_init(cfg: dict):
     spec = dict(cfg["init"])
     kind = spec.pop("kind", "sign_sphere")
     m, seed = spec.pop("m"), spec.pop("seed", 0)
     draw = {"sign_sphere": _init.sign_sphere, "gaussian": _init.gaussian, "paired": _init.paired}.get(kind)
     if draw is None:
-        raise ValueError(f"[init] kind must be sign_sphere, gaussian or paired, got {kind!r}")
+        raise ConfigError(f"[init] kind must be sign_sphere, gaussian or paired, got {kind!r}")
     return draw(m, cfg["inputs"]["d"], seed, **spec)
 
 
@@ -201,10 +304,10 @@ def sgd_options(cfg: dict) -> dict:
     run = dict(cfg["run"])
     bad = set(run) - set(_SGD_KEYS) - {"kind", "output", "backend"}
     if bad:
-        raise ValueError(f"[run] keys {sorted(bad)} do not apply to kind = 'sgd' (allowed: {sorted(_SGD_KEYS)})")
+        raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = 'sgd' (allowed: {sorted(_SGD_KEYS)})")
     for key in ("t_max", "eta"):
         if key not in run:
-            raise ValueError(f"[run] with kind = 'sgd' needs {key}")
+            raise ConfigError(f"[run] with kind = 'sgd' needs {key}")
     out = {k: run[k] for k in _SGD_KEYS if k in run}
     out["risk_backend"] = run.get("backend", "numpy")
     return out
@@ -212,15 +315,22 @@ def sgd_options(cfg: dict) -> dict:
 
 def run_options(cfg: dict) -> dict:
     """Keyword arguments of :func:`meanfield.simulate` from the [run] table (without the output path)."""
-    from .driver import SaveAt
+    import inspect
+
+    from .driver import SaveAt, simulate
 
     run = dict(cfg["run"])
     if run.pop("kind", "flow") != "flow":
-        raise ValueError("run_options describes flows; use sgd_options for [run] kind = 'sgd'")
+        raise ConfigError("run_options describes flows; use sgd_options for [run] kind = 'sgd'")
     run.pop("output", None)
+    accepted = set(inspect.signature(simulate).parameters) | {"save_particles"}
+    bad = set(run) - accepted
+    if bad:
+        raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = 'flow' (they are SGD settings: set "
+                          "kind = 'sgd', or remove them)")
     for key in ("t_max", "dt"):
         if key not in run:
-            raise ValueError(f"[run] needs {key}")
+            raise ConfigError(f"[run] needs {key}")
     save = SaveAt(run.pop("save_every", 10), run.pop("save_particles", True))
     return dict(run, save_every=save)
 
@@ -230,18 +340,19 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
     """Run the simulation a configuration describes, streaming it to its output file."""
     from .driver import simulate
 
+    validate_config(cfg)
     output = output or cfg["run"].get("output")
     if not output:
-        raise ValueError("[run] needs output (the HDF5 file to write), or pass an output path")
+        raise ConfigError("[run] needs output (the HDF5 file to write), or pass an output path")
     kind = cfg["run"].get("kind", "flow")
     if kind == "mlp":
         from .mlp import train_mlp
 
         bad = set(cfg["run"]) - {"kind", "output"}
         if bad:
-            raise ValueError(f"[run] keys {sorted(bad)} do not apply to kind = 'mlp' (put training settings in [mlp])")
+            raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = 'mlp' (put training settings in [mlp])")
         if "width" not in cfg.get("mlp", {}):
-            raise ValueError("[mlp] needs width")
+            raise ConfigError("[mlp] needs width")
         return train_mlp(**cfg["mlp"], path=output, overwrite=overwrite, resume=resume, progress=progress,
                          config=json.loads(json.dumps(cfg)))
     if kind == "sgd":
@@ -253,7 +364,7 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
         return train(build_problem(cfg), build_init(cfg), path=output, overwrite=overwrite, resume=resume,
                      progress=progress, config=json.loads(json.dumps(cfg)), **options)
     if kind != "flow":
-        raise ValueError(f"[run] kind must be 'flow', 'sgd' or 'mlp', got {kind!r}")
+        raise ConfigError(f"[run] kind must be 'flow', 'sgd' or 'mlp', got {kind!r}")
     options = run_options(cfg)
     if backend:
         options["backend"] = backend

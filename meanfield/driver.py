@@ -15,55 +15,23 @@ from tqdm.auto import tqdm
 from ._validation import check_positive, check_positive_int
 from .measure import ParticleMeasure
 from .problem import Problem
+from .runguard import FlowDivergedError, RunGuard
 from .solvers import error_norm, get_solver
-from .trajectory import Trajectory
+from .trajectory import Trajectory, evaluate_observables
 
-__all__ = ["simulate", "SaveAt", "FlowDivergedError"]
+__all__ = ["simulate", "SaveAt", "FlowDivergedError", "RiskIncreaseWarning"]
 
 #: Configuration entries that may change when a run is resumed (everything else must match the file);
 #: "user" is the informational copy of the caller's own configuration (the physics is compared key by key).
 RESUMABLE_CHANGES = ("t_max", "backend", "stop_risk", "progress", "user")
 
 
-class FlowDivergedError(RuntimeError):
-    """The state became non-finite or the risk blew up; ``.trajectory`` holds what was saved until then."""
-
-    def __init__(self, message: str, trajectory: Trajectory):
-        super().__init__(message)
-        self.trajectory = trajectory
+class RiskIncreaseWarning(UserWarning):
+    """The risk of a flow rose between two steps by more than round-off (a numerical error of the solver)."""
 
 
 class _Converged(Exception):
     """Internal: the risk reached ``stop_risk``."""
-
-
-class RunGuard:
-    """How every run loop ends (flows, SGD, MLP training): ``with RunGuard(...) as guard: <loop>``.
-
-    Ctrl-C ends the loop and sets ``guard.status = "interrupted"`` (with a warning saying where); a
-    :class:`FlowDivergedError` propagates (its file is already closed as "diverged"); any other error closes the
-    file with status "failed" (keeping every snapshot, releasing the lock) and propagates; the progress bar is
-    closed in every case.
-    """
-
-    def __init__(self, recorder, info: dict, bar, where: Callable[[], str]):
-        self.recorder, self.info, self.bar, self.where = recorder, info, bar, where
-        self.status = "completed"
-
-    def __enter__(self) -> RunGuard:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        self.bar.close()
-        if exc_type is None:
-            return False
-        if issubclass(exc_type, KeyboardInterrupt):
-            self.status = "interrupted"
-            warnings.warn(f"{self.where()}: interrupted; returning the trajectory saved so far", stacklevel=2)
-            return True
-        if issubclass(exc_type, Exception) and not issubclass(exc_type, FlowDivergedError):
-            self.recorder.abort("failed", self.info)
-        return False
 
 
 @dataclass(frozen=True)
@@ -86,6 +54,7 @@ class _Run:
         self.problem, self.bound, self.weights, self.save = problem, bound, weights, save
         self.observables, self.recorder, self.info = observables, recorder, info
         self.max_risk = math.inf
+        self.previous_risk, self.risk_scale = None, problem.target_energy
         self.n_evaluations = 0
         self.started = time.perf_counter()
         self.wall_before = 0.0
@@ -100,7 +69,7 @@ class _Run:
     def record(self, t, state, risk, step, h):
         state_np = self.bound.backend.to_numpy(state)
         mu = ParticleMeasure.from_state(state_np, self.recorder.weights)
-        obs = {name: np.asarray(fn(mu), dtype=np.float64) for name, fn in self.observables.items()}
+        obs = evaluate_observables(self.observables, mu)
         self.recorder.append(t, risk, mu, obs, particles=self.save.particles)
         self.recorder.checkpoint(state_np, {"t": t, "step": step, "h": h, "n_evaluations": self.n_evaluations,
                                             "wall_time": self.wall_time(), "max_risk": self.max_risk})
@@ -110,13 +79,33 @@ class _Run:
         self.info.update(n_evaluations=self.n_evaluations, wall_time=self.wall_time())
         return self.recorder.trajectory(self.problem, status=status, info=self.info)
 
-    def check(self, t, state, risk, dt):
+    def check(self, t, state, risk, dt, step=0):
         finite = math.isfinite(risk) and self.bound.backend.all_finite(state)
         if finite and risk <= self.max_risk:
+            self._check_decrease(t, risk, dt, step)
             return
         what = "the state became non-finite" if not finite else f"the risk blew up to {risk:.3g}"
         raise FlowDivergedError(f"flow diverged at t = {t:.6g}: {what} (step size dt = {dt:.3g}); "
                                 "reduce dt or use an adaptive solver", self.finish("diverged"))
+
+    def _check_decrease(self, t, risk, dt, step):
+        """The flow's risk cannot increase. A rise above round-off (1e-13 of the risk scale, the accuracy of the risk
+        assembly, plus 1e-9 relative) is a numerical error of the step: warned once, with where it happened. A rise
+        by more than 1 % in one step is the scheme's instability (an accurate step changes the risk by O(dt) and
+        can only err by its local error O(dt^{p+1})): the run is stopped as diverged."""
+        previous, self.previous_risk = self.previous_risk, risk
+        if previous is None or risk <= previous * (1 + 1e-9) + 1e-13 * self.risk_scale:
+            return
+        where = f"at step {step} (t = {t:.6g}, dt = {dt:.3g})"
+        if risk > previous * 1.01 + 1e-13 * self.risk_scale:
+            raise FlowDivergedError(f"flow diverged {where}: the risk rose from {previous:.6g} to {risk:.6g}, which "
+                                    "the flow's risk cannot do; the step is unstable: reduce dt or use an adaptive "
+                                    "solver", self.finish("diverged"))
+        if "risk_increase" not in self.info:
+            self.info["risk_increase"] = {"step": step, "t": t, "from": previous, "to": risk}
+            warnings.warn(f"the risk rose {where} from {previous:.10g} to {risk:.10g} (the flow's risk cannot "
+                          "increase): a numerical error larger than round-off; consider a smaller dt",
+                          RiskIncreaseWarning, stacklevel=3)
 
 
 def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, solver="heun",
@@ -207,6 +196,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         state, t, step, h, k0 = bk.asarray(mu0.state()), 0.0, 0, dt, 1
         ev = run.evaluate(state)
         run.max_risk = max_risk_factor * max(ev.risk, problem.target_energy, np.finfo(float).tiny)
+        run.risk_scale = max(ev.risk, problem.target_energy)
         run.check(0.0, state, ev.risk, dt)
         run.record(0.0, state, ev.risk, 0, dt)
     else:
@@ -214,13 +204,19 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         run.n_evaluations, run.wall_before, run.max_risk = int(start["n_evaluations"]), start["wall_time"], \
             start["max_risk"]
         ev = run.evaluate(state)
+        run.risk_scale = max(run.max_risk / max_risk_factor, problem.target_energy)
+    run.previous_risk = ev.risk
+    if not rk.adaptive and t_max < dt:
+        warnings.warn(f"t_max = {t_max:.6g} is shorter than dt = {dt:.6g}: one step of length t_max is taken",
+                      stacklevel=2)
 
     def rhs(y):
         return bound.velocity_from(y, run.evaluate(y))
 
     converged = False
     bar = tqdm(total=t_max, initial=t, disable=not progress, unit="t", desc=f"simulate[{rk.name},{bk.name}]")
-    with RunGuard(run.recorder, info, bar, lambda: f"simulation at t = {t:.6g}") as guard:
+    with RunGuard(run.recorder, info, bar, lambda: f"simulation at t = {t:.6g}",
+                  "simulate(..., resume=True)") as guard:
         try:
             if stop_risk is not None and ev.risk <= stop_risk:
                 raise _Converged
@@ -236,7 +232,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                         if err_n <= 1.0:
                             state, t, step = y_next, t + h_try, step + 1
                             ev = run.evaluate(state)
-                            run.check(t, state, ev.risk, h_try)
+                            run.check(t, state, ev.risk, h_try, step)
                             bar.update(h_try)
                         factor = 0.9 * err_n ** (-1.0 / (rk.error_order + 1)) if err_n > 0 else 5.0
                         h = h_try * min(5.0, max(0.2, factor if math.isfinite(factor) else 0.2))
@@ -258,7 +254,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                     state, _ = rk.step(rhs, state, h_step, bound.velocity_from(state, ev))
                     t = min(t_max, step * dt)
                     ev = run.evaluate(state)
-                    run.check(t, state, ev.risk, dt)
+                    run.check(t, state, ev.risk, dt, step)
                     bar.update(h_step)
                     if stop_risk is not None and ev.risk <= stop_risk:
                         raise _Converged

@@ -44,7 +44,7 @@ def symmetrize(mu: ParticleMeasure) -> ParticleMeasure:
     the flow whenever the target is odd (Hajjar & Chizat 2023, arXiv:2211.08771).
     """
     return ParticleMeasure(np.concatenate([mu.a, -mu.a]), np.concatenate([mu.b, -mu.b]),
-                           np.concatenate([mu.weights, mu.weights]))
+                           np.concatenate([mu.weights, mu.weights]) / 2)
 
 
 def paired(m: int, d: int, seed=None, base: str = "sign_sphere", **kwargs) -> ParticleMeasure:

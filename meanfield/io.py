@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -47,7 +48,7 @@ from .measure import ParticleMeasure
 from .trajectory import MemoryRecorder, Trajectory
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "TrajectoryWriter", "FileRecorder", "recorder_for", "TrajectoryFileError",
-           "FileBusyError", "load", "read_checkpoint", "file_status"]
+           "FileBusyError", "load", "read_checkpoint", "file_status", "recover", "array_checksum"]
 
 FORMAT_NAME = "meanfield-trajectory"
 FORMAT_VERSION = 1
@@ -68,6 +69,30 @@ def _package_version() -> str:
     from . import __version__
 
     return __version__
+
+
+def _check_replaceable(path: Path) -> None:
+    """Refuse to overwrite anything at ``path`` that is not a meanfield trajectory (a folder, a text file, another
+    program's HDF5 file); a damaged trajectory of ours (its format attribute readable) may be replaced."""
+    what = None
+    if not path.is_file():
+        what = "is not a regular file"
+    else:
+        with open(path, "rb") as handle:
+            signature = handle.read(8)
+        if signature != b"\x89HDF\r\n\x1a\n":
+            what = "is not an HDF5 file"
+        else:
+            try:
+                with h5py.File(path, "r", swmr=True) as f:
+                    fmt = f.attrs.get("format")
+            except (OSError, RuntimeError) as err:
+                what, fmt = f"is an HDF5 file that cannot be opened ({err})", None
+            if what is None and fmt != FORMAT_NAME:
+                what = "is an HDF5 file but not a meanfield trajectory"
+    if what is not None:
+        raise FileExistsError(f"{path} exists and {what}: refusing to overwrite it; choose another output path, or "
+                              "move it away yourself")
 
 
 def _lock_path(path) -> Path:
@@ -199,10 +224,7 @@ def _check_format(f: h5py.File, path: Path) -> None:
 
 def _series_length(f: h5py.File) -> int:
     """Number of complete snapshots: the shortest per-save dataset (a crash can cut between appends)."""
-    names = ["series/time", "series/risk"] + [f"particles/{n}" for n in ("a", "b") if f"particles/{n}" in f]
-    if "observables" in f:
-        names += [f"observables/{k}" for k in f["observables"]]
-    return min(_dataset(f, name).shape[0] for name in names)
+    return min(_dataset(f, name).shape[0] for name in _snapshot_names(f))
 
 
 def file_status(path) -> str:
@@ -332,7 +354,7 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
     n = _series_length(f)
     weights = f["particles/weights"][:]
     ckpt = _intact_checkpoint(f)
-    if ckpt is None and read_checkpoint(f) is None:
+    if ckpt is None and read_checkpoint(f) is None and str(f.attrs.get("status")) == "running":
         raise ValueError("no checkpoint written yet")
     traj.times, traj.risk = ds["series/time"][:n], ds["series/risk"][:n]
     traj.a = _Rows(ds["particles/a"], n) if "particles/a" in ds else None
@@ -342,6 +364,8 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
     traj.kind = str(f.attrs.get("kind"))
     intact_state = ckpt is not None and traj.kind not in STATE_ONLY_KINDS
     traj.final = ParticleMeasure.from_state(ckpt["state"], weights) if intact_state else None
+    if ckpt is None and traj.a is not None and n:  # a recovered file without a checkpoint: its last snapshot
+        traj.final = ParticleMeasure(np.asarray(traj.a[n - 1]), np.asarray(traj.b[n - 1]), weights)
     status = str(f.attrs.get("status", "unknown"))
     traj.status = "interrupted" if status == "running" and not is_locked(traj._path) else status
     traj.info = json.loads(f.attrs.get("info", "{}"))
@@ -387,6 +411,8 @@ class TrajectoryWriter:
         if not _resumed and self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists; pass overwrite=True (--overwrite) to replace it or "
                                   "resume=True (--resume) to continue it")
+        if not _resumed and self.path.exists():
+            _check_replaceable(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = _acquire_lock(self.path)
         self.kind, self.config, self.seed = kind, config, seed
@@ -397,8 +423,9 @@ class TrajectoryWriter:
         self._latest: tuple | None = None  # (state, meta array, rng_state) of the last checkpoint written
 
     # -- creating ----------------------------------------------------------------------------------------------
-    def _create(self, observables: dict, with_particles: bool, m: int, d: int, rng_state: bytes | None):
-        tmp = self.path.with_name(self.path.name + ".tmp")
+    def _create(self, observables: dict, with_particles: bool, m: int, d: int, rng_state: bytes | None,
+                tmp: Path | None = None):
+        tmp = tmp if tmp is not None else self.path.with_name(self.path.name + ".tmp")
         f = h5py.File(tmp, "w", libver="latest")
         f.attrs.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, package_version=_package_version(),
                        kind=self.kind, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -434,9 +461,13 @@ class TrajectoryWriter:
 
     def start(self, observables: dict, with_particles: bool, m: int, d: int, rng_state: bytes | None = None):
         """Create the file's datasets (shapes from the first record's observables) and switch to SWMR."""
-        f, tmp = self._create(observables, with_particles, m, d, rng_state)
-        f.close()
-        os.replace(tmp, self.path)  # an existing file is replaced only now, when the new one is complete
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            f, _ = self._create(observables, with_particles, m, d, rng_state, tmp)
+            f.close()
+            os.replace(tmp, self.path)  # an existing file is replaced only now, when the new one is complete
+        finally:
+            tmp.unlink(missing_ok=True)
         self._open_append()
 
     def _open_append(self):
@@ -498,24 +529,30 @@ class TrajectoryWriter:
 
     # -- resuming ----------------------------------------------------------------------------------------------
     @classmethod
-    def resume(cls, path, config: dict, compare_keys=None) -> tuple[TrajectoryWriter, dict]:
+    def resume(cls, path, config: dict, compare_keys=None, *, kind: str | None = None,
+               problem_arrays: dict | None = None, weights=None) -> tuple[TrajectoryWriter, dict]:
         """Reopen ``path`` to continue it: returns the writer and the last checkpoint.
 
-        The snapshots up to the checkpoint are copied to a fresh file that replaces the old one (this also clears
-        the open-for-write flag a crash leaves behind); ``config`` must match the stored configuration in the
-        keys ``compare_keys`` (all keys by default).
+        The run must be the same problem: ``config`` must match the stored configuration in the keys
+        ``compare_keys`` (all keys by default; keys that a file from an older version did not record are not
+        compared), and, when given, ``kind``, every target array in ``problem_arrays`` (compared by checksum with
+        ``/problem/target``) and the particle masses ``weights`` must equal the file's. Anything else is refused with
+        one line naming every difference. The snapshots up to the checkpoint are copied to a fresh file that
+        replaces the old one (this also clears the open-for-write flag a crash leaves behind); the temporary file
+        is removed whatever happens.
         """
         path = Path(path)
         lock = _acquire_lock(path)
+        tmp = path.with_name(path.name + ".tmp")
         try:
             with _SharedRead(path) as f:
                 stored = json.loads(f.attrs["config"])
-                keys = compare_keys if compare_keys is not None else sorted(set(stored) | set(config))
-                diffs = [k for k in keys if _canonical(stored.get(k)) != _canonical(config.get(k))]
+                diffs = _problem_differences(f, stored, config, compare_keys, kind, problem_arrays, weights)
                 if diffs:
-                    detail = "; ".join(f"{k}: file has {stored.get(k)!r}, now {config.get(k)!r}" for k in diffs)
-                    raise ValueError(f"cannot resume {path}: the configuration differs ({detail}); use a new "
-                                     "output file or overwrite=True")
+                    raise ValueError(f"cannot resume {path}: the configuration differs from the stored run "
+                                     f"({'; '.join(diffs)}); "
+                                     "only t_max, backend and stop_risk may change on resume: use a new output "
+                                     "file, or --overwrite (overwrite=True) to replace this one")
                 ckpt = _intact_checkpoint(f)
                 if ckpt is None:
                     raise TrajectoryFileError(
@@ -531,34 +568,185 @@ class TrajectoryWriter:
                 writer.weights = f["particles/weights"][:]
                 n = min(ckpt["n_saved"], _series_length(f))
                 if n != ckpt["n_saved"]:
-                    raise TrajectoryFileError(f"{path}: checkpoint refers to snapshot {ckpt['n_saved']} but only "
-                                              f"{n} are stored; the file is corrupt")
-                observables = {name: ds[0] for name, ds in f["observables"].items()} if "observables" in f else {}
-                with_particles = "particles/a" in f
-                m, d1 = f["checkpoint/state"].shape
-                new, tmp = writer._create(observables, with_particles, m, d1 - 1, ckpt["rng_state"])
-                with new:
-                    for name in ["series/time", "series/risk"] + (["particles/a", "particles/b"] if with_particles
-                                                                  else []):
-                        new[name].resize(n, axis=0)
-                        for i0 in range(0, n, 256):
-                            new[name][i0:min(n, i0 + 256)] = f[name][i0:min(n, i0 + 256)]
-                    for name in observables:
-                        new[f"observables/{name}"].resize(n, axis=0)
-                        new[f"observables/{name}"][:] = f[f"observables/{name}"][:n]
-                    latest = (ckpt["state"], _meta_array(dict(ckpt, checksum=_checksum(ckpt["state"],
-                                                                                     ckpt["rng_state"]))),
-                              ckpt["rng_state"])
-                    for slot in ("checkpoint", "checkpoint/previous"):
-                        _write_checkpoint(new, slot, *latest)
-                    new.attrs["created"] = f.attrs["created"]
+                    raise TrajectoryFileError(f"cannot resume {path}: its checkpoint refers to snapshot "
+                                              f"{ckpt['n_saved']} but only {n} are stored; the file is corrupt")
+                latest = _copy_prefix(f, writer, n, ckpt, tmp)
             os.replace(tmp, path)
             writer.n_saved, writer._latest = n, latest
             writer._open_append()
         except BaseException:
             _release_lock(lock, path)
+            tmp.unlink(missing_ok=True)
             raise
         return writer, ckpt
+
+
+def _snapshot_names(f: h5py.File) -> list[str]:
+    names = ["series/time", "series/risk"] + [f"particles/{n}" for n in ("a", "b") if f"particles/{n}" in f]
+    return names + ([f"observables/{k}" for k in f["observables"]] if "observables" in f else [])
+
+
+def _intact_prefix(f: h5py.File, n: int) -> int:
+    """How many of the first ``n`` snapshots can be read in every dataset (a truncated file loses chunks)."""
+    names = _snapshot_names(f)
+    for i in range(n):
+        try:
+            for name in names:
+                f[name][i]
+        except (OSError, RuntimeError, KeyError, ValueError):
+            return i
+    return n
+
+
+def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: dict | None, tmp: Path):
+    """Write the first ``n`` snapshots of ``f`` and the checkpoint ``ckpt`` (None: none) to ``tmp``, a fresh file
+    created by ``writer``; returns the checkpoint triple. Unreadable snapshots (a truncated or damaged file) raise a
+    one-line :class:`TrajectoryFileError` that says how many are intact and how to keep them."""
+    observables = {name: ds[0] for name, ds in f["observables"].items()} if "observables" in f else {}
+    with_particles = "particles/a" in f
+    m, d1 = f["checkpoint/state"].shape
+    rng_state = ckpt["rng_state"] if ckpt is not None else _dataset_bytes(f, "checkpoint/rng_state")
+    new, _ = writer._create(observables, with_particles, m, d1 - 1, rng_state, tmp)
+    with new:
+        try:
+            for i0 in range(0, n, 64):
+                i1 = min(n, i0 + 64)
+                rows = {name: f[name][i0:i1] for name in _snapshot_names(f)}
+                for name, value in rows.items():
+                    new[name].resize(i1, axis=0)
+                    new[name][i0:i1] = value
+        except (OSError, RuntimeError, KeyError, ValueError):
+            intact = _intact_prefix(f, n)
+            raise TrajectoryFileError(
+                f"cannot resume {writer.path}: the file is damaged (truncated?): snapshots {intact} to {n - 1} cannot "
+                f"be read, the {intact} before are intact; `meanfield recover {writer.path}` (io.recover) keeps them "
+                "in a new file") from None
+        latest = None
+        if ckpt is not None:
+            latest = (ckpt["state"], _meta_array(dict(ckpt, checksum=_checksum(ckpt["state"], ckpt["rng_state"]))),
+                      ckpt["rng_state"])
+            for slot in ("checkpoint", "checkpoint/previous"):
+                _write_checkpoint(new, slot, *latest)
+        new.attrs["created"] = f.attrs["created"]
+    return latest
+
+
+def _dataset_bytes(f: h5py.File, name: str) -> bytes | None:
+    return bytes(f[name][:]) if name in f else None
+
+
+def recover(path, out=None) -> Path:
+    """Keep what is intact of a damaged trajectory file (truncated, or its writer killed mid-write) in a new file.
+
+    The new file ``out`` (default ``<stem>.recovered.h5`` beside ``path``; never an existing file) holds the longest
+    prefix of snapshots that reads back in every dataset. When an intact checkpoint (the latest or its backup)
+    belongs to that prefix, the prefix ends at it and the new file can be resumed bit-identically; otherwise it
+    only loads (status ``failed``; ``final`` is the last particle snapshot if particles were saved). ``path`` is
+    left as it is.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    TrajectoryFileError
+        If ``path`` cannot be opened at all, or not even the first snapshot is intact.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf, tempfile, pathlib
+    >>> from meanfield.io import recover
+    >>> run = pathlib.Path(tempfile.mkdtemp()) / "run.h5"
+    >>> problem = mf.Problem(mf.LinearTarget(np.ones(3)), mf.Gaussian(d=3))
+    >>> mf.simulate(problem, mf.init.sign_sphere(8, 3, seed=0), t_max=1.0, dt=0.1, path=run).close()
+    >>> recover(run).name
+    'run.recovered.h5'
+    """
+    path = Path(path)
+    out = Path(out) if out is not None else path.with_name(path.stem + ".recovered.h5")
+    if out.exists():
+        raise FileExistsError(f"{out} exists; choose another output for the recovered run")
+    tmp = out.with_name(out.name + ".tmp")
+    with _SharedRead(path) as f:
+        total = _series_length(f)
+        intact = _intact_prefix(f, total)
+        if intact == 0:
+            raise TrajectoryFileError(f"{path}: not even the first snapshot can be read; nothing to recover")
+        usable = [c for c in (read_checkpoint(f, s) for s in ("checkpoint", "checkpoint/previous"))
+                  if c is not None and c["consistent"] and c["n_saved"] <= intact]
+        ckpt = max(usable, key=lambda c: c["n_saved"]) if usable else None
+        n = ckpt["n_saved"] if ckpt is not None else intact
+        writer = TrajectoryWriter.__new__(TrajectoryWriter)
+        writer.path, writer.kind, writer.config = path, str(f.attrs["kind"]), json.loads(f.attrs["config"])
+        writer.seed = int(f.attrs["seed"]) if int(f.attrs["seed"]) >= 0 else None
+        writer.problem_spec = json.loads(f["problem"].attrs["spec"])
+        writer.problem_arrays = {name: ds[()] for name, ds in f["problem/target"].items()}
+        writer.weights = f["particles/weights"][:]
+        try:
+            _copy_prefix(f, writer, n, ckpt, tmp)
+            with h5py.File(tmp, "r+") as new:
+                new.attrs["status"] = "interrupted" if ckpt is not None else "failed"
+                new.attrs["info"] = json.dumps({"recovered_from": str(path), "snapshots_kept": n,
+                                                "snapshots_lost": total - n})
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return out
+
+
+def array_checksum(array) -> str:
+    """SHA-1 of an array's dtype, shape and bytes (how resume compares target arrays and initial states)."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha1(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _problem_differences(f: h5py.File, stored: dict, config: dict, compare_keys, kind, problem_arrays,
+                         weights) -> list[str]:
+    """Every way the run described by the arguments differs from the run stored in ``f``, one phrase each."""
+    diffs = []
+    if kind is not None and str(f.attrs.get("kind")) != kind:
+        diffs.append(f"the file holds a run of kind {str(f.attrs.get('kind'))!r}, this is a {kind!r} run")
+    keys = compare_keys if compare_keys is not None else sorted(set(stored) | set(config))
+    for key in keys:
+        if key in stored or key not in config:
+            diffs += _value_differences(key, _canonical(stored.get(key)), _canonical(config.get(key)))
+    if problem_arrays is not None:
+        held = {name: array_checksum(ds[()]) for name, ds in f["problem/target"].items()}
+        now = {name: array_checksum(np.asarray(value)) for name, value in problem_arrays.items()}
+        for name in sorted(set(held) | set(now)):
+            if name not in held or name not in now:
+                diffs.append(f"target array {name} is {'new' if name not in held else 'missing'}")
+            elif held[name] != now[name]:
+                diffs.append(f"target array {name} differs (checksum {held[name][:10]} in the file, "
+                             f"{now[name][:10]} now)")
+    if weights is not None:
+        stored_w = f["particles/weights"][:]
+        weights = np.asarray(weights, dtype=np.float64)
+        if stored_w.shape != weights.shape or not np.array_equal(stored_w, weights):
+            diffs.append(f"particle masses differ ({stored_w.shape[0]} stored, {weights.shape[0]} now)"
+                         if stored_w.shape != weights.shape else "particle masses differ")
+    return diffs
+
+
+def _value_differences(key: str, held, now) -> list[str]:
+    """Dotted names of the entries where two JSON values differ, with both values (short)."""
+    if isinstance(held, dict) and isinstance(now, dict):
+        out = []
+        for k in sorted(set(held) | set(now)):
+            out += _value_differences(f"{key}.{k}", held.get(k), now.get(k))
+        return out
+    if held == now:
+        return []
+    return [f"{key}: file has {_short(held)}, now {_short(now)}"]
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class FileRecorder:
@@ -572,6 +760,11 @@ class FileRecorder:
         self.writer, self.weights = writer, np.asarray(weights, dtype=np.float64)
         self.rng_state, self.state_shape = rng_state, state_shape
         self.final = None
+
+    @property
+    def path(self) -> Path:
+        """The file this recorder writes."""
+        return self.writer.path
 
     def append(self, t, risk, mu, observables, particles: bool = True):
         if self.writer._file is None:  # the first save fixes the shapes of every dataset
@@ -603,7 +796,8 @@ def recorder_for(path, kind: str, run_config: dict, problem, weights, *, overwri
     checkpoint = None
     if resume and Path(path).exists():
         keys = [k for k in run_config if k not in resumable]
-        writer, checkpoint = TrajectoryWriter.resume(path, run_config, compare_keys=keys)
+        writer, checkpoint = TrajectoryWriter.resume(path, run_config, compare_keys=keys, kind=kind,
+                                                     problem_arrays=problem.target.arrays(), weights=weights)
     else:
         writer = TrajectoryWriter(path, kind, run_config, problem.spec(), problem.target.arrays(), weights, seed=seed,
                                   overwrite=overwrite)

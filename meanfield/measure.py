@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ._validation import as_float_array
@@ -19,7 +21,8 @@ class ParticleMeasure:
     b : array (m, d)
         Input weights, one neuron per row.
     weights : array (m,), optional
-        Positive particle masses; normalised to sum to 1. Uniform (1/m) by default.
+        Positive particle masses summing to 1 (masses that do not are normalised, with a warning). Uniform (1/m)
+        by default.
 
     Examples
     --------
@@ -44,7 +47,11 @@ class ParticleMeasure:
             weights = as_float_array(weights, "weights", shape=(a.shape[0],))
             if np.any(weights <= 0):
                 raise ValueError("weights must all be > 0")
-            weights = weights / weights.sum()
+            total = weights.sum()
+            if abs(total - 1.0) > 1e-12 * weights.size:  # far above the round-off of a normalised sum
+                warnings.warn(f"particle weights sum to {total:.6g}, not 1: they were divided by their sum (pass "
+                              "weights / weights.sum() to silence this)", stacklevel=2)
+            weights = weights / total
         self.a, self.b, self.weights = a, b, weights
 
     @property
@@ -61,9 +68,15 @@ class ParticleMeasure:
     def uniform(self) -> bool:
         return bool(np.all(self.weights == self.weights[0]))
 
-    def predict(self, x) -> np.ndarray:
-        """f(μ; x) = Σ_j w_j a_j σ(⟨b_j, x⟩) on an (n, d) array of inputs."""
-        return np.maximum(np.asarray(x) @ self.b.T, 0.0) @ (self.weights * self.a)
+    def predict(self, x, slope: float = 0.0) -> np.ndarray:
+        """f(μ; x) = Σ_j w_j a_j σ(⟨b_j, x⟩) on an (n, d) array of inputs, σ(z) = max(z, slope · z) (ReLU for
+        slope 0; use the problem's :meth:`~meanfield.Problem.predict` to take its activation)."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.d:
+            raise ValueError(f"predict needs inputs of shape (n, {self.d}) for neurons of dimension {self.d}, "
+                             f"got shape {x.shape}")
+        z = x @ self.b.T
+        return np.maximum(z, slope * z) @ (self.weights * self.a)
 
     def state(self) -> np.ndarray:
         """The particles as one (m, 1 + d) array [a | b], the state the solvers integrate."""

@@ -33,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._validation import check_positive, check_positive_int
-from .driver import FlowDivergedError, RunGuard
+from .runguard import FlowDivergedError, RunGuard
 from .trajectory import MemoryRecorder, Trajectory
 
 __all__ = ["load_dataset", "BiasFreeMLP", "train_mlp", "DATASETS", "INITS", "OPTIMIZERS"]
@@ -222,7 +222,8 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
     max_loss = max_loss_factor * initial["loss"]
     steps_per_epoch = len(x_tr) // batch_size
     bar = tqdm(total=epochs, initial=epoch, disable=not progress, desc=f"mlp[w={width}, seed={seed}]")
-    with RunGuard(recorder, info, bar, lambda: f"training in epoch {epoch}") as guard:
+    with RunGuard(recorder, info, bar, lambda: f"training in epoch {epoch}",
+                  "train_mlp(..., resume=True)") as guard:
         for epoch in range(epoch + 1, epochs + 1):  # noqa: B020 - record() reads `epoch`
             perm = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch))
             for k in range(steps_per_epoch):

@@ -140,7 +140,8 @@ class Problem:
 
     def predict(self, mu: ParticleMeasure, x) -> np.ndarray:
         """f(μ; x) on an (n, d) array of inputs, with this problem's activation."""
-        return self.activation_fn(np.asarray(x) @ mu.b.T) @ (mu.weights * mu.a)
+        self._check_measure(mu)
+        return mu.predict(x, self.slope)
 
 
 class BoundProblem:

@@ -19,12 +19,13 @@ import torch
 from tqdm.auto import tqdm
 
 from ._validation import check_positive, check_positive_int
-from .driver import FlowDivergedError, RunGuard
 from .inputs import Gaussian, InputLaw, Sphere
+from .kernels.torch_backend import torch_device
 from .measure import ParticleMeasure
 from .problem import Problem
+from .runguard import FlowDivergedError, RunGuard
 from .targets import CubicTarget, LinearTarget, TeacherNetwork
-from .trajectory import Trajectory
+from .trajectory import Trajectory, evaluate_observables
 
 __all__ = ["TwoLayerNetwork", "train", "sample_inputs", "torch_target", "MODES"]
 
@@ -57,7 +58,7 @@ class TwoLayerNetwork(torch.nn.Module):
     def from_measure(cls, mu: ParticleMeasure, device="cpu", dtype: str = "float64", slope: float = 0.0):
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-        opts = {"device": torch.device(device), "dtype": _DTYPES[dtype]}
+        opts = {"device": torch_device(device), "dtype": _DTYPES[dtype]}
         return cls(torch.tensor(mu.a, **opts), torch.tensor(mu.b, **opts), torch.tensor(mu.weights, **opts), slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -153,7 +154,9 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
                   "m": mu0.m, "d": mu0.d, "observables": sorted(observables), "user": config or {}}
 
     net = TwoLayerNetwork.from_measure(mu0, device, dtype, problem.slope)
-    tdtype, dev = _DTYPES[dtype], torch.device(device)
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    tdtype, dev = _DTYPES[dtype], torch_device(device)
     gen = torch.Generator().manual_seed(int(seed))
     f_star = torch_target(problem.target)
     data = None
@@ -182,7 +185,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
     def record(t):
         mu = net.to_measure()
         risk = problem.risk(mu, backend=risk_backend)
-        obs = {k: np.asarray(fn(mu), dtype=np.float64) for k, fn in observables.items()}
+        obs = evaluate_observables(observables, mu)
         recorder.append(t, risk, mu, obs)
         meta = {"t": t, "step": step, "h": eta, "wall_time": wall0 + time.perf_counter() - clock, "max_risk": max_risk}
         recorder.checkpoint(mu.state(), meta, _generator_state(gen))
@@ -199,7 +202,8 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
         max_risk = max_risk_factor * max(risk0, problem.target_energy)
     bar = tqdm(total=n_steps, initial=step, disable=not progress, desc=f"sgd[{mode}]")
     first = step + 1
-    with RunGuard(recorder, info, bar, lambda: f"training at step {step}") as guard:
+    with RunGuard(recorder, info, bar, lambda: f"training at step {step}",
+                  "sgd.train(..., resume=True)") as guard:
         for step in range(first, n_steps + 1):  # noqa: B020 - `step` is also read by record() for the checkpoint
             if mode == "online":
                 x = sample_inputs(problem.inputs, batch_size, gen, tdtype).to(dev)

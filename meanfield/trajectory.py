@@ -6,7 +6,21 @@ import numpy as np
 
 from .measure import ParticleMeasure
 
-__all__ = ["Trajectory", "MemoryRecorder"]
+__all__ = ["Trajectory", "MemoryRecorder", "evaluate_observables"]
+
+
+def evaluate_observables(observables: dict, mu: ParticleMeasure) -> dict:
+    """Each observable of ``mu`` as a float64 array; an observable that fails or returns something that is not a
+    number (or an array of numbers) is an error naming it."""
+    out = {}
+    for name, fn in observables.items():
+        value = fn(mu)
+        try:
+            out[name] = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"observable {name!r} returned {type(value).__name__} {value!r:.60}; an observable must "
+                            "return a number or an array of numbers") from None
+    return out
 
 
 class Trajectory:
@@ -93,6 +107,8 @@ class MemoryRecorder:
         self.observables: dict[str, list] = {}
         self.final: ParticleMeasure | None = None
         self.spec: dict = {}
+
+    path = None  # nothing on disk
 
     def append(self, t, risk, mu, observables, particles: bool = True):
         self.times.append(float(t))

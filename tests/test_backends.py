@@ -27,6 +27,10 @@ def rel_err(got, want):
     return np.abs(np.asarray(got) - want).max() / np.abs(want).max()
 
 
+def _normalised(w):
+    return w / w.sum()
+
+
 def awkward_neurons(m, d, rng):
     """Random neurons plus zero-norm, parallel, antiparallel and near-parallel ones."""
     b = rng.standard_normal((m, d))
@@ -74,7 +78,7 @@ def test_velocity_and_risk_match_numpy(spec):
     rng = np.random.default_rng(0)
     for d in (4, 30):
         mu = mf.ParticleMeasure(rng.standard_normal(200), awkward_neurons(200, d, rng),
-                                weights=rng.uniform(0.5, 1.5, 200))
+                                weights=_normalised(rng.uniform(0.5, 1.5, 200)))
         for problem in _problems(d, rng):
             ref = problem.evaluate(mu, "numpy")
             got = problem.evaluate(mu, backend)

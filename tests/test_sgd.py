@@ -21,7 +21,7 @@ def problem():
 
 def test_network_is_the_measure(problem):
     mu = mf.ParticleMeasure(np.array([1.0, -2.0, 0.5]), np.random.default_rng(1).standard_normal((3, 5)),
-                            weights=[1, 2, 3])
+                            weights=np.array([1, 2, 3]) / 6)
     net = TwoLayerNetwork.from_measure(mu)
     x = problem.inputs.sample(50, 2)
     np.testing.assert_allclose(net(torch.tensor(x)).detach().numpy(), mu.predict(x), rtol=1e-14)
@@ -44,7 +44,7 @@ def test_large_batch_sgd_follows_the_flow(problem):
 def test_function_distance_against_monte_carlo(problem):
     rng = np.random.default_rng(3)
     mu = mf.ParticleMeasure(rng.standard_normal(6), rng.standard_normal((6, 5)))
-    nu = mf.ParticleMeasure(rng.standard_normal(4), rng.standard_normal((4, 5)), weights=[1, 1, 2, 2])
+    nu = mf.ParticleMeasure(rng.standard_normal(4), rng.standard_normal((4, 5)), weights=np.array([1, 1, 2, 2]) / 6)
     x = problem.inputs.sample(2_000_000, 4)
     sq = (mu.predict(x) - nu.predict(x)) ** 2
     assert_mc_close(function_distance(mu, nu, problem.inputs) ** 2, sq)

@@ -13,6 +13,7 @@ Backends own their array type (numpy arrays, torch tensors on a device); the sol
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import numpy as np
 
@@ -80,7 +81,13 @@ def get_backend(backend="numpy", **options) -> Backend:
             raise ImportError(f"backend {backend!r} needs a package that is not installed: {err}") from err
     key = (backend, tuple(sorted((k, str(v)) for k, v in options.items())))
     if key not in _INSTANCES:  # backends hold only their configuration: share one instance per configuration
-        _INSTANCES[key] = _REGISTRY[backend](**options)
+        cls = _REGISTRY[backend]
+        accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            takes = f"takes only {', '.join(accepted)}" if accepted else "takes no options"
+            raise ValueError(f"backend {backend!r} {takes}; got backend_options {unknown}")
+        _INSTANCES[key] = cls(**options)
     return _INSTANCES[key]
 
 

@@ -12,6 +12,32 @@ from .base import Backend, register_backend
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
+def torch_device(device) -> torch.device:
+    """A torch device from a name ("cpu", "cuda", "cuda:1", "auto": CUDA when available), with one-line errors.
+
+    Examples
+    --------
+    >>> torch_device("cpu")
+    device(type='cpu')
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    else:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device {device!r} is not a torch device: use 'cpu', 'cuda', 'cuda:N' or 'auto'") \
+                from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {str(dev)!r} was asked for but torch sees no GPU (CUDA) on this machine; use "
+                           "device='cpu' (or 'auto', which falls back to the CPU)")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {str(dev)!r} is not supported: use 'cpu', 'cuda', 'cuda:N' or 'auto'")
+    return dev
+
+
 class TorchBackend(Backend):
     """Kernel field with torch tensors.
 
@@ -34,11 +60,7 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, device="cpu", dtype="float64", tile_elements: int | None = None):
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("the torch backend was asked for a CUDA device but torch sees no GPU")
+        self.device = torch_device(device)
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         self.dtype = _DTYPES[dtype]

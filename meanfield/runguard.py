@@ -1,0 +1,74 @@
+"""How every run loop ends (flows, SGD, MLP training): interruption, divergence and failure, in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable
+
+from ._signals import Terminated, terminate_as_interrupt
+from .threads import blas_threads
+
+__all__ = ["RunGuard", "FlowDivergedError", "RunInterruptedWarning"]
+
+
+class RunInterruptedWarning(UserWarning):
+    """A run was stopped by Ctrl-C or SIGTERM and returned what it had saved (the CLI prints its own line)."""
+
+
+class FlowDivergedError(RuntimeError):
+    """The state became non-finite or the risk blew up; ``.trajectory`` holds what was saved until then."""
+
+    def __init__(self, message: str, trajectory):
+        super().__init__(message)
+        self.trajectory = trajectory
+
+
+class RunGuard:
+    """``with RunGuard(recorder, info, bar, where, resume_hint) as guard: <loop>``.
+
+    Ctrl-C or SIGTERM ends the loop and sets ``guard.status = "interrupted"`` and ``info["interrupted_by"]``
+    ("SIGINT" or "SIGTERM"), with a warning saying where and how to resume; a :class:`FlowDivergedError` propagates
+    (its file is already closed as "diverged"); any other error closes the file with status "failed" (keeping every
+    snapshot, releasing the lock) and propagates; the progress bar is closed in every case. Inside the block BLAS
+    runs with the threads of the thread policy (:mod:`meanfield.threads`).
+
+    Examples
+    --------
+    >>> from meanfield.trajectory import MemoryRecorder
+    >>> from tqdm import tqdm
+    >>> with RunGuard(MemoryRecorder([1.0]), {}, tqdm(disable=True), lambda: "here") as guard:
+    ...     pass
+    >>> guard.status
+    'completed'
+    """
+
+    def __init__(self, recorder, info: dict, bar, where: Callable[[], str], resume_hint: str = "resume=True"):
+        self.recorder, self.info, self.bar, self.where = recorder, info, bar, where
+        self.resume_hint = resume_hint
+        self.status = "completed"
+        self._signals = contextlib.ExitStack()  # SIGTERM handling and the BLAS thread limit, undone on exit
+
+    def __enter__(self) -> RunGuard:
+        self._signals.enter_context(terminate_as_interrupt())
+        limit = self._signals.enter_context(blas_threads())
+        if limit is not None:
+            self.info["blas_threads"] = limit
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._signals.close()
+        self.bar.close()
+        if exc_type is None:
+            return False
+        if issubclass(exc_type, KeyboardInterrupt):
+            self.status = "interrupted"
+            self.info["interrupted_by"] = "SIGTERM" if issubclass(exc_type, Terminated) else "SIGINT"
+            saved = getattr(self.recorder, "path", None)
+            hint = f"; continue it with {self.resume_hint}" if saved is not None else ""
+            warnings.warn(f"{self.where()}: interrupted ({self.info['interrupted_by']}); returning the trajectory "
+                          f"saved so far{hint}", RunInterruptedWarning, stacklevel=2)
+            return True
+        if issubclass(exc_type, Exception) and not issubclass(exc_type, FlowDivergedError):
+            self.recorder.abort("failed", self.info)
+        return False
