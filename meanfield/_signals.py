@@ -15,6 +15,29 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM was received: raised in the main thread so that a run stops exactly as on Ctrl-C."""
 
 
+class StopRequested(KeyboardInterrupt):
+    """:func:`request_stop` was called (a sweep stopping its workers): a run in any thread stops as on Ctrl-C."""
+
+
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask every run of this process to stop at its next step (runs in worker threads receive no signals)."""
+    _STOP.set()
+
+
+def clear_stop() -> None:
+    """Withdraw :func:`request_stop` (runs started afterwards go on)."""
+    _STOP.clear()
+
+
+def check_stop() -> None:
+    """Raise :class:`StopRequested` if a stop was requested."""
+    if _STOP.is_set():
+        raise StopRequested("stop requested")
+
+
 def _raise_terminated(signum, frame):
     raise Terminated(f"received signal {signal.Signals(signum).name}")
 

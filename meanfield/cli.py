@@ -49,10 +49,10 @@ def _cmd_info(args) -> int:
     from .io import load
 
     with load(args.file) as traj:
-        f = traj._file
+        attrs = traj.file_attributes
         print(f"file:       {args.file} ({Path(args.file).stat().st_size / 2**20:.2f} MiB)")
-        print(f"format:     {f.attrs['format']} v{f.attrs['format_version']} (meanfield {f.attrs['package_version']})")
-        print(f"kind:       {traj.kind}, created {f.attrs['created']}, status {traj.status}")
+        print(f"format:     {attrs['format']} v{attrs['format_version']} (meanfield {attrs['package_version']})")
+        print(f"kind:       {traj.kind}, created {attrs['created']}, status {traj.status}")
         print(f"problem:    {json.dumps(traj.problem_spec)}")
         if traj.final is not None:
             m, d = traj.final.m, traj.final.d
@@ -78,7 +78,6 @@ def _cmd_plot(args) -> int:
 
     from . import plot
     from .io import load
-    from .measure import ParticleMeasure
 
     out = Path(args.out or Path(args.file).with_suffix(""))
     with load(args.file) as traj:
@@ -92,12 +91,19 @@ def _cmd_plot(args) -> int:
                                               xlabel="epoch", ylabel="accuracy"), out / "accuracy.png")
             print(f"wrote {out / 'loss.png'}, {out / 'accuracy.png'}")
             return 0
-        plot.savefig(plot.risk_curve(traj), out / "risk.png")
-        plot.savefig(plot.particle_cloud(ParticleMeasure(traj.final.a, traj.final.b)), out / "particles.png")
-        made = ["risk.png", "particles.png"]
-        Q = traj._file["problem/target/Q"][()] if "problem/target/Q" in traj._file else None
-        if Q is not None and traj.b is not None:
-            axes = plot.alignment_histograms(traj, np.asarray(Q))
+        ax = plot.risk_curve(traj)
+        ax.set_title(f"{traj.kind.replace('_', ' ')}: {Path(args.file).name} ({traj.status})")
+        plot.savefig(ax, out / "risk.png")
+        made = ["risk.png"]
+        H = traj.hidden_subspace()
+        if traj.final is not None:
+            arrays = traj.target_arrays
+            teacher = arrays["c"][:, None] * arrays["U"] if "U" in arrays else None
+            plot.savefig(plot.particle_cloud(traj.final, subspace=H, t=float(traj.times[-1]), teacher=teacher),
+                         out / "particles.png")
+            made.append("particles.png")
+        if H is not None and traj.b is not None:
+            axes = plot.alignment_histograms(traj, H)
             plot.savefig(axes[0], out / "alignment.png")
             made.append("alignment.png")
         plt.close("all")
@@ -161,9 +167,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except KeyboardInterrupt:  # outside a run's own handling (reading the configuration, starting up)
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # a sweep, or a run interrupted before its loop started
+        print(str(err) or "interrupted", file=sys.stderr)
+        return 143 if "SIGTERM" in str(err) else 130
     except (FileExistsError, FileNotFoundError, ValueError, RuntimeError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 import warnings
@@ -184,7 +183,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                   "save_particles": save.particles, "rtol": rtol, "atol": atol, "max_risk_factor": max_risk_factor,
                   "stop_risk": stop_risk, "backend": bk.name, "observables": sorted(observables),
                   "problem": problem.spec(), "m": mu0.m, "d": mu0.d,
-                  "mu0_sha1": hashlib.sha1(np.ascontiguousarray(mu0.state()).tobytes()).hexdigest(),
+                  "mu0_sha1": mu0.checksum(),
                   "user": config or {}}
 
     from .io import recorder_for
@@ -233,7 +232,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                             state, t, step = y_next, t + h_try, step + 1
                             ev = run.evaluate(state)
                             run.check(t, state, ev.risk, h_try, step)
-                            bar.update(h_try)
+                            guard.step_done(h_try)
                         factor = 0.9 * err_n ** (-1.0 / (rk.error_order + 1)) if err_n > 0 else 5.0
                         h = h_try * min(5.0, max(0.2, factor if math.isfinite(factor) else 0.2))
                         if h < 1e-12 * t_max:
@@ -255,7 +254,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                     t = min(t_max, step * dt)
                     ev = run.evaluate(state)
                     run.check(t, state, ev.risk, dt, step)
-                    bar.update(h_step)
+                    guard.step_done(h_step)
                     if stop_risk is not None and ev.risk <= stop_risk:
                         raise _Converged
                     if step % save.every == 0 or step == n_steps:

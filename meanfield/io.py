@@ -331,6 +331,7 @@ def load(path) -> Trajectory:
     f = _acquire_read(path)
     traj = Trajectory(None, None, None, None, None, {}, None)
     traj._file, traj._path = f, Path(path)
+    traj.file_attributes = {k: v for k, v in f.attrs.items() if k not in ('config', 'info')}
     traj._release = lambda: _release_read(key)
     traj.refresh = lambda: _fill_from_file(traj)
     try:
@@ -370,6 +371,7 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
     traj.status = "interrupted" if status == "running" and not is_locked(traj._path) else status
     traj.info = json.loads(f.attrs.get("info", "{}"))
     traj.problem_spec = json.loads(f["problem"].attrs["spec"])
+    traj.target_arrays = {name: ds[()] for name, ds in f["problem/target"].items()} if "problem/target" in f else {}
     traj.config = json.loads(f.attrs.get("config", "{}"))
     return traj
 

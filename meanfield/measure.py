@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 
 import numpy as np
@@ -86,6 +87,10 @@ class ParticleMeasure:
     def from_state(cls, state, weights=None) -> ParticleMeasure:
         state = np.asarray(state, dtype=np.float64)
         return cls(state[:, 0].copy(), state[:, 1:].copy(), weights)
+
+    def checksum(self) -> str:
+        """SHA-1 of the state [a | b] (how a resumed run checks that it continues from the same initialisation)."""
+        return hashlib.sha1(np.ascontiguousarray(self.state()).tobytes()).hexdigest()
 
     def copy(self) -> ParticleMeasure:
         return ParticleMeasure(self.a.copy(), self.b.copy(), self.weights.copy())

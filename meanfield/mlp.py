@@ -33,6 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._validation import check_positive, check_positive_int
+from .io import array_checksum
 from .runguard import FlowDivergedError, RunGuard
 from .trajectory import MemoryRecorder, Trajectory
 
@@ -182,6 +183,7 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
     run_config = {"kind": "mlp", "dataset": dataset, "width": width, "depth": depth, "init": init, "gain": gain,
                   "optimizer": optimizer, "lr": lr, "momentum": momentum, "batch_size": batch_size, "epochs": epochs,
                   "seed": int(seed), "save_every": save_every, "n_test": n_test, "split_seed": split_seed,
+                  "data_sha1": array_checksum(np.concatenate([x_tr.ravel(), y_tr, x_te.ravel(), y_te])),
                   "user": config or {}}
     spec = {"dataset": dataset, "n_in": int(x_tr.shape[1]), "n_out": n_out, "n_train": len(x_tr),
             "n_test": len(x_te), "architecture": [list(w.shape) for w in net.layers], "activation": "relu",
@@ -236,7 +238,7 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
                 if not math.isfinite(value) or value > max_loss:
                     raise FlowDivergedError(f"training diverged in epoch {epoch}: the batch loss reached "
                                             f"{value:.3g} (> {max_loss:.3g}); reduce lr", finish("diverged"))
-            bar.update(1)
+            guard.step_done(1)
             if epoch % save_every == 0 or epoch == epochs:
                 record()
     return finish(guard.status)

@@ -36,14 +36,60 @@ def risk_curve(trajectories, labels=None, ax=None, minimum: float | None = None,
     return ax
 
 
-def particle_cloud(mu, ax=None, coords=(0, 1), **kwargs):
-    """Neurons a_j b_j projected on two coordinates, coloured by the sign of a_j."""
+def projection_basis(mu, subspace=None) -> tuple[np.ndarray, list[str]]:
+    """Two orthonormal directions (d, 2) to draw neurons in, and their names: the first two directions of the
+    hidden subspace H when it is known (completed by the principal direction of the neurons' component orthogonal
+    to H when H is a line), else the two principal directions of the cloud a_j b_j (weighted by the masses).
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> basis, names = projection_basis(mf.init.sign_sphere(50, 5, seed=0), np.eye(5)[:, :1])
+    >>> basis.shape, names
+    ((5, 2), ['h1', 'principal direction ⊥ H'])
+    """
+    pts = mu.a[:, None] * mu.b * np.sqrt(mu.weights)[:, None]
+
+    def principal(x, k):
+        _, _, vt = np.linalg.svd(x, full_matrices=False)
+        return vt[:k].T
+
+    if subspace is not None and subspace.shape[1] >= 2:
+        return np.asarray(subspace[:, :2]), ["h1", "h2"]
+    if subspace is not None and subspace.shape[1] == 1:
+        h = np.asarray(subspace)
+        rest = pts - (pts @ h) @ h.T
+        return np.concatenate([h, principal(rest, 1)], axis=1), ["h1", "principal direction ⊥ H"]
+    return principal(pts, 2), ["principal direction 1", "principal direction 2"]
+
+
+def particle_cloud(mu, ax=None, subspace=None, t: float | None = None, teacher=None, **kwargs):
+    """Neurons a_j b_j projected on two directions (see :func:`projection_basis`), red for a_j > 0 and blue for
+    a_j < 0, marker area proportional to the particle mass; ``teacher`` neurons (rows c_i u_i) as dashed rays
+    (their directions, projected); the title gives the time ``t``.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> ax = particle_cloud(mf.init.sign_sphere(40, 3, seed=0), t=0.0)
+    >>> ax.get_title(), ax.get_xlabel()
+    ('neurons at t = 0', 'a·b on principal direction 1')
+    """
     ax = _axes(ax)
-    pts = mu.a[:, None] * mu.b
-    colors = np.where(mu.a > 0, "tab:red", "tab:blue")
-    ax.scatter(pts[:, coords[0]], pts[:, coords[1]], s=6, c=colors, **kwargs)
-    ax.set_xlabel(f"a·b[{coords[0]}]")
-    ax.set_ylabel(f"a·b[{coords[1]}]")
+    basis, names = projection_basis(mu, subspace)
+    pts = (mu.a[:, None] * mu.b) @ basis
+    size = 6 * mu.weights * mu.m
+    for sel, color, label in ((mu.a > 0, "tab:red", "a > 0"), (mu.a <= 0, "tab:blue", "a ≤ 0")):
+        ax.scatter(pts[sel, 0], pts[sel, 1], s=size[sel], c=color, label=f"{label} ({int(sel.sum())})", **kwargs)
+    if teacher is not None:  # directions only: a teacher neuron has mass 1, a particle mass 1/m
+        reach = np.max(np.linalg.norm(pts, axis=1)) if len(pts) else 1.0
+        for k, u in enumerate(np.asarray(teacher)):
+            tip = reach * (u @ basis) / max(np.linalg.norm(u), 1e-300)
+            ax.plot([0, tip[0]], [0, tip[1]], "k--", lw=1, label="teacher directions c_i u_i" if k == 0 else None)
+    ax.set_xlabel(f"a·b on {names[0]}")
+    ax.set_ylabel(f"a·b on {names[1]}")
+    ax.set_title("neurons" + (f" at t = {t:.4g}" if t is not None else ""))
+    ax.legend(frameon=False, fontsize=7)
     ax.set_aspect("equal", adjustable="datalim")
     return ax
 
@@ -69,15 +115,16 @@ def alignment_histograms(trajectory, Q, snapshots=(0, -1), bins: int = 30, axes=
         raise ValueError("alignment needs particle snapshots (the run kept none: SaveAt(particles=False))")
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True, sharey=True)
+    from .symmetry.alignment import neuron_alignment
+
     edges = np.linspace(0, np.pi / 2, bins + 1)
+    Q = np.asarray(Q)
     for i in snapshots:
-        a, b = np.asarray(trajectory.a[i]), np.asarray(trajectory.b[i])
-        norm = np.linalg.norm(b, axis=1)
-        cos = np.clip(np.linalg.norm(b @ Q, axis=1) / np.where(norm > 0, norm, 1.0), 0, 1)
-        phi, mass = np.arccos(cos), np.abs(a) * norm * trajectory.weights
-        for ax, sel, title in ((axes[0], a > 0, "a > 0"), (axes[1], a < 0, "a < 0")):
+        mu = trajectory.measure(i)
+        phi, mass = neuron_alignment(mu, Q), np.abs(mu.a) * np.linalg.norm(mu.b, axis=1) * mu.weights
+        for ax, sel, title in ((axes[0], mu.a > 0, "a > 0"), (axes[1], mu.a < 0, "a < 0")):
             ax.hist(phi[sel], bins=edges, weights=mass[sel], histtype="step", label=f"t = {trajectory.times[i]:.3g}")
-            ax.set_title(f"neurons with {title}")
+            ax.set_title(f"neurons with {title} (dim H = {Q.shape[1]})")
             ax.set_xlabel("angle to H (rad)")
     axes[0].set_ylabel("mass |a||b|")
     axes[0].legend(frameon=False)

@@ -6,7 +6,7 @@ import contextlib
 import warnings
 from collections.abc import Callable
 
-from ._signals import Terminated, terminate_as_interrupt
+from ._signals import StopRequested, Terminated, check_stop, terminate_as_interrupt
 from .threads import blas_threads
 
 __all__ = ["RunGuard", "FlowDivergedError", "RunInterruptedWarning"]
@@ -27,8 +27,9 @@ class FlowDivergedError(RuntimeError):
 class RunGuard:
     """``with RunGuard(recorder, info, bar, where, resume_hint) as guard: <loop>``.
 
-    Ctrl-C or SIGTERM ends the loop and sets ``guard.status = "interrupted"`` and ``info["interrupted_by"]``
-    ("SIGINT" or "SIGTERM"), with a warning saying where and how to resume; a :class:`FlowDivergedError` propagates
+    The loop calls :meth:`step_done` after each step. Ctrl-C, SIGTERM or a stop request ends the loop and sets
+    ``guard.status = "interrupted"`` and ``info["interrupted_by"]`` ("SIGINT", "SIGTERM" or "stop request"), with a
+    warning saying where and how to resume; a :class:`FlowDivergedError` propagates
     (its file is already closed as "diverged"); any other error closes the file with status "failed" (keeping every
     snapshot, releasing the lock) and propagates; the progress bar is closed in every case. Inside the block BLAS
     runs with the threads of the thread policy (:mod:`meanfield.threads`).
@@ -56,6 +57,11 @@ class RunGuard:
             self.info["blas_threads"] = limit
         return self
 
+    def step_done(self, amount: float = 1) -> None:
+        """Advance the progress bar by ``amount``; stop here if a stop was requested (a sweep being interrupted)."""
+        self.bar.update(amount)
+        check_stop()
+
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._signals.close()
         self.bar.close()
@@ -63,7 +69,8 @@ class RunGuard:
             return False
         if issubclass(exc_type, KeyboardInterrupt):
             self.status = "interrupted"
-            self.info["interrupted_by"] = "SIGTERM" if issubclass(exc_type, Terminated) else "SIGINT"
+            self.info["interrupted_by"] = ("SIGTERM" if issubclass(exc_type, Terminated) else "stop request"
+                                           if issubclass(exc_type, StopRequested) else "SIGINT")
             saved = getattr(self.recorder, "path", None)
             hint = f"; continue it with {self.resume_hint}" if saved is not None else ""
             warnings.warn(f"{self.where()}: interrupted ({self.info['interrupted_by']}); returning the trajectory "

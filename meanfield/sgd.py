@@ -151,7 +151,8 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
     n_steps = max(1, math.ceil(t_max / eta - 1e-9))
     run_config = {"kind": "sgd", "mode": mode, "eta": eta, "t_max": t_max, "batch_size": batch_size, "n_data": n_data,
                   "seed": int(seed), "save_every": save_every, "dtype": dtype, "problem": problem.spec(),
-                  "m": mu0.m, "d": mu0.d, "observables": sorted(observables), "user": config or {}}
+                  "m": mu0.m, "d": mu0.d, "mu0_sha1": mu0.checksum(), "observables": sorted(observables),
+                  "user": config or {}}
 
     net = TwoLayerNetwork.from_measure(mu0, device, dtype, problem.slope)
     if dtype not in _DTYPES:
@@ -224,7 +225,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
                 net.b -= eta * inv_w[:, None] * net.b.grad
             if not torch.isfinite(loss):
                 raise FlowDivergedError(f"SGD diverged at step {step}: non-finite loss; reduce eta", finish("diverged"))
-            bar.update(1)
+            guard.step_done(1)
             if step % save_every == 0 or step == n_steps:
                 risk = record(step * eta)
                 if not math.isfinite(risk) or risk > max_risk:

@@ -18,18 +18,23 @@ rewritten atomically after every run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import itertools
 import json
 import os
+import signal
+import threading
 import traceback
+import warnings
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ._signals import Terminated, terminate_as_interrupt
 from .config import set_key, validate_config
 
-__all__ = ["expand_sweep", "run_sweep"]
+__all__ = ["expand_sweep", "run_sweep", "SweepInterrupted"]
 
 
 def expand_sweep(cfg: dict) -> list[dict]:
@@ -67,12 +72,24 @@ def expand_sweep(cfg: dict) -> list[dict]:
     return runs
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a sweep; the manifest records which runs were interrupted."""
+
+
 def _execute(run_cfg: dict, overwrite: bool) -> dict:
     """Worker task: run (or resume) one configuration; failures are returned, not raised, with their reason."""
+    from ._signals import StopRequested, check_stop
     from .config import run_config
+    from .runguard import RunInterruptedWarning
 
     try:
-        traj = run_config(run_cfg, overwrite=overwrite, resume=not overwrite)
+        check_stop()  # the sweep is being stopped: do not start
+    except StopRequested:
+        return {"status": "pending"}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RunInterruptedWarning)  # the manifest records it
+            traj = run_config(run_cfg, overwrite=overwrite, resume=not overwrite)
         result = {"status": traj.status, "final_risk": float(traj.risk[-1]), "t": float(traj.times[-1]),
                   "wall_time": traj.info.get("wall_time"), "error": None}
         traj.close()
@@ -141,25 +158,94 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        with _sigint_ignored():  # worker processes inherit it: Ctrl-C reaches the client only, which stops them
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
         client = Client(cluster)
     else:
         client = Client(scheduler)
+    futures = {}
     try:
-        futures = {client.submit(_execute, run["config"], overwrite, key=f"meanfield-{run['id']}", pure=False): entry
-                   for run, entry in todo}
-        for entry in futures.values():
-            entry["status"] = "running"
-        _write_manifest(manifest_path, manifest)
-        for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc="sweep"):
-            entry = futures[future]
-            try:
-                entry.update(future.result())
-            except Exception as err:  # noqa: BLE001 - a lost worker is a failed run, recorded
-                entry.update(status="failed", error=f"{type(err).__name__}: {err}")
+        with terminate_as_interrupt():
+            futures = {client.submit(_execute, run["config"], overwrite, key=f"meanfield-{run['id']}", pure=False):
+                       entry for run, entry in todo}
+            for entry in futures.values():
+                entry["status"] = "running"
             _write_manifest(manifest_path, manifest)
+            for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc="sweep"):
+                _record(futures[future], future)
+                _write_manifest(manifest_path, manifest)
+    except KeyboardInterrupt as err:
+        by = "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
+        _stop_runs(client, futures)
+        _write_manifest(manifest_path, manifest)
+        counts = {}
+        for entry in futures.values():
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        raise SweepInterrupted(f"sweep interrupted by {by} ({summary}); run the same command again to resume "
+                               "it") from None
     finally:
+        _close(client, cluster)
+    return manifest
+
+
+def _record(entry: dict, future) -> None:
+    try:
+        entry.update(future.result())
+    except Exception as err:  # noqa: BLE001 - a lost worker is a failed run, recorded
+        entry.update(status="failed", error=f"{type(err).__name__}: {err}")
+
+
+def _stop_runs(client, futures: dict, timeout: float = 60.0) -> None:
+    """Ask every worker to stop its run at the next step (the runs close their files as interrupted) and collect
+    what they return; runs that did not answer within ``timeout`` are recorded as interrupted."""
+    from dask.distributed import wait
+
+    from ._signals import clear_stop, request_stop
+
+    try:
+        client.run(request_stop)
+        wait(list(futures), timeout=timeout)
+    except Exception:  # noqa: BLE001 - a timeout or a lost worker: what did not answer is marked below
+        pass
+    for future, entry in futures.items():
+        if future.done():
+            _record(entry, future)
+        if entry["status"] in ("running", "pending") and future.done():
+            entry["status"] = "interrupted" if entry["status"] == "running" else "pending"
+        elif not future.done():
+            entry["status"] = "interrupted"
+    try:
+        client.run(clear_stop)
+    except Exception:  # noqa: BLE001 - the workers are going away anyway
+        pass
+
+
+def _close(client, cluster) -> None:
+    """Close the client and the local cluster without Dask's shutdown chatter."""
+    import logging
+
+    quiet = [logging.getLogger(name) for name in ("distributed", "tornado")]
+    levels = [log.level for log in quiet]
+    for log in quiet:
+        log.setLevel(logging.CRITICAL)
+    try:
         client.close()
         if cluster is not None:
             cluster.close()
-    return manifest
+    finally:
+        for log, level in zip(quiet, levels):
+            log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -33,6 +33,7 @@ from .kernels.closed_form import relu_kernel
 from .kernels.numpy_backend import NumpyBackend
 
 __all__ = [
+    "subspace_from_arrays",
     "Target",
     "TeacherNetwork",
     "OddTarget",
@@ -82,6 +83,29 @@ def _smoothed_relu(u, tau):
     return u * cdf + tau * pdf, cdf, pdf
 
 
+def subspace_from_arrays(arrays: dict) -> np.ndarray | None:
+    """The hidden subspace H of a target from its defining arrays (as stored in a trajectory file): an orthonormal
+    basis (d, d_H) of span(U) for a teacher (rows of ``U``), ``Q`` for multi-index and radial targets, β/|β| for a
+    linear target; None when the arrays do not name one (cubic and Monte-Carlo targets).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> subspace_from_arrays({"c": np.ones(2), "U": np.array([[2.0, 0, 0], [1.0, 1.0, 0]])}).shape
+    (3, 2)
+    """
+    if "Q" in arrays:
+        return np.asarray(arrays["Q"], dtype=np.float64)
+    if "U" in arrays:
+        u, sv, _ = np.linalg.svd(np.asarray(arrays["U"], dtype=np.float64).T, full_matrices=False)
+        return u[:, sv > 1e-12 * sv[0]] if sv.size and sv[0] > 0 else None
+    if "beta" in arrays:
+        beta = np.asarray(arrays["beta"], dtype=np.float64)
+        norm = np.linalg.norm(beta)
+        return (beta / norm)[:, None] if norm > 0 else None
+    return None
+
+
 class Target:
     """Base class of targets. ``d`` is the input dimension.
 
@@ -119,6 +143,11 @@ class Target:
     def arrays(self) -> dict:
         """Named arrays that define the target."""
         return {}
+
+    def hidden_subspace(self) -> np.ndarray | None:
+        """Orthonormal basis (d, d_H) of the subspace H that f* depends on, when the target's definition gives it
+        (teacher: span(U); subspace targets: Q; linear: β), else None. See :func:`subspace_from_arrays`."""
+        return subspace_from_arrays(self.arrays())
 
     def check_inputs(self, inputs: InputLaw) -> None:
         if inputs.d != self.d:

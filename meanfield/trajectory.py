@@ -43,14 +43,22 @@ class Trajectory:
         Solver, step size, backend, number of steps and evaluations, wall time.
     problem_spec : dict
         Description of the problem the run solved.
+    target_arrays : dict
+        The arrays that define its target (teacher ``c`` and ``U``, subspace basis ``Q``, ...).
+    config : dict
+        The run's configuration (solver, step, save policy, ...; ``config["user"]`` is the caller's own).
+    kind : str
+        "particle_flow", "sgd", "mlp", ...
     """
 
     def __init__(self, times, risk, a, b, weights, observables, final, status="completed", info=None,
-                 problem_spec=None, config=None, kind="particle_flow"):
+                 problem_spec=None, config=None, kind="particle_flow", target_arrays=None):
         self.times, self.risk, self.a, self.b = times, risk, a, b
         self.weights, self.observables, self.final = weights, observables, final
         self.status, self.info, self.problem_spec = status, dict(info or {}), dict(problem_spec or {})
         self.config, self.kind = dict(config or {}), kind
+        self.target_arrays = dict(target_arrays or {})
+        self.file_attributes: dict = {}  # format, format_version, package_version, created (file-backed only)
         self._file = None
         self._path = None
 
@@ -58,6 +66,22 @@ class Trajectory:
     def path(self):
         """The HDF5 file backing this trajectory (None for an in-memory one)."""
         return self._path
+
+    def hidden_subspace(self):
+        """Orthonormal basis (d, d_H) of the target's hidden subspace H (span of the teacher neurons, the subspace
+        of a multi-index target, β of a linear one), or None when the target does not name one.
+
+        Examples
+        --------
+        >>> import numpy as np, meanfield as mf
+        >>> problem = mf.Problem(mf.TeacherNetwork([1.0, 1.0], np.eye(4)[:2]), mf.Gaussian(d=4))
+        >>> traj = mf.simulate(problem, mf.init.sign_sphere(8, 4, seed=0), t_max=0.2, dt=0.1)
+        >>> traj.hidden_subspace().shape
+        (4, 2)
+        """
+        from .targets import subspace_from_arrays
+
+        return subspace_from_arrays(self.target_arrays)
 
     def refresh(self) -> Trajectory:
         """Re-read a file-backed trajectory (new snapshots of a running writer); no-op in memory."""
@@ -130,4 +154,5 @@ class MemoryRecorder:
         b = np.array(self.b) if self.b else None
         obs = {k: np.array(v) for k, v in self.observables.items()}
         return Trajectory(np.array(self.times), np.array(self.risk), a, b, self.weights, obs, self.final,
-                          status, info, problem.spec() if problem is not None else self.spec, kind=self.kind)
+                          status, info, problem.spec() if problem is not None else self.spec, kind=self.kind,
+                          target_arrays=problem.target.arrays() if problem is not None else {})
