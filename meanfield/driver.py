@@ -213,7 +213,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         return bound.velocity_from(y, run.evaluate(y))
 
     converged = False
-    bar = tqdm(total=t_max, initial=t, disable=not progress, unit="t", desc=f"simulate[{rk.name},{bk.name}]")
+    bar = tqdm(total=t_max, initial=t, disable=not progress, desc=f"simulate[{rk.name},{bk.name}]",
+               bar_format="{l_bar}{bar}| t = {n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
     with RunGuard(run.recorder, info, bar, lambda: f"simulation at t = {t:.6g}",
                   "simulate(..., resume=True)") as guard:
         try:
@@ -232,7 +233,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                             state, t, step = y_next, t + h_try, step + 1
                             ev = run.evaluate(state)
                             run.check(t, state, ev.risk, h_try, step)
-                            guard.step_done(h_try)
+                            guard.step_done(t)
                         factor = 0.9 * err_n ** (-1.0 / (rk.error_order + 1)) if err_n > 0 else 5.0
                         h = h_try * min(5.0, max(0.2, factor if math.isfinite(factor) else 0.2))
                         if h < 1e-12 * t_max:
@@ -254,7 +255,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                     t = min(t_max, step * dt)
                     ev = run.evaluate(state)
                     run.check(t, state, ev.risk, dt, step)
-                    guard.step_done(h_step)
+                    guard.step_done(t)
                     if stop_risk is not None and ev.risk <= stop_risk:
                         raise _Converged
                     if step % save.every == 0 or step == n_steps:

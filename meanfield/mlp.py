@@ -238,7 +238,7 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
                 if not math.isfinite(value) or value > max_loss:
                     raise FlowDivergedError(f"training diverged in epoch {epoch}: the batch loss reached "
                                             f"{value:.3g} (> {max_loss:.3g}); reduce lr", finish("diverged"))
-            guard.step_done(1)
+            guard.step_done(epoch)
             if epoch % save_every == 0 or epoch == epochs:
                 record()
     return finish(guard.status)

@@ -27,8 +27,8 @@ class FlowDivergedError(RuntimeError):
 class RunGuard:
     """``with RunGuard(recorder, info, bar, where, resume_hint) as guard: <loop>``.
 
-    The loop calls :meth:`step_done` after each step. Ctrl-C, SIGTERM or a stop request ends the loop and sets
-    ``guard.status = "interrupted"`` and ``info["interrupted_by"]`` ("SIGINT", "SIGTERM" or "stop request"), with a
+    The loop calls :meth:`step_done` after each step with the time or step reached. Ctrl-C, SIGTERM or a stop
+    request ends the loop and sets ``guard.status = "interrupted"`` and ``info["interrupted_by"]`` ("SIGINT", "SIGTERM" or "stop request"), with a
     warning saying where and how to resume; a :class:`FlowDivergedError` propagates
     (its file is already closed as "diverged"); any other error closes the file with status "failed" (keeping every
     snapshot, releasing the lock) and propagates; the progress bar is closed in every case. Inside the block BLAS
@@ -57,9 +57,11 @@ class RunGuard:
             self.info["blas_threads"] = limit
         return self
 
-    def step_done(self, amount: float = 1) -> None:
-        """Advance the progress bar by ``amount``; stop here if a stop was requested (a sweep being interrupted)."""
-        self.bar.update(amount)
+    def step_done(self, position: float) -> None:
+        """Move the progress bar to ``position`` (time or step reached); stop here if a stop was requested (a sweep
+        being interrupted). Positions are absolute, so the bar ends exactly at its total (no 0.9999999/1)."""
+        self.bar.update(position - self.bar.n)
+        self.bar.n = position
         check_stop()
 
     def __exit__(self, exc_type, exc, tb) -> bool:

@@ -225,7 +225,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
                 net.b -= eta * inv_w[:, None] * net.b.grad
             if not torch.isfinite(loss):
                 raise FlowDivergedError(f"SGD diverged at step {step}: non-finite loss; reduce eta", finish("diverged"))
-            guard.step_done(1)
+            guard.step_done(step)
             if step % save_every == 0 or step == n_steps:
                 risk = record(step * eta)
                 if not math.isfinite(risk) or risk > max_risk:
