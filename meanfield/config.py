@@ -361,32 +361,13 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
         options = sgd_options(cfg)
         if backend:
             options["risk_backend"] = backend
-        problem = build_problem(cfg)
-        return train(problem, build_init(cfg), path=output, overwrite=overwrite, resume=resume, progress=progress,
-                     observables=_alignment(problem, output, resume), config=json.loads(json.dumps(cfg)), **options)
+        return train(build_problem(cfg), build_init(cfg), path=output, overwrite=overwrite, resume=resume,
+                     progress=progress, config=json.loads(json.dumps(cfg)), **options)
     if kind != "flow":
         raise ConfigError(f"[run] kind must be 'flow', 'sgd' or 'mlp', got {kind!r}")
     options = run_options(cfg)
     if backend:
         options["backend"] = backend
-    problem = build_problem(cfg)
-    return simulate(problem, build_init(cfg), path=output, overwrite=overwrite, resume=resume, progress=progress,
-                    observables=_alignment(problem, output, resume), config=json.loads(json.dumps(cfg)), **options)
+    return simulate(build_problem(cfg), build_init(cfg), path=output, overwrite=overwrite, resume=resume,
+                    progress=progress, config=json.loads(json.dumps(cfg)), **options)
 
-
-def _alignment(problem: Problem, output, resume: bool) -> dict:
-    """The alignment observables of runs whose target has a hidden subspace H (teacher: span(U)); none for a
-    resumed file written before runs recorded them (resume must not change what a run records)."""
-    from .symmetry.alignment import alignment_observables
-
-    H = problem.target.hidden_subspace()
-    if H is None:
-        return {}
-    observables = alignment_observables(H)
-    if resume and Path(output).exists():
-        from .io import load
-
-        with load(output) as stored:
-            if not set(observables) <= set(stored.config.get("observables", [])):
-                return {}
-    return observables

@@ -16,6 +16,7 @@ from .measure import ParticleMeasure
 from .problem import Problem
 from .runguard import FlowDivergedError, RunGuard
 from .solvers import error_norm, get_solver
+from .symmetry.alignment import default_observables
 from .trajectory import Trajectory, evaluate_observables
 
 __all__ = ["simulate", "SaveAt", "FlowDivergedError", "RiskIncreaseWarning"]
@@ -111,7 +112,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
              save_every: int | SaveAt = 10, observables: Mapping[str, Callable] | None = None,
              backend="numpy", backend_options: dict | None = None, rtol: float = 1e-6, atol: float = 1e-9,
              max_risk_factor: float = 1e6, stop_risk: float | None = None, path=None, overwrite: bool = False,
-             resume: bool = False, config: dict | None = None, progress: bool = False) -> Trajectory:
+             resume: bool = False, config: dict | None = None, progress: bool = False,
+             alignment: bool = True) -> Trajectory:
     r"""Integrate the mean-field particle flow ȧ_j = −ψ_μ(b_j), ḃ_j = −a_j ∇ψ_μ(b_j) from μ0 up to t_max.
 
     Parameters
@@ -147,6 +149,9 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         Extra configuration stored in the file (e.g. the CLI's whole config).
     progress : bool
         Show a tqdm progress bar.
+    alignment : bool
+        Also record :func:`~meanfield.symmetry.alignment_observables` (angle histograms and output masses) when the
+        target names a hidden subspace (teacher: span(U); multi-index: Q; linear: β).
 
     Returns
     -------
@@ -171,7 +176,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     check_positive(max_risk_factor, "max_risk_factor")
     rk = get_solver(solver)
     save = save_every if isinstance(save_every, SaveAt) else SaveAt(save_every)
-    observables = dict(observables or {})
+    observables = default_observables(problem, observables, path, resume, alignment)
     for name, fn in observables.items():
         if not callable(fn):
             raise TypeError(f"observable {name!r} must be callable(ParticleMeasure) -> value")

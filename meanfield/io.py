@@ -43,6 +43,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ._hdf5 import is_hdf5, open_swmr_read, truncation
 from ._signals import deferred_interrupts
 from .measure import ParticleMeasure
 from .trajectory import MemoryRecorder, Trajectory
@@ -78,13 +79,11 @@ def _check_replaceable(path: Path) -> None:
     if not path.is_file():
         what = "is not a regular file"
     else:
-        with open(path, "rb") as handle:
-            signature = handle.read(8)
-        if signature != b"\x89HDF\r\n\x1a\n":
+        if not is_hdf5(path):
             what = "is not an HDF5 file"
         else:
             try:
-                with h5py.File(path, "r", swmr=True) as f:
+                with open_swmr_read(path) as f:
                     fmt = f.attrs.get("format")
             except (OSError, RuntimeError) as err:
                 what, fmt = f"is an HDF5 file that cannot be opened ({err})", None
@@ -185,13 +184,16 @@ def _release_read(key) -> None:
         entry[0].close()
 
 
-def _open_read(path) -> h5py.File:
-    """Open a trajectory file for reading, with errors that say what is wrong (use :func:`_acquire_read`)."""
+def _open_read(path, allow_truncated: bool = False) -> h5py.File:
+    """Open a trajectory file for reading, with errors that say what is wrong (use :func:`_acquire_read`).
+
+    A truncated file (shorter than its superblock says; not one being written) is refused with the number of its
+    intact snapshots, unless ``allow_truncated`` (what :func:`recover` uses)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such trajectory file: {path}")
     try:
-        f = h5py.File(path, "r", swmr=True)
+        f = open_swmr_read(path)
     except OSError as err:
         raise TrajectoryFileError(f"{path} cannot be opened as HDF5 (not an HDF5 file, or corrupt or truncated): "
                                   f"{err}") from None
@@ -203,6 +205,17 @@ def _open_read(path) -> h5py.File:
     except (OSError, RuntimeError, KeyError, ValueError) as err:
         f.close()
         raise TrajectoryFileError(f"{path} is corrupt or truncated: {err}") from None
+    cut = None if allow_truncated or is_locked(path) else truncation(path)
+    if cut is not None:
+        try:
+            total = _series_length(f)
+            intact = f"its first {_intact_prefix(f, total)} of {total} snapshots are intact"
+        except (OSError, RuntimeError, KeyError, ValueError):
+            intact = "not even its snapshot count can be read"
+        finally:
+            f.close()
+        raise TrajectoryFileError(f"{path} is corrupt or truncated ({cut[0]} of its {cut[1]} bytes are on disk): "
+                                  f"{intact}; `meanfield recover {path}` keeps them in a new file")
     return f
 
 
@@ -222,6 +235,15 @@ def _check_format(f: h5py.File, path: Path) -> None:
                                       "(its writer died before the first snapshot) or corrupt")
 
 
+def _close_attr(f: h5py.File, name: str, default: str) -> str:
+    """A root attribute rewritten when the writer closes (``status``, ``info``): these are the last bytes written,
+    so a file truncated after a run lost them first; such a file reads as ``default``."""
+    try:
+        return str(f.attrs.get(name, default))
+    except (OSError, RuntimeError, KeyError):
+        return default
+
+
 def _series_length(f: h5py.File) -> int:
     """Number of complete snapshots: the shortest per-save dataset (a crash can cut between appends)."""
     return min(_dataset(f, name).shape[0] for name in _snapshot_names(f))
@@ -230,7 +252,7 @@ def _series_length(f: h5py.File) -> int:
 def file_status(path) -> str:
     """'running' (a live writer), 'interrupted' (its writer died or was stopped), or the final status."""
     with _SharedRead(path) as f:
-        status = str(f.attrs.get("status", "unknown"))
+        status = _close_attr(f, "status", "unknown")
     if status == "running" and not is_locked(path):
         return "interrupted"
     return status
@@ -331,7 +353,6 @@ def load(path) -> Trajectory:
     f = _acquire_read(path)
     traj = Trajectory(None, None, None, None, None, {}, None)
     traj._file, traj._path = f, Path(path)
-    traj.file_attributes = {k: v for k, v in f.attrs.items() if k not in ('config', 'info')}
     traj._release = lambda: _release_read(key)
     traj.refresh = lambda: _fill_from_file(traj)
     try:
@@ -355,7 +376,8 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
     n = _series_length(f)
     weights = f["particles/weights"][:]
     ckpt = _intact_checkpoint(f)
-    if ckpt is None and read_checkpoint(f) is None and str(f.attrs.get("status")) == "running":
+    recovered = "recovered_from" in json.loads(_close_attr(f, "info", "{}"))
+    if ckpt is None and read_checkpoint(f) is None and not recovered:
         raise ValueError("no checkpoint written yet")
     traj.times, traj.risk = ds["series/time"][:n], ds["series/risk"][:n]
     traj.a = _Rows(ds["particles/a"], n) if "particles/a" in ds else None
@@ -365,11 +387,13 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
     traj.kind = str(f.attrs.get("kind"))
     intact_state = ckpt is not None and traj.kind not in STATE_ONLY_KINDS
     traj.final = ParticleMeasure.from_state(ckpt["state"], weights) if intact_state else None
-    if ckpt is None and traj.a is not None and n:  # a recovered file without a checkpoint: its last snapshot
+    if ckpt is None and recovered and traj.a is not None and n:  # recovered without a checkpoint: last snapshot
         traj.final = ParticleMeasure(np.asarray(traj.a[n - 1]), np.asarray(traj.b[n - 1]), weights)
-    status = str(f.attrs.get("status", "unknown"))
+    status = _close_attr(f, "status", "unknown")
     traj.status = "interrupted" if status == "running" and not is_locked(traj._path) else status
-    traj.info = json.loads(f.attrs.get("info", "{}"))
+    traj.info = json.loads(_close_attr(f, "info", "{}"))
+    traj.file_attributes = {k: f.attrs[k] for k in ("format", "format_version", "package_version", "created")
+                            if k in f.attrs}
     traj.problem_spec = json.loads(f["problem"].attrs["spec"])
     traj.target_arrays = {name: ds[()] for name, ds in f["problem/target"].items()} if "problem/target" in f else {}
     traj.config = json.loads(f.attrs.get("config", "{}"))
@@ -671,7 +695,7 @@ def recover(path, out=None) -> Path:
     if out.exists():
         raise FileExistsError(f"{out} exists; choose another output for the recovered run")
     tmp = out.with_name(out.name + ".tmp")
-    with _SharedRead(path) as f:
+    with _open_read(path, allow_truncated=True) as f:
         total = _series_length(f)
         intact = _intact_prefix(f, total)
         if intact == 0:

@@ -31,7 +31,7 @@ def risk_curve(trajectories, labels=None, ax=None, minimum: float | None = None,
         ax.axhline(minimum, color="k", ls="--", lw=1, label="minimum")
     ax.set_xlabel("t (mean-field time)")
     ax.set_ylabel("excess risk" if excess else "risk")
-    if any(lbl is not None for lbl in labels) or minimum is not None:
+    if any(lbl is not None for lbl in labels) or (minimum is not None and not excess):
         ax.legend(frameon=False)
     return ax
 

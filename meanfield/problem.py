@@ -64,6 +64,9 @@ class Problem:
     True
     """
 
+    #: Whether the particles of this problem's flows are neurons (a, b) with b ∈ R^d (False for reduced coordinates).
+    particles_are_neurons = True
+
     def __init__(self, target: Target, inputs: InputLaw, activation: str = "relu", slope: float = 0.01):
         if not isinstance(target, Target):
             raise TypeError(f"target must be a meanfield Target, got {type(target).__name__}")

@@ -28,10 +28,11 @@ class RunGuard:
     """``with RunGuard(recorder, info, bar, where, resume_hint) as guard: <loop>``.
 
     The loop calls :meth:`step_done` after each step with the time or step reached. Ctrl-C, SIGTERM or a stop
-    request ends the loop and sets ``guard.status = "interrupted"`` and ``info["interrupted_by"]`` ("SIGINT", "SIGTERM" or "stop request"), with a
-    warning saying where and how to resume; a :class:`FlowDivergedError` propagates
-    (its file is already closed as "diverged"); any other error closes the file with status "failed" (keeping every
-    snapshot, releasing the lock) and propagates; the progress bar is closed in every case. Inside the block BLAS
+    request ends the loop and sets ``guard.status = "interrupted"`` and ``info["interrupted_by"]`` ("SIGINT",
+    "SIGTERM" or "stop request"), with a warning saying where and how to resume; a :class:`FlowDivergedError`
+    propagates (its file is already closed as "diverged"); any other error closes the file with status "failed"
+    (keeping every snapshot, releasing the lock) and propagates; the progress bar is closed in every case. Inside
+    the block BLAS
     runs with the threads of the thread policy (:mod:`meanfield.threads`).
 
     Examples

@@ -24,10 +24,11 @@ from .kernels.torch_backend import torch_device
 from .measure import ParticleMeasure
 from .problem import Problem
 from .runguard import FlowDivergedError, RunGuard
+from .symmetry.alignment import default_observables
 from .targets import CubicTarget, LinearTarget, TeacherNetwork
 from .trajectory import Trajectory, evaluate_observables
 
-__all__ = ["TwoLayerNetwork", "train", "sample_inputs", "torch_target", "MODES"]
+__all__ = ["TwoLayerNetwork", "train", "sample_inputs", "torch_target", "training_data", "minibatch_indices", "MODES"]
 
 MODES = ("online", "minibatch", "full")
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -67,9 +68,13 @@ class TwoLayerNetwork(torch.nn.Module):
         return act @ (self.weights * self.a)
 
     def to_measure(self) -> ParticleMeasure:
+        """The measure of the current parameters: a copy (on a CPU fp64 network ``numpy()`` would share the
+        parameters' memory, and the next in-place step would rewrite every snapshot taken so far)."""
         with torch.no_grad():
-            return ParticleMeasure(self.a.detach().cpu().double().numpy(), self.b.detach().cpu().double().numpy(),
-                                   self.weights.cpu().double().numpy())
+            def copy(t):
+                return t.detach().cpu().double().numpy().copy()
+
+            return ParticleMeasure(copy(self.a), copy(self.b), copy(self.weights))
 
 
 def sample_inputs(inputs: InputLaw, n: int, generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
@@ -98,6 +103,39 @@ def torch_target(target) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: torch.as_tensor(target(x.detach().cpu().double().numpy())).to(x)
 
 
+def training_data(problem: Problem, n_data: int, seed: int, dtype=torch.float64, device="cpu"):
+    """The fixed data set (x, f*(x)) of ``mode="minibatch"`` and ``"full"`` runs seeded by ``seed``: n_data inputs
+    from the problem's law (a CPU generator seeded with seed + 7919, so that it differs from the online stream).
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> problem = mf.Problem(mf.LinearTarget(np.ones(3)), mf.Sphere(3))
+    >>> x, y = training_data(problem, 5, seed=0)
+    >>> tuple(x.shape), tuple(y.shape)
+    ((5, 3), (5,))
+    """
+    xs = sample_inputs(problem.inputs, n_data, torch.Generator().manual_seed(int(seed) + 7919), dtype)
+    xs = xs.to(torch_device(device))
+    return xs, torch_target(problem.target)(xs)
+
+
+def minibatch_indices(n_data: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """The data indices of mini-batch ``step`` (1, 2, ...): each epoch of ⌊n_data / batch_size⌋ steps draws a
+    permutation seeded by (seed, epoch) and takes consecutive slices of it, so the batches of an epoch are disjoint
+    (the remainder n_data mod batch_size is left out of that epoch).
+
+    Examples
+    --------
+    >>> sorted(torch.cat([minibatch_indices(6, 2, 0, s) for s in (1, 2, 3)]).tolist())
+    [0, 1, 2, 3, 4, 5]
+    """
+    per_epoch = n_data // batch_size
+    epoch, pos = divmod(step - 1, per_epoch)
+    perm = torch.randperm(n_data, generator=torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch))
+    return perm[pos * batch_size:(pos + 1) * batch_size]
+
+
 def _generator_state(gen: torch.Generator) -> bytes:
     return bytes(gen.get_state().numpy().tobytes())
 
@@ -106,7 +144,8 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
           mode: str = "online", n_data: int | None = None, seed: int = 0, save_every: int = 10,
           observables: Mapping[str, Callable] | None = None, device="cpu", dtype: str = "float64",
           risk_backend="numpy", max_risk_factor: float = 1e6, path=None, overwrite: bool = False,
-          resume: bool = False, config: dict | None = None, progress: bool = False) -> Trajectory:
+          resume: bool = False, config: dict | None = None, progress: bool = False,
+          alignment: bool = True) -> Trajectory:
     """Train the finite network of ``mu0`` by SGD for mean-field time ``t_max`` (steps = t_max / eta).
 
     Parameters
@@ -126,7 +165,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
         Seeds the samples (and the data set); the run is reproducible from it and resumable bit-identically.
     save_every : int
         Steps between saves; every save records the exact population risk (closed form) and the observables.
-    path, overwrite, resume, config
+    path, overwrite, resume, config, alignment
         As for :func:`meanfield.simulate` (HDF5 streaming through the same writer, kind "sgd").
 
     Returns
@@ -147,7 +186,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
         n_data = check_positive_int(n_data, "n_data")
         if mode == "minibatch" and batch_size > n_data:
             raise ValueError(f"batch_size {batch_size} exceeds the data set size n_data = {n_data}")
-    observables = dict(observables or {})
+    observables = default_observables(problem, observables, path, resume, alignment)
     n_steps = max(1, math.ceil(t_max / eta - 1e-9))
     run_config = {"kind": "sgd", "mode": mode, "eta": eta, "t_max": t_max, "batch_size": batch_size, "n_data": n_data,
                   "seed": int(seed), "save_every": save_every, "dtype": dtype, "problem": problem.spec(),
@@ -160,11 +199,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
     tdtype, dev = _DTYPES[dtype], torch_device(device)
     gen = torch.Generator().manual_seed(int(seed))
     f_star = torch_target(problem.target)
-    data = None
-    if mode != "online":
-        data_gen = torch.Generator().manual_seed(int(seed) + 7919)
-        xs = sample_inputs(problem.inputs, n_data, data_gen, tdtype).to(dev)
-        data = (xs, f_star(xs))
+    data = training_data(problem, n_data, seed, tdtype, dev) if mode != "online" else None
     inv_w = 1.0 / net.weights
 
     from .io import recorder_for
@@ -210,10 +245,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
                 x = sample_inputs(problem.inputs, batch_size, gen, tdtype).to(dev)
                 y = f_star(x)
             elif mode == "minibatch":
-                per_epoch = n_data // batch_size
-                epoch, pos = divmod(step - 1, per_epoch)
-                perm = torch.randperm(n_data, generator=torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch))
-                idx = perm[pos * batch_size:(pos + 1) * batch_size].to(dev)
+                idx = minibatch_indices(n_data, batch_size, seed, step).to(dev)
                 x, y = data[0][idx], data[1][idx]
             else:
                 x, y = data

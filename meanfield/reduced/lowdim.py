@@ -79,6 +79,8 @@ class LowDimReducedProblem(Problem):
         return dict(self.base.spec(), reduction="low_dimensional", d_hidden=self.d_hidden,
                     n_quadrature=len(self.t_nodes))
 
+    particles_are_neurons = False  # (a, u, r): u ∈ H, r = |b_⊥|
+
     def _check_measure(self, mu):
         if not isinstance(mu, ParticleMeasure):
             raise TypeError(f"expected a ParticleMeasure, got {type(mu).__name__}")
