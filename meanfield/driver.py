@@ -34,6 +34,10 @@ class _Converged(Exception):
     """Internal: the risk reached ``stop_risk``."""
 
 
+class _AlreadySaved(Exception):
+    """Internal: a resumed run starts at or below ``stop_risk`` (its last save is the converged state)."""
+
+
 @dataclass(frozen=True)
 class SaveAt:
     """What to save: every ``every`` steps (fixed-step solvers), or on the time grid k · every · dt
@@ -144,7 +148,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         the file. An existing file is an error unless ``overwrite`` or ``resume``.
     resume : bool
         Continue the run stored at ``path`` from its last checkpoint (a fresh run if the file does not exist).
-        The result is bit-identical to an uninterrupted run; only t_max, backend and stop_risk may change.
+        The result is bit-identical to an uninterrupted run; only t_max, backend and stop_risk may change. A
+        converged run continues (with a lower ``stop_risk`` or a longer ``t_max``); a diverged one is refused.
     config : dict, optional
         Extra configuration stored in the file (e.g. the CLI's whole config).
     progress : bool
@@ -201,8 +206,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         ev = run.evaluate(state)
         run.max_risk = max_risk_factor * max(ev.risk, problem.target_energy, np.finfo(float).tiny)
         run.risk_scale = max(ev.risk, problem.target_energy)
+        run.record(0.0, state, ev.risk, 0, dt)  # first, so that a run diverged at once still has its file
         run.check(0.0, state, ev.risk, dt)
-        run.record(0.0, state, ev.risk, 0, dt)
     else:
         state, t, step, h, k0 = bk.asarray(start["state"]), start["t"], start["step"], start["h"], start["n_saved"]
         run.n_evaluations, run.wall_before, run.max_risk = int(start["n_evaluations"]), start["wall_time"], \
@@ -224,6 +229,9 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                   "simulate(..., resume=True)") as guard:
         try:
             if stop_risk is not None and ev.risk <= stop_risk:
+                if start is not None:  # a resumed converged run: its last save is this state already
+                    converged = True
+                    raise _AlreadySaved
                 raise _Converged
             if rk.adaptive:
                 save_dt = dt * save.every
@@ -268,6 +276,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         except _Converged:
             converged = True
             run.record(t, state, ev.risk, step, h)
+        except _AlreadySaved:
+            pass
     status = "converged" if converged else guard.status
     info["n_steps"] = step
     return run.finish(status)

@@ -573,6 +573,11 @@ class TrajectoryWriter:
         try:
             with _SharedRead(path) as f:
                 stored = json.loads(f.attrs["config"])
+                if _close_attr(f, "status", "unknown") == "diverged":
+                    t_end = float(f["series/time"][_series_length(f) - 1])
+                    raise ValueError(f"cannot resume {path}: the run diverged after t = {t_end:.6g}, and resuming "
+                                     "would take the same steps again; start a new run with a smaller step "
+                                     "(overwrite=True, --overwrite)")
                 diffs = _problem_differences(f, stored, config, compare_keys, kind, problem_arrays, weights)
                 if diffs:
                     raise ValueError(f"cannot resume {path}: the configuration differs from the stored run "

@@ -1,5 +1,4 @@
 import numpy as np
-from scipy.special import gamma
 
 import meanfield as mf
 from meanfield.symmetry import alignment_observables, neuron_alignment, output_masses
@@ -21,7 +20,16 @@ def test_alignment_of_known_configurations():
 
 
 def test_positive_mass_limit_formula():
-    for d_h in (1, 2, 5):
-        np.testing.assert_allclose(positive_mass_limit(d_h), 2 * np.sqrt(np.pi) * gamma((d_h + 1) / 2) / gamma(d_h / 2))
-    # d_H = 1: α = 2√π Γ(1) / Γ(1/2) = 2.
-    np.testing.assert_allclose(positive_mass_limit(1), 2.0)
+    """|x_H| = α E_θ[relu(⟨θ, x_H⟩)] for θ uniform on the unit sphere of H (the mass α spread over all directions of
+    H represents the norm): α = 1 / E[relu(θ₁)], computed here by quadrature of the density of θ₁,
+    ∝ (1 − t²)^{(d_H − 3)/2} on [−1, 1] — independent of the Gamma-function formula."""
+    from scipy.integrate import quad
+
+    def density(t, k):
+        return (1 - t * t) ** ((k - 3) / 2)
+
+    for d_h in (2, 3, 5, 10):
+        total = quad(density, -1, 1, args=(d_h,))[0]
+        positive_part = quad(lambda t, k: t * density(t, k), 0, 1, args=(d_h,))[0] / total
+        np.testing.assert_allclose(positive_mass_limit(d_h), 1 / positive_part, rtol=1e-8)
+    np.testing.assert_allclose(positive_mass_limit(1), 2.0)  # d_H = 1: |x| = relu(x) + relu(−x), mass 2

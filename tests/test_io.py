@@ -42,8 +42,25 @@ def _problem():
 
 
 def _cli(*args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "meanfield", *args], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "meanfield", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kwargs)
+    _STARTED.append(proc)
+    return proc
+
+
+_STARTED: list = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test():
+    """Every process a test started is killed when the test ends, passed or failed (an endless run left behind
+    would hold its file's lock)."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def _wait_for_snapshots(path, n, proc, timeout=60):

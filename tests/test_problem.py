@@ -54,12 +54,20 @@ def test_risk_vanishes_at_the_teacher_and_is_accurate_at_small_risk():
     np.testing.assert_allclose(ratios, ratios[0], rtol=1e-3)
 
 
-def test_dissipation_is_the_weighted_squared_velocity():
+def test_dissipation_is_the_rate_of_decrease_of_the_risk():
+    """dF/ds along the velocity field v equals −dissipation: the derivative of the risk itself, by a central difference
+    of F(θ + s v) (error O(s²) ≈ 1e-10 relative at s = 1e-5, round-off ≈ 1e-15/1e-5), not the velocity squared."""
     rng = np.random.default_rng(13)
     problem = mf.Problem(mf.CubicTarget(rng.standard_normal(5)), mf.Sphere(5))
     mu = mf.init.gaussian(6, 5, seed=0)
     da, db = problem.velocity(mu)
-    np.testing.assert_allclose(problem.dissipation(mu), mu.weights @ (da**2 + np.sum(db**2, axis=1)), rtol=1e-13)
+    s = 1e-5
+
+    def risk_at(step):
+        return problem.risk(mf.ParticleMeasure(mu.a + step * da, mu.b + step * db, mu.weights))
+
+    rate = (risk_at(s) - risk_at(-s)) / (2 * s)
+    np.testing.assert_allclose(rate, -problem.dissipation(mu), rtol=1e-7)
 
 
 def test_problem_validation():
