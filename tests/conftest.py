@@ -1,4 +1,9 @@
-"""Shared helpers: Monte-Carlo estimates with their standard errors, random rotations."""
+"""Shared helpers: Monte-Carlo estimates with their standard errors, random rotations.
+
+Tolerances in this suite: a comparison of two fp64 computations of the same quantity (closed form against a
+brute-force sum, a backend against numpy, a fit against its defining moments) uses 1e-10 … 1e-15, the round-off of
+the operations involved; a comparison with Monte Carlo uses Z_TOL standard errors; every other tolerance carries a
+comment with where it comes from."""
 
 import numpy as np
 import pytest

@@ -49,6 +49,14 @@ def test_target_kinds_and_their_options():
             np.testing.assert_array_equal(Q, np.eye(5)[:, :2])
 
 
+def test_inputs_table():
+    gaussian = build_problem(_cfg(inputs={"law": "gaussian", "d": 5, "variance": 0.5})).inputs
+    x = gaussian.sample(400_000, np.random.default_rng(3))
+    assert_mc_close(0.5, x[:, 0] ** 2)  # E x₁² = variance
+    sphere = build_problem(_cfg(inputs={"law": "sphere", "d": 5})).inputs
+    np.testing.assert_allclose(np.linalg.norm(sphere.sample(10, np.random.default_rng(4)), axis=1), 1.0, rtol=1e-14)
+
+
 def test_problem_and_init_tables():
     problem = build_problem(_cfg(problem={"activation": "leaky_relu", "slope": 0.2}))
     mu = mf.init.sign_sphere(4, 5, seed=0)

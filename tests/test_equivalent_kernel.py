@@ -49,6 +49,7 @@ def test_deep_map_approaches_its_fixed_point_polynomially(alpha):
     assert deep_cosine_map(1.0, alpha) == pytest.approx(1.0, abs=1e-14)
     theta = np.arccos(np.clip(rho[[5000, 20000]], -1, 1))
     predicted = 3 * np.pi * (1 + alpha**2) / ((1 - alpha) ** 2 * np.array([5000, 20000]))
+    # θ_l ≈ 3π(1+α²)/((1−α)² l) is the leading term; the next is O(log l / l²) relative, ≈ 1 % at l = 5000.
     np.testing.assert_allclose(theta, predicted, rtol=0.05)
 
 

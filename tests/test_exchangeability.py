@@ -20,6 +20,8 @@ def test_covariances_match_their_construction():
     S, m, n = 4000, 6, 5
     R, C = 0.7 * rng.standard_normal((S, m, 1)), 0.4 * rng.standard_normal((S, 1, n))
     W = R + C + rng.standard_normal((S, m, n))
+    # Sample covariances over S = 4000 seeds: standard error ≈ √(Var² / S) ≈ 0.49·√(2/4000)·(1+…) < 0.006 for the
+    # averaged pairs; 0.03 is 5 SE.
     np.testing.assert_allclose(within_row_covariance(W), 0.49, atol=0.03)
     np.testing.assert_allclose(within_column_covariance(W), 0.16, atol=0.03)
     flat = W.reshape(S, m * n)
@@ -29,6 +31,8 @@ def test_covariances_match_their_construction():
     np.testing.assert_allclose(within_row_covariance(W), brute_row, rtol=1e-10)
     np.testing.assert_allclose(within_column_covariance(W), brute_col, rtol=1e-10)
     mean, var = entry_moments(W)
+    # Mean of 30 sample variances (S = 4000): relative SE ≈ √(2/4000) ≈ 2 %, shared components; 5 % ≈ 2.5 SE of the
+    # worst case where all 30 move together.
     np.testing.assert_allclose(var.mean(), 0.49 + 0.16 + 1.0, rtol=0.05)
     stats = scaled_covariance(W)
     assert stats["row_scaled"] == pytest.approx(n * stats["c_row"] / stats["variance"])
@@ -58,9 +62,11 @@ def test_probe_pairs_have_the_requested_angles_and_constraints():
     x, y = probe_pairs(30, angles, "zero_sum", seed=4)
     np.testing.assert_allclose(x.sum(axis=1), 0, atol=1e-12)
     np.testing.assert_allclose(y.sum(axis=1), 0, atol=1e-12)
+    # arccos near 0 and π loses half the digits: θ ≈ √(2·1e-16) ≈ 1.5e-8 of resolution, so 1e-7.
     np.testing.assert_allclose(np.arccos(np.clip(np.sum(x * y, axis=1), -1, 1)), angles, atol=1e-7)
     x, y = probe_pairs(400, angles[:4], "positive")
     assert (x >= 0).all() and (y >= 0).all()
+    # Positive vectors cannot reach every angle exactly; probe_pairs documents them as within 0.02 rad.
     np.testing.assert_allclose(np.arccos(np.clip(np.sum(x * y, axis=1), -1, 1)), angles[:4], atol=0.02)
     with pytest.raises(ValueError, match="positive inputs"):
         probe_pairs(10, [2.0], "positive")

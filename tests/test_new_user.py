@@ -291,7 +291,9 @@ def test_ctrl_c_during_a_sweep_stops_the_cluster_and_marks_the_runs(tmp_path):
     path = _write(tmp_path / "sweep.toml", cfg)
     proc = _cli("sweep", path, "--no-progress", start_new_session=True)
     try:
-        _wait_until(lambda: all(_has_snapshots(out_dir / f"seed-{s}.h5", 1) for s in (0, 1)), proc, timeout=120)
+        # Two workers, three runs: wait until two runs (whichever Dask started) have saved a snapshot.
+        _wait_until(lambda: sum(_has_snapshots(out_dir / f"seed-{s}.h5", 1) for s in range(3)) == 2, proc,
+                    timeout=120)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
         assert proc.wait(timeout=90) == 130
         _, err = proc.communicate()
@@ -303,10 +305,12 @@ def test_ctrl_c_during_a_sweep_stops_the_cluster_and_marks_the_runs(tmp_path):
     assert "sweep interrupted by SIGINT" in line and "again to resume" in line
     manifest = json.loads((out_dir / "manifest.json").read_text())
     statuses = {run["id"]: run["status"] for run in manifest["runs"]}
-    assert statuses["seed-0"] == statuses["seed-1"] == "interrupted" and statuses["seed-2"] == "pending"
+    started = {f"seed-{s}" for s in range(3) if (out_dir / f"seed-{s}.h5").exists()}
+    assert len(started) == 2 and all(statuses[i] == "interrupted" for i in started)
+    assert [statuses[i] for i in statuses if i not in started] == ["pending"]
     assert not list(out_dir.glob("*.lock"))
-    for seed in (0, 1):
-        with h5py.File(out_dir / f"seed-{seed}.h5", "r") as h:  # each closed by its own run
+    for run_id in started:
+        with h5py.File(out_dir / f"{run_id}.h5", "r") as h:  # each closed by its own run
             assert h.attrs["status"] == "interrupted"
 
 

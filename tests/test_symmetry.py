@@ -67,6 +67,8 @@ def test_hidden_subspace_is_recovered(kind):
     basis, eigenvalues = hidden_subspace(target, mf.Gaussian(d))
     assert basis.shape == (d, 3)
     # Same subspace: the projectors agree.
+    # The gradient outer product uses central differences at step 1e-5 (error ~1e-10 relative) on 2000 samples;
+    # the eigenvector error is that over the gap between the H and H^⊥ eigenvalues: well below 1e-6.
     np.testing.assert_allclose(basis @ basis.T, Q @ Q.T, atol=1e-6)
     assert eigenvalues[3] < 1e-8 * eigenvalues[0]
 

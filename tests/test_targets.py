@@ -90,6 +90,7 @@ def test_monte_carlo_target_is_approximate_and_close_to_exact():
     b = rng.standard_normal((3, 4))
     exact_v, _ = teacher.relu_correlation(law, b)
     approx_v, _ = approx.relu_correlation(law, b)
+    # A fixed sample of 4e5 inputs: relative SE of these means ≈ 2/√(4e5) ≈ 3e-3; 2e-2 ≈ 6 SE.
     np.testing.assert_allclose(approx_v, exact_v, rtol=2e-2)
     np.testing.assert_allclose(approx.second_moment(law), teacher.second_moment(law), rtol=2e-2)
 
