@@ -6,6 +6,7 @@
 """
 
 from . import compare, init, kernels
+from .activations import Activation, LeakyReLU, ReLU
 from .driver import SaveAt, simulate
 from .inputs import Gaussian, InputLaw, Sphere
 from .io import load
@@ -40,6 +41,9 @@ def __getattr__(name):
     raise AttributeError(f"module 'meanfield' has no attribute {name!r}")
 
 __all__ = [
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
     "compare",
     "init",
     "kernels",

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import as_activation
 from .kernels.base import get_backend
 from .measure import ParticleMeasure
 
 __all__ = ["function_distance", "wasserstein"]
 
 
-def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope: float = 0.0,
-                      backend="numpy") -> float:
-    r"""‖f(μ) − f(ν)‖_{L²(ρ)} in closed form.
+def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope=0.0,
+                      backend="auto") -> float:
+    r"""‖f(μ) − f(ν)‖_{L²(ρ)} in closed form; ``slope`` is the activation (an
+    :class:`~meanfield.activations.Activation`, or a leaky slope: 0 is the ReLU).
 
     f(μ) − f(ν) is the predictor of the signed measure μ − ν, so its squared norm is the quadratic form
     Σ_{p,q} v_p v_q K(b_p, b_q) over the particles of both measures (v = w a for μ, −w a for ν). Being the square
@@ -31,7 +33,7 @@ def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope: f
     b = np.concatenate([mu.b, nu.b])
     v = np.concatenate([mu.weights * mu.a, -nu.weights * nu.a])
     pts = bk.asarray(b)
-    field, _ = bk.field(pts, pts, bk.asarray(v), inputs.kernel_scale, slope, grad=False)
+    field, _ = bk.field(pts, pts, bk.asarray(v), inputs.kernel_scale, as_activation(slope), grad=False)
     return float(np.sqrt(max(0.0, float(v @ bk.to_numpy(field)))))
 
 

@@ -69,16 +69,59 @@ _SCHEMA: dict[str, dict[str, object]] = {
     "problem": {"activation": _STR, "slope": _NUM},
     "init": {"kind": _STR, "m": _INT, "seed": _INT, "radius": _NUM, "a_scale": _NUM, "a_std": _NUM, "b_std": _NUM,
              "base": _STR},
-    "run": {"kind": _STR, "t_max": _NUM, "dt": _NUM, "solver": _STR, "save_every": _INT, "save_particles": _BOOL,
-            "backend": _STR, "output": _STR, "rtol": _NUM, "atol": _NUM, "stop_risk": _NUM,
-            "max_risk_factor": _NUM, "eta": _NUM, "batch_size": _INT, "mode": _STR, "n_data": _INT, "seed": _INT,
-            "dtype": _STR, "device": _STR},
-    "mlp": {"width": _INT, "depth": _INT, "dataset": _STR, "init": _STR, "gain": _NUM, "optimizer": _STR,
-            "lr": _NUM, "momentum": _NUM, "batch_size": _INT, "epochs": _INT, "seed": _INT, "save_every": _INT,
-            "n_test": _INT, "split_seed": _INT, "max_loss_factor": _NUM},
 }
-_ALLOWED = {"": {"name", "inputs", "target", "problem", "init", "run", "sweep", "mlp"},
-            **{table: set(keys) for table, keys in _SCHEMA.items()}}
+_TABLES = {"name", "inputs", "target", "problem", "init", "run", "sweep", "mlp"}
+#: Arguments of the run functions that are not settings of a configuration file.
+_NOT_SETTINGS = {"problem", "mu0", "observables", "backend_options", "path", "overwrite", "resume", "config",
+                 "progress", "alignment"}
+
+
+def _kind_of(param) -> str:
+    """The schema type of a run function's argument, from its annotation (or its default)."""
+    text = param.annotation if isinstance(param.annotation, str) else getattr(param.annotation, "__name__", "")
+    if not text or text == "_empty":
+        text = type(param.default).__name__
+    for name, kind in (("bool", _BOOL), ("float", _NUM), ("int", _INT), ("str", _STR)):
+        if name in text:
+            return kind
+    return _STR
+
+
+def _signature_keys(fn, rename=None) -> dict:
+    """{key: type} of the settings a run function takes (its keyword arguments, less :data:`_NOT_SETTINGS`)."""
+    import inspect
+
+    rename = rename or {}
+    return {rename.get(name, name): _kind_of(param) for name, param in inspect.signature(fn).parameters.items()
+            if name not in _NOT_SETTINGS}
+
+
+def _run_schema(kind: str) -> dict:
+    """The keys of [run] for a kind of run, derived from the signature of the function that runs it."""
+    common = {"kind": _STR, "output": _STR}
+    if kind == "flow":
+        from .driver import simulate
+
+        return dict(_signature_keys(simulate), save_particles=_BOOL, **common)
+    if kind == "sgd":
+        from .sgd import train
+
+        return dict(_signature_keys(train, rename={"risk_backend": "backend"}), **common)
+    return common
+
+
+def _table_schema(table: str, kind: str) -> dict:
+    """The keys a table may hold. [run] takes the keys of every kind of run here (a sweep may vary a key of another
+    kind); whether they apply to this run's kind is checked when it runs (:func:`run_options`, :func:`sgd_options`)."""
+    if table == "run":
+        return {**_run_schema("sgd"), **_run_schema("flow")} if kind != "mlp" else _run_schema("mlp")
+    if table == "mlp":
+        from .mlp import train_mlp
+
+        return _signature_keys(train_mlp)
+    return _SCHEMA[table]
+
+
 #: Keys without a default, by table; [run] depends on its kind.
 _REQUIRED = {"inputs": ("d",), "init": ("m",), "mlp": ("width",)}
 _REQUIRED_RUN = {"flow": ("t_max", "dt"), "sgd": ("t_max", "eta"), "mlp": ()}
@@ -92,7 +135,7 @@ _CHOICES = {
     ("init", "kind"): ("sign_sphere", "gaussian", "paired"),
     ("init", "base"): ("sign_sphere", "gaussian"),
     ("run", "solver"): ("euler", "heun", "rk4", "bosh3", "dopri5"),
-    ("run", "backend"): ("numpy", "numba", "torch"),
+    ("run", "backend"): ("auto", "numpy", "numba", "torch"),
     ("run", "mode"): ("online", "minibatch", "full"),
     ("run", "dtype"): ("float64", "float32"),
     ("mlp", "dataset"): ("digits",),
@@ -119,11 +162,21 @@ def _is(value, kind) -> bool:
     return isinstance(value, list) and all(_is(v, _NUM) for v in value)
 
 
-def _check_types(cfg: dict, where: str) -> None:
-    for table, keys in _SCHEMA.items():
-        if not isinstance(cfg.get(table, {}), dict):
+def _check_types(cfg: dict, where: str, kind: str) -> None:
+    for table in ("inputs", "target", "problem", "init", "run", "mlp"):
+        if table not in cfg:
+            continue
+        if not isinstance(cfg[table], dict):
             raise ConfigError(f"{where}: [{table}] must be a table of settings, got {cfg[table]!r}")
-        for key, value in cfg.get(table, {}).items():
+        keys = _table_schema(table, kind)
+        bad = set(cfg[table]) - set(keys)
+        if bad and table == "run":
+            raise ConfigError(f"{where}: [run] keys {sorted(bad)} do not apply to kind = {kind!r} (put training "
+                              "settings of an MLP in [mlp])" if kind == "mlp" else
+                              f"{where}: unknown keys {sorted(bad)} in [run] (allowed: {sorted(keys)})")
+        if bad:
+            raise ConfigError(f"{where}: unknown keys {sorted(bad)} in [{table}] (allowed: {sorted(keys)})")
+        for key, value in cfg[table].items():
             kinds = keys[key] if isinstance(keys[key], tuple) else (keys[key],)
             if not any(_is(value, k) for k in kinds):
                 raise ConfigError(f"{where}: [{table}] {key} must be a {' or '.join(kinds)}, got {value!r}")
@@ -175,18 +228,13 @@ def validate_config(cfg: dict, where: str = "configuration") -> None:
     ConfigError
         One line: where, the table, the key and what to change.
     """
-    unknown = set(cfg) - _ALLOWED[""]
+    unknown = set(cfg) - _TABLES
     if unknown:
-        raise ConfigError(f"{where}: unknown top-level keys {sorted(unknown)} (allowed: {sorted(_ALLOWED[''])})")
-    for table, allowed in _ALLOWED.items():
-        if table and table in cfg and isinstance(cfg[table], dict):
-            bad = set(cfg[table]) - allowed
-            if bad:
-                raise ConfigError(f"{where}: unknown keys {sorted(bad)} in [{table}] (allowed: {sorted(allowed)})")
-    _check_types(cfg, where)
-    kind = cfg.get("run", {}).get("kind", "flow")
+        raise ConfigError(f"{where}: unknown top-level keys {sorted(unknown)} (allowed: {sorted(_TABLES)})")
+    kind = cfg.get("run", {}).get("kind", "flow") if isinstance(cfg.get("run", {}), dict) else "flow"
     if kind not in _REQUIRED_RUN:
         raise ConfigError(f"{where}: [run] kind must be 'flow', 'sgd' or 'mlp', got {kind!r}")
+    _check_types(cfg, where, kind)
     if "sweep" in cfg:  # a sweep's base configuration may leave keys to its grid; each run is checked in full
         return
     tables = ("mlp", "run") if kind == "mlp" else ("inputs", "target", "init", "run")
@@ -296,35 +344,30 @@ def _build_init(cfg: dict):
     return draw(m, cfg["inputs"]["d"], seed, **spec)
 
 
-_SGD_KEYS = ("t_max", "eta", "batch_size", "mode", "n_data", "seed", "save_every", "dtype", "device", "max_risk_factor")
-
-
 def sgd_options(cfg: dict) -> dict:
     """Keyword arguments of :func:`meanfield.sgd.train` from a [run] table with kind = "sgd"."""
     run = dict(cfg["run"])
-    bad = set(run) - set(_SGD_KEYS) - {"kind", "output", "backend"}
+    keys = _run_schema("sgd")
+    bad = set(run) - set(keys)
     if bad:
-        raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = 'sgd' (allowed: {sorted(_SGD_KEYS)})")
+        raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = 'sgd' (allowed: {sorted(keys)})")
     for key in ("t_max", "eta"):
         if key not in run:
             raise ConfigError(f"[run] with kind = 'sgd' needs {key}")
-    out = {k: run[k] for k in _SGD_KEYS if k in run}
-    out["risk_backend"] = run.get("backend", "numpy")
+    out = {k: v for k, v in run.items() if k not in ("kind", "output", "backend")}
+    out["risk_backend"] = run.get("backend", "auto")
     return out
 
 
 def run_options(cfg: dict) -> dict:
     """Keyword arguments of :func:`meanfield.simulate` from the [run] table (without the output path)."""
-    import inspect
-
-    from .driver import SaveAt, simulate
+    from .driver import SaveAt
 
     run = dict(cfg["run"])
     if run.pop("kind", "flow") != "flow":
         raise ConfigError("run_options describes flows; use sgd_options for [run] kind = 'sgd'")
     run.pop("output", None)
-    accepted = set(inspect.signature(simulate).parameters) | {"save_particles"}
-    bad = set(run) - accepted
+    bad = set(run) - set(_run_schema("flow"))
     if bad:
         raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = 'flow' (they are SGD settings: set "
                           "kind = 'sgd', or remove them)")

@@ -114,7 +114,7 @@ class _Run:
 
 def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, solver="heun",
              save_every: int | SaveAt = 10, observables: Mapping[str, Callable] | None = None,
-             backend="numpy", backend_options: dict | None = None, rtol: float = 1e-6, atol: float = 1e-9,
+             backend="auto", backend_options: dict | None = None, rtol: float = 1e-6, atol: float = 1e-9,
              max_risk_factor: float = 1e6, stop_risk: float | None = None, path=None, overwrite: bool = False,
              resume: bool = False, config: dict | None = None, progress: bool = False,
              alignment: bool = True) -> Trajectory:
@@ -137,7 +137,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     observables : dict of name -> callable(ParticleMeasure) -> float or array, optional
         Recorded at every save, in ``trajectory.observables[name]``.
     backend : str or Backend
-        "numpy" (reference), "numba" or "torch"; ``backend_options`` go to its constructor.
+        "auto" (default: numba when it imports, else numpy), "numpy" (reference), "numba" or "torch";
+        ``backend_options`` go to its constructor.
     max_risk_factor : float
         The run stops with :class:`FlowDivergedError` when the risk exceeds this factor times
         max(F(μ0), ½ E f*²), or when the state becomes non-finite.
@@ -176,7 +177,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a meanfield Problem, got {type(problem).__name__}")
-    problem._check_measure(mu0)
+    problem.check_measure(mu0)
     t_max, dt = check_positive(t_max, "t_max"), check_positive(dt, "dt")
     check_positive(max_risk_factor, "max_risk_factor")
     rk = get_solver(solver)

@@ -48,8 +48,9 @@ from ._signals import deferred_interrupts
 from .measure import ParticleMeasure
 from .trajectory import MemoryRecorder, Trajectory
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "TrajectoryWriter", "FileRecorder", "recorder_for", "TrajectoryFileError",
-           "FileBusyError", "load", "read_checkpoint", "file_status", "recover", "array_checksum"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FileTrajectory", "TrajectoryWriter", "FileRecorder", "recorder_for",
+           "TrajectoryFileError", "FileBusyError", "load", "read_checkpoint", "file_status", "recover",
+           "array_checksum"]
 
 FORMAT_NAME = "meanfield-trajectory"
 FORMAT_VERSION = 1
@@ -349,22 +350,40 @@ def load(path) -> Trajectory:
     TrajectoryFileError
         For a foreign HDF5 file, a file from a newer format version, or a corrupt or truncated file.
     """
-    key = _reader_key(path)
-    f = _acquire_read(path)
-    traj = Trajectory(None, None, None, None, None, {}, None)
-    traj._file, traj._path = f, Path(path)
-    traj._release = lambda: _release_read(key)
-    traj.refresh = lambda: _fill_from_file(traj)
+    traj = FileTrajectory(path)
     try:
-        _fill_from_file(traj)
+        traj.refresh()
     except (OSError, RuntimeError, KeyError, ValueError) as err:
-        _release_read(key)
+        traj.close()
         raise TrajectoryFileError(f"{path} is corrupt or truncated: {err}") from None
     return traj
 
 
-def _fill_from_file(traj: Trajectory) -> Trajectory:
-    f = traj._file
+class FileTrajectory(Trajectory):
+    """A :class:`~meanfield.Trajectory` backed by its HDF5 file (what :func:`load` returns): arrays are read
+    lazily, :meth:`refresh` follows a file that is still being written, :meth:`close` releases the file."""
+
+    def __init__(self, path):
+        super().__init__(None, None, None, None, None, {}, None)
+        self._key = _reader_key(path)
+        self._handle = _acquire_read(path)
+        self._file_path = Path(path)
+
+    @property
+    def path(self) -> Path:
+        return self._file_path
+
+    def refresh(self) -> FileTrajectory:
+        """Re-read the file: snapshots a running writer has added since, its status and final state."""
+        return _fill_from_file(self, self._handle)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            _release_read(self._key)
+            self._handle = None
+
+
+def _fill_from_file(traj: Trajectory, f: h5py.File) -> Trajectory:
     names = ["series/time", "series/risk", "particles/a", "particles/b", "checkpoint/state", "checkpoint/meta",
              "checkpoint/previous/state", "checkpoint/previous/meta"]
     names = [n for n in names if n in f]
@@ -390,7 +409,7 @@ def _fill_from_file(traj: Trajectory) -> Trajectory:
     if ckpt is None and recovered and traj.a is not None and n:  # recovered without a checkpoint: last snapshot
         traj.final = ParticleMeasure(np.asarray(traj.a[n - 1]), np.asarray(traj.b[n - 1]), weights)
     status = _close_attr(f, "status", "unknown")
-    traj.status = "interrupted" if status == "running" and not is_locked(traj._path) else status
+    traj.status = "interrupted" if status == "running" and not is_locked(traj.path) else status
     traj.info = json.loads(_close_attr(f, "info", "{}"))
     traj.file_attributes = {k: f.attrs[k] for k in ("format", "format_version", "package_version", "created")
                             if k in f.attrs}

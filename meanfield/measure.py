@@ -69,15 +69,17 @@ class ParticleMeasure:
     def uniform(self) -> bool:
         return bool(np.all(self.weights == self.weights[0]))
 
-    def predict(self, x, slope: float = 0.0) -> np.ndarray:
-        """f(μ; x) = Σ_j w_j a_j σ(⟨b_j, x⟩) on an (n, d) array of inputs, σ(z) = max(z, slope · z) (ReLU for
-        slope 0; use the problem's :meth:`~meanfield.Problem.predict` to take its activation)."""
+    def predict(self, x, activation=0.0) -> np.ndarray:
+        """f(μ; x) = Σ_j w_j a_j σ(⟨b_j, x⟩) on an (n, d) array of inputs; ``activation`` an
+        :class:`~meanfield.activations.Activation` or a leaky slope (0, the default, is the ReLU). The problem's
+        :meth:`~meanfield.Problem.predict` takes its own activation."""
+        from .activations import as_activation
+
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.d:
             raise ValueError(f"predict needs inputs of shape (n, {self.d}) for neurons of dimension {self.d}, "
                              f"got shape {x.shape}")
-        z = x @ self.b.T
-        return np.maximum(z, slope * z) @ (self.weights * self.a)
+        return as_activation(activation)(x @ self.b.T) @ (self.weights * self.a)
 
     def state(self) -> np.ndarray:
         """The particles as one (m, 1 + d) array [a | b], the state the solvers integrate."""

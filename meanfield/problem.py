@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .activations import as_activation
 from .inputs import InputLaw
 from .kernels.base import Backend, get_backend
 from .measure import ParticleMeasure
 from .targets import Target
 
-__all__ = ["Problem", "Evaluation"]
+__all__ = ["Problem", "ProblemVariant", "BoundProblem", "Evaluation"]
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Evaluation:
 
 
 class Problem:
-    r"""A target f*, an input law ρ and an activation ("relu", or "leaky_relu" with slope α).
+    r"""A target f*, an input law ρ and an activation (:mod:`meanfield.activations`).
 
     Parameters
     ----------
@@ -43,10 +44,10 @@ class Problem:
         The target function (its dimension must equal the inputs').
     inputs : InputLaw
         :class:`~meanfield.Gaussian` or :class:`~meanfield.Sphere`.
-    activation : {"relu", "leaky_relu"}
-        σ(z) = max(z, 0) or σ_α(z) = max(z, αz).
+    activation : Activation or {"relu", "leaky_relu"}
+        The unit, e.g. ``mf.ReLU()`` or ``mf.LeakyReLU(0.1)``; the names are shorthands.
     slope : float
-        α for the leaky ReLU (ignored for "relu").
+        α for ``activation="leaky_relu"`` (ignored otherwise).
 
     Notes
     -----
@@ -73,15 +74,10 @@ class Problem:
         if not isinstance(inputs, InputLaw):
             raise TypeError(f"inputs must be a meanfield input law (Gaussian, Sphere), got {type(inputs).__name__}")
         target.check_inputs(inputs)
-        if activation == "relu":
-            slope = 0.0
-        elif activation == "leaky_relu":
-            slope = float(slope)
-            if not 0.0 < slope < 1.0:
-                raise ValueError(f"the leaky-ReLU slope must lie in (0, 1), got {slope}")
-        else:
-            raise ValueError(f"activation must be 'relu' or 'leaky_relu', got {activation!r}")
-        self.target, self.inputs, self.activation, self.slope = target, inputs, activation, slope
+        self.unit = as_activation(activation, slope if activation == "leaky_relu" else None)
+        if self.unit.relu_decomposition is None:
+            raise ValueError(f"{self.unit!r} has no target correlations yet: use the ReLU or leaky ReLU")
+        self.target, self.inputs = target, inputs
         self.scale = inputs.kernel_scale
         self.target_energy = float(target.second_moment(inputs))
         self.target_linear_moment = np.asarray(target.linear_moment(inputs), dtype=np.float64)
@@ -91,13 +87,22 @@ class Problem:
     def d(self) -> int:
         return self.inputs.d
 
+    @property
+    def activation(self) -> str:
+        """The activation's name ("relu", "leaky_relu"); the unit itself is :attr:`unit`."""
+        return self.unit.name
+
+    @property
+    def slope(self) -> float:
+        """The linear part λ of σ(z) = λ z + ρ relu(z) (the leaky slope; 0 for the ReLU)."""
+        return self.unit.relu_decomposition[0]
+
     def activation_fn(self, z):
         """σ(z) (numpy)."""
-        return np.maximum(z, self.slope * z)
+        return self.unit(z)
 
     def spec(self) -> dict:
-        return {"inputs": self.inputs.spec(), "target": self.target.spec(), "activation": self.activation,
-                "slope": self.slope}
+        return {"inputs": self.inputs.spec(), "target": self.target.spec(), **self.unit.spec()}
 
     # -- evaluation on backend arrays -------------------------------------------------------------------
     def bind(self, backend: Backend | str = "numpy", **options) -> BoundProblem:
@@ -108,43 +113,44 @@ class Problem:
             self._bound[key] = self._bound_class(self, backend)
         return self._bound[key]
 
-    def _check_measure(self, mu: ParticleMeasure) -> None:
+    def check_measure(self, mu: ParticleMeasure) -> None:
+        """Raise a one-line error unless ``mu`` is a measure this problem's flows can run."""
         if not isinstance(mu, ParticleMeasure):
             raise TypeError(f"expected a ParticleMeasure, got {type(mu).__name__}")
         if mu.d != self.d:
             raise ValueError(f"the measure's neurons have dimension {mu.d} but the problem has d = {self.d}")
 
-    def evaluate(self, mu: ParticleMeasure, backend="numpy") -> Evaluation:
+    def evaluate(self, mu: ParticleMeasure, backend="auto") -> Evaluation:
         """ψ, ∇ψ at the particles and the risk, as numpy arrays."""
-        self._check_measure(mu)
+        self.check_measure(mu)
         bound = self.bind(backend)
         bk = bound.backend
         ev = bound.evaluate(bk.asarray(mu.state()), bk.asarray(mu.weights))
         return Evaluation(bk.to_numpy(ev.psi), bk.to_numpy(ev.grad_psi), ev.risk)
 
-    def risk(self, mu: ParticleMeasure, backend="numpy") -> float:
+    def risk(self, mu: ParticleMeasure, backend="auto") -> float:
         """Exact population risk F(μ) = ½ E[(f(μ; x) − f*(x))²] (exact up to the target's own accuracy)."""
         return self.evaluate(mu, backend).risk
 
-    def first_variation(self, mu: ParticleMeasure, backend="numpy") -> tuple[np.ndarray, np.ndarray]:
+    def first_variation(self, mu: ParticleMeasure, backend="auto") -> tuple[np.ndarray, np.ndarray]:
         """(ψ_μ(b_j), ∇ψ_μ(b_j)) at the particles; F'(μ)(a, b) = a ψ_μ(b)."""
         ev = self.evaluate(mu, backend)
         return ev.psi, ev.grad_psi
 
-    def velocity(self, mu: ParticleMeasure, backend="numpy") -> tuple[np.ndarray, np.ndarray]:
+    def velocity(self, mu: ParticleMeasure, backend="auto") -> tuple[np.ndarray, np.ndarray]:
         """Right-hand side of the particle ODE: (ȧ, ḃ) = (−ψ(b_j), −a_j ∇ψ(b_j))."""
         ev = self.evaluate(mu, backend)
         return -ev.psi, -mu.a[:, None] * ev.grad_psi
 
-    def dissipation(self, mu: ParticleMeasure, backend="numpy") -> float:
+    def dissipation(self, mu: ParticleMeasure, backend="auto") -> float:
         """∫(ψ² + a²|∇ψ|²) dμ, so that dF/dt = −dissipation along the flow (energy identity)."""
         ev = self.evaluate(mu, backend)
         return float(mu.weights @ (ev.psi**2 + mu.a**2 * np.sum(ev.grad_psi**2, axis=1)))
 
     def predict(self, mu: ParticleMeasure, x) -> np.ndarray:
         """f(μ; x) on an (n, d) array of inputs, with this problem's activation."""
-        self._check_measure(mu)
-        return mu.predict(x, self.slope)
+        self.check_measure(mu)
+        return mu.predict(x, self.unit)
 
 
 class BoundProblem:
@@ -174,20 +180,31 @@ class BoundProblem:
         else:
             f, g = p.target.relu_correlation(p.inputs, bk.to_numpy(b))
             f, g = bk.asarray(f), bk.asarray(g)
-        if p.slope:
-            # E[f* σ_α(⟨b, x⟩)] = α⟨E[f* x], b⟩ + (1 − α) F*(b).
-            f = p.slope * (b @ self._m1) + (1 - p.slope) * f
-            g = p.slope * self._m1 + (1 - p.slope) * g
+        lam, rho = p.unit.relu_decomposition
+        if lam:
+            # σ = λ z + ρ relu(z): E[f* σ(⟨b, x⟩)] = λ⟨E[f* x], b⟩ + ρ F*(b).
+            f = lam * (b @ self._m1) + rho * f
+            g = lam * self._m1 + rho * g
         return f, g
 
+    def self_field(self, b, coef):
+        """(Σ_k c_k K(b_j, b_k), its gradient) at the particles: the field strategy of the flow (all pairs here;
+        problem variants override it: symmetric images, ring averages)."""
+        return self.backend.field(b, b, coef, self.problem.scale, self.problem.unit)
+
+    def target_field(self, b):
+        """(F*(b_j), ∇F*(b_j)) in the particles' coordinates (variants with reduced coordinates override it)."""
+        return self.target_correlation(b)
+
     def evaluate(self, state, weights) -> Evaluation:
-        p, bk = self.problem, self.backend
-        a, b = state[:, 0], state[:, 1:]
-        coef = weights * a
-        field, grad_field = bk.field(b, b, coef, p.scale, p.slope)
-        f_star, grad_f_star = self.target_correlation(b)
+        """ψ = Σ_k c_k K(·, b_k) − F*, ∇ψ and the risk ½[Σ_j c_j ψ_j + E f*² − Σ_j c_j F*_j], assembled here once
+        for every variant from :meth:`self_field` and :meth:`target_field`."""
+        b = state[:, 1:]
+        coef = weights * state[:, 0]
+        field, grad_field = self.self_field(b, coef)
+        f_star, grad_f_star = self.target_field(b)
         psi = field - f_star
-        risk = 0.5 * (float(coef @ psi) + (p.target_energy - float(coef @ f_star)))
+        risk = 0.5 * (float(coef @ psi) + (self.problem.target_energy - float(coef @ f_star)))
         return Evaluation(psi, grad_field - grad_f_star, risk)
 
     def velocity_from(self, state, ev: Evaluation):
@@ -199,3 +216,29 @@ class BoundProblem:
 
 
 Problem._bound_class = BoundProblem  # subclasses (reduced and symmetric flows) set their own
+
+
+class ProblemVariant(Problem):
+    """A problem derived from a base problem (enforced symmetry, reduced flows): it wraps the base — target, input
+    law, activation and their constants are the base's — and changes only how its bound form evaluates the field
+    (:meth:`BoundProblem.self_field`, :meth:`BoundProblem.target_field`). :meth:`variant_spec` describes the change.
+    """
+
+    def __init__(self, base: Problem):
+        if not isinstance(base, Problem):
+            raise TypeError(f"a problem variant wraps a meanfield Problem, got {type(base).__name__}")
+        self.base = base
+        self._bound = {}
+
+    target = property(lambda self: self.base.target)
+    inputs = property(lambda self: self.base.inputs)
+    unit = property(lambda self: self.base.unit)
+    scale = property(lambda self: self.base.scale)
+    target_energy = property(lambda self: self.base.target_energy)
+    target_linear_moment = property(lambda self: self.base.target_linear_moment)
+
+    def variant_spec(self) -> dict:
+        return {}
+
+    def spec(self) -> dict:
+        return dict(self.base.spec(), **self.variant_spec())

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._validation import check_positive, check_positive_int
+from .activations import as_activation
 from .inputs import Gaussian, InputLaw, Sphere
 from .kernels.torch_backend import torch_device
 from .measure import ParticleMeasure
@@ -35,7 +36,7 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 class TwoLayerNetwork(torch.nn.Module):
-    """Bias-free two-layer (leaky-)ReLU network f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩), the finite counterpart of a
+    """Bias-free two-layer network f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩), the finite counterpart of a
     :class:`~meanfield.ParticleMeasure`.
 
     Examples
@@ -48,24 +49,24 @@ class TwoLayerNetwork(torch.nn.Module):
     True
     """
 
-    def __init__(self, a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, slope: float = 0.0):
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, activation=0.0):
         super().__init__()
         self.a = torch.nn.Parameter(a)
         self.b = torch.nn.Parameter(b)
         self.register_buffer("weights", weights)
-        self.slope = float(slope)
+        self.unit = as_activation(activation)
 
     @classmethod
-    def from_measure(cls, mu: ParticleMeasure, device="cpu", dtype: str = "float64", slope: float = 0.0):
+    def from_measure(cls, mu: ParticleMeasure, device="cpu", dtype: str = "float64", slope=0.0):
+        """The network of ``mu`` with activation ``slope`` (an :class:`~meanfield.activations.Activation`, or a leaky
+        slope: 0 is the ReLU)."""
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         opts = {"device": torch_device(device), "dtype": _DTYPES[dtype]}
         return cls(torch.tensor(mu.a, **opts), torch.tensor(mu.b, **opts), torch.tensor(mu.weights, **opts), slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = x @ self.b.T
-        act = torch.relu(z) if self.slope == 0 else torch.maximum(z, self.slope * z)
-        return act @ (self.weights * self.a)
+        return self.unit.torch(x @ self.b.T) @ (self.weights * self.a)
 
     def to_measure(self) -> ParticleMeasure:
         """The measure of the current parameters: a copy (on a CPU fp64 network ``numpy()`` would share the
@@ -143,7 +144,7 @@ def _generator_state(gen: torch.Generator) -> bytes:
 def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batch_size: int = 512,
           mode: str = "online", n_data: int | None = None, seed: int = 0, save_every: int = 10,
           observables: Mapping[str, Callable] | None = None, device="cpu", dtype: str = "float64",
-          risk_backend="numpy", max_risk_factor: float = 1e6, path=None, overwrite: bool = False,
+          risk_backend="auto", max_risk_factor: float = 1e6, path=None, overwrite: bool = False,
           resume: bool = False, config: dict | None = None, progress: bool = False,
           alignment: bool = True) -> Trajectory:
     """Train the finite network of ``mu0`` by SGD for mean-field time ``t_max`` (steps = t_max / eta).
@@ -175,7 +176,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a meanfield Problem, got {type(problem).__name__}")
-    problem._check_measure(mu0)
+    problem.check_measure(mu0)
     t_max, eta = check_positive(t_max, "t_max"), check_positive(eta, "eta")
     batch_size, save_every = check_positive_int(batch_size, "batch_size"), check_positive_int(save_every, "save_every")
     if mode not in MODES:
@@ -193,7 +194,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
                   "m": mu0.m, "d": mu0.d, "mu0_sha1": mu0.checksum(), "observables": sorted(observables),
                   "user": config or {}}
 
-    net = TwoLayerNetwork.from_measure(mu0, device, dtype, problem.slope)
+    net = TwoLayerNetwork.from_measure(mu0, device, dtype, problem.unit)
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     tdtype, dev = _DTYPES[dtype], torch_device(device)

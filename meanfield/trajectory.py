@@ -59,13 +59,11 @@ class Trajectory:
         self.config, self.kind = dict(config or {}), kind
         self.target_arrays = dict(target_arrays or {})
         self.file_attributes: dict = {}  # format, format_version, package_version, created (file-backed only)
-        self._file = None
-        self._path = None
 
     @property
     def path(self):
-        """The HDF5 file backing this trajectory (None for an in-memory one)."""
-        return self._path
+        """The HDF5 file backing this trajectory (None in memory; see :class:`meanfield.io.FileTrajectory`)."""
+        return None
 
     def hidden_subspace(self):
         """Orthonormal basis (d, d_H) of the target's hidden subspace H (span of the teacher neurons, the subspace
@@ -88,11 +86,7 @@ class Trajectory:
         return self
 
     def close(self) -> None:
-        """Close the backing file (file-backed trajectories); lazy arrays are unusable afterwards."""
-        if self._file is not None:
-            release = getattr(self, "_release", None)
-            self._file.close() if release is None else release()
-            self._file = None
+        """Close the backing file (file-backed trajectories; nothing in memory); lazy arrays are unusable after."""
 
     def __enter__(self):
         return self

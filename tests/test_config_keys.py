@@ -154,7 +154,7 @@ def test_sweep_retry_failed_and_overwrite(tmp_path, capsys):
     assert main(["sweep", str(cfg), "--no-progress"]) == 1  # a recorded failure is not retried by default
     assert main(["sweep", str(cfg), "--no-progress", "--retry-failed"]) == 0
     reference = {m: mf.simulate(build_problem(dict(BASE, init={"m": m})), build_init(dict(BASE, init={"m": m})),
-                                t_max=1.0, dt=0.1) for m in (8, 16)}
+                                t_max=1.0, dt=0.1, backend="numpy") for m in (8, 16)}  # the sweep's backend
     for m in (8, 16):
         with mf.load(runs / f"m-{m}.h5") as traj:
             np.testing.assert_array_equal(traj.final.state(), reference[m].final.state())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_positive, check_positive_int
+from ..activations import as_activation
 from ..kernels.closed_form import relu_kernel
 
 __all__ = ["equivalent_kernel", "empirical_kernel", "deep_cosine_map", "deep_cosines", "sample_weights", "WEIGHT_LAWS",
@@ -70,8 +71,9 @@ def second_moment(law: str, n: int, scale: float = 1.0, dof: float = 5.0) -> flo
     return n * per_coordinate[law]
 
 
-def equivalent_kernel(x, y, weight_second_moment: float, alpha: float = 0.0):
-    """k(x, y) = E_w[σ_α(w·x) σ_α(w·y)] for a rotationally invariant law with E|w|² = ``weight_second_moment``.
+def equivalent_kernel(x, y, weight_second_moment: float, alpha=0.0):
+    """k(x, y) = E_w[σ(w·x) σ(w·y)] for a rotationally invariant law with E|w|² = ``weight_second_moment``;
+    ``alpha`` is the unit (a ReLU-family :class:`~meanfield.activations.Activation`, or a leaky slope).
 
     Examples
     --------
@@ -81,20 +83,26 @@ def equivalent_kernel(x, y, weight_second_moment: float, alpha: float = 0.0):
     True
     """
     x = np.asarray(x, dtype=np.float64)
-    return relu_kernel(x, y, weight_second_moment / x.shape[-1], alpha)
+    unit = as_activation(alpha)
+    if unit.relu_decomposition is None:
+        raise ValueError(f"the equivalent kernel is available for the ReLU family, not {unit!r}")
+    return relu_kernel(x, y, weight_second_moment / x.shape[-1], unit.relu_decomposition[0])
 
 
-def empirical_kernel(weights, x, y, alpha: float = 0.0):
-    """k̂(x, y) = (1/N) Σ_i σ_α(w_i·x) σ_α(w_i·y) for a sample of weights (rows), at each pair of rows of x, y."""
+def empirical_kernel(weights, x, y, alpha=0.0):
+    """k̂(x, y) = (1/N) Σ_i σ(w_i·x) σ(w_i·y) for a sample of weights (rows), at each pair of rows of x, y;
+    ``alpha`` is the unit (an :class:`~meanfield.activations.Activation`, or a leaky slope)."""
+    unit = as_activation(alpha)
     zx, zy = np.asarray(x) @ np.asarray(weights).T, np.asarray(y) @ np.asarray(weights).T
-    return np.mean(np.maximum(zx, alpha * zx) * np.maximum(zy, alpha * zy), axis=-1)
+    return np.mean(unit(zx) * unit(zy), axis=-1)
 
 
-def deep_cosine_map(rho, alpha: float = 0.0):
-    """One layer of the normalised kernel: ρ ↦ [(1−α)²(√(1−ρ²) + (π − arccos ρ)ρ) + 2πα ρ] / (π(1+α²))."""
+def deep_cosine_map(rho, alpha=0.0):
+    """One layer of the normalised kernel, ρ ↦ k(ρ)/k(1) with k the unit's dual kernel; for the leaky ReLU
+    ρ ↦ [(1−α)²(√(1−ρ²) + (π − arccos ρ)ρ) + 2πα ρ] / (π(1+α²))."""
+    unit = as_activation(alpha)
     rho = np.clip(np.asarray(rho, dtype=np.float64), -1.0, 1.0)
-    value = (1 - alpha) ** 2 * (np.sqrt((1 - rho) * (1 + rho)) + (np.pi - np.arccos(rho)) * rho)
-    return (value + 2 * np.pi * alpha * rho) / (np.pi * (1 + alpha**2))
+    return unit.dual(rho, np)[0] / unit.dual(np.ones(1), np)[0][0]
 
 
 def deep_cosines(rho0, depth: int, alpha: float = 0.0) -> np.ndarray:

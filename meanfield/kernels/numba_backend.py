@@ -23,8 +23,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ..activations import LeakyReLU, as_activation
 from .base import register_backend
-from .numpy_backend import NumpyBackend, _unit_rows
+from .numpy_backend import NumpyBackend
 
 _PI = math.pi
 _FASTMATH = {"contract", "reassoc", "arcp", "nsz"}  # no nnan/ninf: NaN must still propagate to the driver
@@ -173,6 +174,20 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
         acc_s_cols += part_s[ch]
 
 
+def _finish(points, sources, coef, scale, alpha, value, gradient):
+    """Apply κ/(2π) and the leaky-ReLU linear part to the compiled ReLU sums: K_α = α κ ⟨b, b'⟩ + (1 − α)² K."""
+    factor = scale / (2 * np.pi) * (1 - alpha) ** 2
+    value *= factor
+    if gradient is not None:
+        gradient *= factor
+    if alpha:
+        mean_source = alpha * scale * (coef @ sources)
+        value += points @ mean_source
+        if gradient is not None:
+            gradient += mean_source
+    return value, gradient
+
+
 class NumbaBackend(NumpyBackend):
     """CPU backend compiled with numba (fp64), parallel over rows; see the module docstring.
 
@@ -200,14 +215,18 @@ class NumbaBackend(NumpyBackend):
         if threads is not None:
             numba.set_num_threads(int(threads))
 
-    def field(self, points, sources, coef, scale, alpha=0.0, grad=True):
+    def field(self, points, sources, coef, scale, activation=0.0, grad=True):
+        """The ReLU family (ReLU, leaky ReLU) compiled; any other activation by the generic field."""
+        activation = as_activation(activation)
+        if not isinstance(activation, LeakyReLU):
+            return super().field(points, sources, coef, scale, activation, grad)
         same = points is sources
         points = np.ascontiguousarray(points, dtype=np.float64)
         sources = points if same else np.ascontiguousarray(sources, dtype=np.float64)
         coef = np.ascontiguousarray(coef, dtype=np.float64)
         n, d = points.shape
-        u_p, n_p = _unit_rows(points)
-        u_s, n_s = (u_p, n_p) if same else _unit_rows(sources)
+        u_p, n_p = self.unit_rows(points)
+        u_s, n_s = (u_p, n_p) if same else self.unit_rows(sources)
         cn = coef * n_s
         strategy = self.strategy if self.strategy != "auto" else ("fused" if d < self.blas_min_d else "blas")
         if strategy == "fused":
@@ -217,7 +236,7 @@ class NumbaBackend(NumpyBackend):
                          value, gradient, grad, self.row_block, self.col_block)
         else:
             value, gradient = self._blas_field(u_p, n_p, u_s, sources, coef, cn, grad, same)
-        return self._finish(points, sources, coef, scale, alpha, value, gradient if grad else None)
+        return _finish(points, sources, coef, scale, activation.slope, value, gradient if grad else None)
 
     def _blas_field(self, u_p, n_p, u_s, sources, coef, cn, grad, symmetric):
         """Tiles: cosines by BLAS, weights in place by numba, gradient by BLAS. For a self-interaction

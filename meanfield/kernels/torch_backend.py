@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -86,42 +84,26 @@ class TorchBackend(Backend):
     def copy(self, x):
         return x.clone()
 
+    # The array namespace of :func:`meanfield.kernels.field.kernel_field` (the field itself is the base class's).
     @torch.no_grad()
-    def field(self, points, sources, coef, scale, alpha=0.0, grad=True):
-        same = points is sources
-        points, coef = self.asarray(points), self.asarray(coef)
-        sources = points if same else self.asarray(sources)
-        n_p = torch.linalg.vector_norm(points, dim=1)
-        u_p = points / torch.where(n_p > 0, n_p, 1.0)[:, None]
-        if same:
-            n_s, u_s = n_p, u_p
-        else:
-            n_s = torch.linalg.vector_norm(sources, dim=1)
-            u_s = sources / torch.where(n_s > 0, n_s, 1.0)[:, None]
-        cn = coef * n_s
-        weighted = coef[:, None] * sources
-        n = points.shape[0]
-        value = torch.empty(n, dtype=self.dtype, device=self.device)
-        gradient = torch.empty_like(points) if grad else None
-        rows = max(1, self.tile_elements // max(1, sources.shape[0]))
-        for i0 in range(0, n, rows):
-            i1 = min(n, i0 + rows)
-            c = torch.clamp_(u_p[i0:i1] @ u_s.T, -1.0, 1.0)
-            sin = torch.sqrt((1.0 - c) * (1.0 + c))
-            pt = torch.acos(c).neg_().add_(math.pi)  # π − θ
-            value[i0:i1] = n_p[i0:i1] * ((sin + pt * c) @ cn)
-            if grad:
-                gradient[i0:i1] = pt @ weighted + u_p[i0:i1] * (sin @ cn)[:, None]
-        factor = scale / (2 * math.pi) * (1 - alpha) ** 2
-        value *= factor
-        if grad:
-            gradient *= factor
-        if alpha:
-            mean_source = alpha * scale * (coef @ sources)
-            value += points @ mean_source
-            if grad:
-                gradient += mean_source
-        return value, gradient
+    def field(self, points, sources, coef, scale, activation=0.0, grad=True):
+        return super().field(points, sources, coef, scale, activation, grad)
+
+    def empty(self, shape):
+        return torch.empty(shape, dtype=self.dtype, device=self.device)
+
+    def unit_rows(self, x):
+        norm = torch.linalg.vector_norm(x, dim=1)
+        return x / torch.where(norm > 0, norm, 1.0)[:, None], norm
+
+    def clip(self, x, low, high):
+        return torch.clamp_(x, low, high)
+
+    def arccos(self, x):
+        return torch.acos(x)
+
+    def sqrt(self, x):
+        return torch.sqrt(x)
 
     def __repr__(self):
         return f"TorchBackend(device={str(self.device)!r}, dtype={str(self.dtype).split('.')[-1]!r})"

@@ -19,13 +19,11 @@ P_H b = Q u and |b_⊥| = r. Cost O(m² n_t d_H) per evaluation, independent of 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy.special import roots_jacobi
 
 from ..measure import ParticleMeasure
-from ..problem import BoundProblem, Evaluation, Problem
+from ..problem import BoundProblem, Problem, ProblemVariant
 
 __all__ = ["LowDimReducedProblem", "ring_quadrature"]
 
@@ -41,7 +39,7 @@ def ring_quadrature(d_perp: int, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
     return t, w / w.sum()
 
 
-class LowDimReducedProblem(Problem):
+class LowDimReducedProblem(ProblemVariant):
     """The reduced flow on (a, u, r) for a target depending on x only through Qᵀx.
 
     The state of a reduced measure is an (m, 1 + d_H + 1) array [a | u | r]; :meth:`reduce` maps a full measure
@@ -64,9 +62,8 @@ class LowDimReducedProblem(Problem):
                              "(MultiIndexTarget, RadialTarget) or Q=...")
         if Q.shape[0] != problem.d or Q.shape[1] >= problem.d:
             raise ValueError(f"Q must have shape (d, d_H) with d_H < d = {problem.d}, got {Q.shape}")
-        self.__dict__.update(problem.__dict__)
-        self._bound = {}
-        self.base, self.Q = problem, Q
+        super().__init__(problem)
+        self.Q = Q
         self.d_hidden = Q.shape[1]
         full, _ = np.linalg.qr(np.concatenate([Q, np.eye(problem.d)], axis=1))
         self.e_perp = full[:, self.d_hidden]  # a unit vector of H^⊥
@@ -75,13 +72,16 @@ class LowDimReducedProblem(Problem):
         self.t_nodes, self.t_weights = ring_quadrature(problem.d - self.d_hidden, n_quadrature)
         self.tile_elements = int(tile_elements)
 
-    def spec(self) -> dict:
-        return dict(self.base.spec(), reduction="low_dimensional", d_hidden=self.d_hidden,
-                    n_quadrature=len(self.t_nodes))
+    @property
+    def d(self) -> int:
+        return self.base.d
+
+    def variant_spec(self) -> dict:
+        return {"reduction": "low_dimensional", "d_hidden": self.d_hidden, "n_quadrature": len(self.t_nodes)}
 
     particles_are_neurons = False  # (a, u, r): u ∈ H, r = |b_⊥|
 
-    def _check_measure(self, mu):
+    def check_measure(self, mu):
         if not isinstance(mu, ParticleMeasure):
             raise TypeError(f"expected a ParticleMeasure, got {type(mu).__name__}")
         if mu.d != self.d_hidden + 1:
@@ -109,25 +109,9 @@ class LowDimReducedProblem(Problem):
 
 
 
-class _Ops:
-    """The few array functions the ring kernel needs, for numpy or torch arrays."""
-
-    def __init__(self, backend):
-        if backend.name == "torch":
-            import torch
-
-            self.acos, self.sqrt, self.where = torch.acos, torch.sqrt, torch.where
-            self.clip = torch.clamp
-            self.zeros = lambda shape, like: torch.zeros(shape, dtype=like.dtype, device=like.device)
-        else:
-            self.acos, self.sqrt, self.where, self.clip = np.arccos, np.sqrt, np.where, np.clip
-            self.zeros = lambda shape, like: np.zeros(shape, dtype=like.dtype)
-
-
 class _BoundLowDim(BoundProblem):
     def __init__(self, problem: LowDimReducedProblem, backend):
         super().__init__(problem, backend)
-        self.ops = _Ops(backend)
         self._Qt = backend.asarray(problem.Q.T)
         self._Q = backend.asarray(problem.Q)
         self._e = backend.asarray(problem.e_perp)
@@ -135,57 +119,49 @@ class _BoundLowDim(BoundProblem):
         self._w = [float(w) for w in problem.t_weights]
 
     def ring_field(self, points, sources, coef):
-        """ψ-part Σ_k c_k K̄ and its (u, r)-gradient at the reduced points (n, d_H + 1)."""
-        ops, p = self.ops, self.problem
-        u, r = points[:, :-1], points[:, -1]
-        us, rs = sources[:, :-1], sources[:, -1]
-        n1 = ops.sqrt((u * u).sum(1) + r * r)
-        n2 = ops.sqrt((us * us).sum(1) + rs * rs)
-        inv1 = self.ops.where(n1 > 0, 1.0 / self.ops.where(n1 > 0, n1, 1.0), 0.0 * n1)
-        rows = max(1, p.tile_elements // max(1, sources.shape[0]))
-        value = ops.zeros((points.shape[0],), points)
-        g_u = ops.zeros(tuple(u.shape), points)
-        g_r = ops.zeros((points.shape[0],), points)
-        for i0 in range(0, points.shape[0], rows):
-            sl = slice(i0, min(points.shape[0], i0 + rows))
-            base = u[sl] @ us.T
-            rr = r[sl][:, None] * rs[None, :]
-            nn = n1[sl][:, None] * n2[None, :]
-            inv_nn = ops.where(nn > 0, 1.0 / ops.where(nn > 0, nn, 1.0), 0.0 * nn)
-            k_bar, dp_bar, dpt_bar, dn_bar = 0.0, 0.0, 0.0, 0.0
-            for t, w in zip(self._t, self._w):
-                c = ops.clip((base + t * rr) * inv_nn, -1.0, 1.0)
-                pt = math.pi - ops.acos(c)
-                sin = ops.sqrt((1.0 - c) * (1.0 + c))
-                k_bar = k_bar + w * nn * (sin + pt * c)
-                dp_bar = dp_bar + w * pt
-                dpt_bar = dpt_bar + (w * t) * pt
-                dn_bar = dn_bar + w * (sin * n2[None, :])
-            value[sl] = k_bar @ coef
-            dn = dn_bar @ coef
-            g_u[sl] = dp_bar @ (coef[:, None] * us) + (u[sl] * inv1[sl][:, None]) * dn[:, None]
-            g_r[sl] = dpt_bar @ (coef * rs) + r[sl] * inv1[sl] * dn
-        factor = p.scale / (2 * math.pi) * (1 - p.slope) ** 2
-        value, g_u, g_r = factor * value, factor * g_u, factor * g_r
-        if p.slope:  # leaky part α κ ⟨b, b'⟩ averages to α κ ⟨u, u'⟩ (E t = 0)
-            mean_u = p.slope * p.scale * (coef @ us)
-            value = value + u @ mean_u
-            g_u = g_u + mean_u
-        return value, self.backend.concat([g_u, g_r[:, None]], axis=1)
+        r"""ψ-part Σ_k c_k K̄ and its (u, r)-gradient at the reduced points (n, d_H + 1).
 
-    def evaluate(self, state, weights) -> Evaluation:
-        p = self.problem
-        reduced = state[:, 1:]
-        coef = weights * state[:, 0]
-        field, grad_field = self.ring_field(reduced, reduced, coef)
+        With hats for rows divided by their norm |(u, r)| = |b|, the cosine of two ring neurons at ring cosine t is
+        c = ⟨û, û'⟩ + t r̂ r̂', and K̄ = κ |b||b'| Σ_q w_q k(c_q) over the Gauss–Jacobi nodes; differentiating
+        |b||b'| k(c) in u and r as in :mod:`meanfield.kernels.field` gives
+        ∇_u = κ[Σ_q w_q k'(c_q) u' + û |b'| Σ_q w_q (k − c k')(c_q)] and
+        ∂_r = κ[Σ_q w_q t_q k'(c_q) r' + r̂ |b'| Σ_q w_q (k − c k')(c_q)].
+        """
+        bk, p = self.backend, self.problem
+        hat_p, n_p = bk.unit_rows(points)
+        hat_s, n_s = bk.unit_rows(sources)
+        cn = coef * n_s
+        weighted_u = coef[:, None] * sources[:, :-1]
+        weighted_r = coef * sources[:, -1]
+        n = points.shape[0]
+        value, g_u, g_r = bk.empty((n,)), bk.empty((n, points.shape[1] - 1)), bk.empty((n,))
+        rows = max(1, p.tile_elements // max(1, sources.shape[0]))
+        for i0 in range(0, n, rows):
+            sl = slice(i0, min(n, i0 + rows))
+            base = hat_p[sl, :-1] @ hat_s[:, :-1].T
+            rr = hat_p[sl, -1:] * hat_s[:, -1]
+            k_bar, dk_bar, dkt_bar, radial_bar = 0.0, 0.0, 0.0, 0.0
+            for t, w in zip(self._t, self._w):
+                k, dk, radial = p.unit.dual(bk.clip(base + t * rr, -1.0, 1.0), bk)
+                k_bar, dk_bar = k_bar + w * k, dk_bar + w * dk
+                dkt_bar, radial_bar = dkt_bar + (w * t) * dk, radial_bar + w * radial
+            value[sl] = n_p[sl] * (k_bar @ cn)
+            radial_sum = radial_bar @ cn
+            g_u[sl] = dk_bar @ weighted_u + hat_p[sl, :-1] * radial_sum[:, None]
+            g_r[sl] = dkt_bar @ weighted_r + hat_p[sl, -1] * radial_sum
+        kappa = p.scale
+        return kappa * value, kappa * bk.concat([g_u, g_r[:, None]], axis=1)
+
+    def self_field(self, reduced, coef):
+        return self.ring_field(reduced, reduced, coef)
+
+    def target_field(self, reduced):
+        """F* at any neuron of the ring (b = Q u + r e_⊥) and its gradient in (u, r)."""
         u, r = reduced[:, :-1], reduced[:, -1]
         b = u @ self._Qt + r[:, None] * self._e
         f_star, g_full = self.target_correlation(b)
         g_full = g_full + 0.0 * b  # odd targets return a broadcastable constant gradient
-        grad_f_star = self.backend.concat([g_full @ self._Q, (g_full @ self._e)[:, None]], axis=1)
-        psi = field - f_star
-        risk = 0.5 * (float(coef @ psi) + (p.target_energy - float(coef @ f_star)))
-        return Evaluation(psi, grad_field - grad_f_star, risk)
+        return f_star, self.backend.concat([g_full @ self._Q, (g_full @ self._e)[:, None]], axis=1)
 
 
 LowDimReducedProblem._bound_class = _BoundLowDim

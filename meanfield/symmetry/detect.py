@@ -107,7 +107,7 @@ def hidden_subspace(target, inputs: InputLaw, n_samples: int = 2000, seed: int =
     return vecs[:, :dim], vals
 
 
-def asymmetry(mu: ParticleMeasure, symmetry: Symmetry, inputs: InputLaw, slope: float = 0.0, backend="numpy",
+def asymmetry(mu: ParticleMeasure, symmetry: Symmetry, inputs: InputLaw, slope: float = 0.0, backend="auto",
               measure_distance: bool = True) -> dict:
     """How far μ is from T̃-invariance.
 

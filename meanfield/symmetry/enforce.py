@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..measure import ParticleMeasure
-from ..problem import BoundProblem, Evaluation, Problem
+from ..problem import BoundProblem, Problem, ProblemVariant
 from .maps import Symmetry, orbit
 
 __all__ = ["SymmetricProblem", "orbit_measure"]
@@ -38,7 +38,7 @@ def orbit_measure(mu: ParticleMeasure, group) -> ParticleMeasure:
                            np.concatenate([mu.weights / k] * k))
 
 
-class SymmetricProblem(Problem):
+class SymmetricProblem(ProblemVariant):
     """A problem whose flow is restricted to measures invariant under a finite group G of symmetries.
 
     The state holds one representative per orbit; the field at a representative is computed from all images
@@ -54,9 +54,7 @@ class SymmetricProblem(Problem):
     """
 
     def __init__(self, problem: Problem, group):
-        self.__dict__.update(problem.__dict__)
-        self._bound = {}
-        self.base = problem
+        super().__init__(problem)
         self.elements = _elements(group)
         for g in self.elements:
             if g.d != problem.d:
@@ -66,8 +64,8 @@ class SymmetricProblem(Problem):
         """The full invariant measure the representatives stand for."""
         return orbit_measure(mu, self.elements)
 
-    def spec(self) -> dict:
-        return dict(self.base.spec(), enforced_symmetry=[g.name for g in self.elements])
+    def variant_spec(self) -> dict:
+        return {"enforced_symmetry": [g.name for g in self.elements]}
 
 
 
@@ -76,20 +74,15 @@ class _BoundSymmetric(BoundProblem):
         super().__init__(problem, backend)
         self._maps = [(backend.asarray(g.matrix.T), float(g.parity)) for g in problem.elements]
 
-    def evaluate(self, state, weights) -> Evaluation:
-        p, bk = self.problem, self.backend
-        a, b = state[:, 0], state[:, 1:]
-        coef = weights * a
+    def self_field(self, b, coef):
+        """The field of all images T b_k with coefficients ε c_k / |G|. The risk then needs no correction: over an
+        orbit, c·ψ and c·F* are the same for every image (ψ(Tb) = εψ(b)), so the representatives' sums with their
+        own weights are the full measure's."""
+        bk = self.backend
         k = len(self._maps)
         sources = bk.concat([b @ Tt for Tt, _ in self._maps], axis=0)
         coefs = bk.concat([(eps / k) * coef for _, eps in self._maps], axis=0)
-        field, grad_field = bk.field(b, sources, coefs, p.scale, p.slope)
-        f_star, grad_f_star = self.target_correlation(b)
-        psi = field - f_star
-        # Over an orbit, coef·ψ and coef·F* are the same for every image (ψ(Tb) = εψ(b)), so the risk is the
-        # representatives' sum with their own weights.
-        risk = 0.5 * (float(coef @ psi) + (p.target_energy - float(coef @ f_star)))
-        return Evaluation(psi, grad_field - grad_f_star, risk)
+        return bk.field(b, sources, coefs, self.problem.scale, self.problem.unit)
 
 
 SymmetricProblem._bound_class = _BoundSymmetric
