@@ -130,9 +130,16 @@ class LeakyReLU(Activation):
         return k, dk, radial
 
     def dual_parts(self, c, nx):
-        pi_minus_theta = math.pi - nx.arccos(c)
-        sin = nx.sqrt((1.0 - c) * (1.0 + c))
-        return self.slope, (1 - self.slope) ** 2 / (2 * math.pi), sin + pi_minus_theta * c, pi_minus_theta, sin
+        # In place on fresh arrays (numpy arrays and torch tensors alike): this pass is memory-bound.
+        pi_minus_theta = nx.arccos(c)
+        pi_minus_theta *= -1.0
+        pi_minus_theta += math.pi
+        sin = 1.0 - c
+        sin *= 1.0 + c
+        sin = nx.sqrt(sin)
+        k = pi_minus_theta * c
+        k += sin
+        return self.slope, (1 - self.slope) ** 2 / (2 * math.pi), k, pi_minus_theta, sin
 
     @property
     def relu_decomposition(self):
