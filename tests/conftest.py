@@ -15,6 +15,36 @@ MC_SAMPLES = 2_000_000
 Z_TOL = 5.0
 
 
+#: A teacher flow slow enough on the numpy backend (m = 256, dt = 0.01) for a test to interrupt it mid-run.
+SLOW_CONFIG = """
+[inputs]
+law = "gaussian"
+d = 10
+[target]
+kind = "teacher"
+k = 2
+[init]
+kind = "sign_sphere"
+m = 256
+seed = 3
+[run]
+t_max = 40.0
+dt = 0.01
+solver = "heun"
+save_every = 50
+backend = "numpy"
+output = "{output}"
+"""
+
+
+@pytest.fixture(scope="session")
+def small_problem():
+    """A teacher with two unit neurons in d = 5 (Gaussian inputs)."""
+    rng = np.random.default_rng(20)
+    U = rng.standard_normal((2, 5))
+    return mf.Problem(mf.TeacherNetwork([1.0, 0.8], U / np.linalg.norm(U, axis=1, keepdims=True)), mf.Gaussian(5))
+
+
 def mc_mean(values):
     """Mean along axis 0 and its standard error."""
     values = np.asarray(values)

@@ -37,10 +37,8 @@ def test_local_orders_of_the_solution_and_of_the_error_estimate(name, h0):
 
 
 @pytest.fixture(scope="module")
-def flow():
-    rng = np.random.default_rng(20)
-    U = rng.standard_normal((2, 5))
-    problem = mf.Problem(mf.TeacherNetwork([1.0, 0.8], U / np.linalg.norm(U, axis=1, keepdims=True)), mf.Gaussian(5))
+def flow(small_problem):
+    problem = small_problem
     mu0 = mf.init.sign_sphere(16, 5, seed=4)
     reference = mf.simulate(problem, mu0, t_max=3.0, dt=1e-3, solver="rk4", save_every=3000).final.state()
     return problem, mu0, reference

@@ -11,30 +11,11 @@ import time
 import h5py
 import numpy as np
 import pytest
+from conftest import SLOW_CONFIG
 
 import meanfield as mf
 from meanfield.config import build_init, build_problem, load_config, run_options
 from meanfield.io import FileBusyError, TrajectoryFileError, file_status
-
-SLOW_CONFIG = """
-[inputs]
-law = "gaussian"
-d = 10
-[target]
-kind = "teacher"
-k = 2
-[init]
-kind = "sign_sphere"
-m = 256
-seed = 3
-[run]
-t_max = 40.0
-dt = 0.01
-solver = "heun"
-save_every = 50
-backend = "numpy"
-output = "{output}"
-"""
 
 
 def _problem():

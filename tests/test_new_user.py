@@ -16,6 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import SLOW_CONFIG
 
 import meanfield as mf
 from meanfield import threads
@@ -45,24 +46,7 @@ backend = "numpy"
 output = "{output}"
 """
 
-ENDLESS = """
-[inputs]
-law = "gaussian"
-d = 10
-[target]
-kind = "teacher"
-k = 2
-[init]
-kind = "sign_sphere"
-m = 256
-seed = 3
-[run]
-t_max = 100000.0
-dt = 0.01
-save_every = 50
-backend = "numpy"
-output = "{output}"
-"""
+ENDLESS = SLOW_CONFIG.replace("t_max = 40.0", "t_max = 100000.0")  # a horizon no test reaches
 
 
 def _sha(path):

@@ -1,7 +1,6 @@
 """float32 runs against float64 runs of the same problem, with tolerances derived from the float32 unit round-off."""
 
 import numpy as np
-import pytest
 
 import meanfield as mf
 from meanfield.sgd import train
@@ -9,14 +8,8 @@ from meanfield.sgd import train
 EPS32 = float(np.finfo(np.float32).eps)  # 1.19e-7
 
 
-@pytest.fixture(scope="module")
-def problem():
-    rng = np.random.default_rng(20)
-    U = rng.standard_normal((2, 5))
-    return mf.Problem(mf.TeacherNetwork([1.0, 0.8], U / np.linalg.norm(U, axis=1, keepdims=True)), mf.Gaussian(5))
-
-
-def test_a_float32_flow_follows_the_float64_flow(problem):
+def test_a_float32_flow_follows_the_float64_flow(small_problem):
+    problem = small_problem
     """Each fp32 velocity carries a relative error of a few ε32 (rounding of the Gram matrix, of arccos and of the
     two m-term sums, whose terms have no systematic sign). The flow is a gradient flow that contracts towards its
     minimisers, so over t = 2 (40 Heun steps) these errors add up without amplification: a few ε32 per unit time
@@ -33,7 +26,8 @@ def test_a_float32_flow_follows_the_float64_flow(problem):
     assert f32.risk[-1] < 0.5 * f32.risk[0]
 
 
-def test_a_float32_sgd_run_follows_the_float64_run(problem):
+def test_a_float32_sgd_run_follows_the_float64_run(small_problem):
+    problem = small_problem
     """Same seed, same samples (drawn in fp64, then rounded): the fp32 run differs by the rounding of the inputs and
     of each step's products, a few ε32 per step, again without amplification over 40 contracting steps (measured
     2e-7 after 20 steps, 3e-7 after 80): tolerance 20 ε32 of the largest parameter."""

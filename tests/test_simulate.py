@@ -9,13 +9,6 @@ from conftest import interrupt_at_save
 import meanfield as mf
 
 
-@pytest.fixture(scope="module")
-def small_problem():
-    rng = np.random.default_rng(20)
-    U = rng.standard_normal((2, 5))
-    return mf.Problem(mf.TeacherNetwork([1.0, 0.8], U / np.linalg.norm(U, axis=1, keepdims=True)), mf.Gaussian(5))
-
-
 def test_energy_identity_along_a_run(small_problem):
     mu0 = mf.init.sign_sphere(32, 5, seed=1)
     h = 0.005
