@@ -15,6 +15,7 @@ def _cmd_run(args) -> int:
 
     from .config import load_config, run_config
     from .runguard import FlowDivergedError, RunInterruptedWarning
+    from .status import Status
 
     cfg = load_config(args.config)
     try:
@@ -26,7 +27,7 @@ def _cmd_run(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 3
     with traj:
-        if traj.status == "interrupted":
+        if traj.status == Status.INTERRUPTED:
             by = traj.info.get("interrupted_by", "SIGINT")
             output = f" --output {args.output}" if args.output else ""
             print(f"{traj.path}: interrupted ({by}) at t = {traj.times[-1]:.6g} after {len(traj)} snapshots; "

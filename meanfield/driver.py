@@ -16,6 +16,7 @@ from .measure import ParticleMeasure
 from .problem import Problem
 from .runguard import FlowDivergedError, RunGuard
 from .solvers import error_norm, get_solver
+from .status import Status
 from .symmetry.alignment import default_observables
 from .trajectory import Trajectory, evaluate_observables
 
@@ -90,7 +91,7 @@ class _Run:
             return
         what = "the state became non-finite" if not finite else f"the risk blew up to {risk:.3g}"
         raise FlowDivergedError(f"flow diverged at t = {t:.6g}: {what} (step size dt = {dt:.3g}); "
-                                "reduce dt or use an adaptive solver", self.finish("diverged"))
+                                "reduce dt or use an adaptive solver", self.finish(Status.DIVERGED))
 
     def _check_decrease(self, t, risk, dt, step):
         """The flow's risk cannot increase. A rise above round-off (1e-13 of the risk scale, the accuracy of the risk
@@ -104,7 +105,7 @@ class _Run:
         if risk > previous * 1.01 + 1e-13 * self.risk_scale:
             raise FlowDivergedError(f"flow diverged {where}: the risk rose from {previous:.6g} to {risk:.6g}, which "
                                     "the flow's risk cannot do; the step is unstable: reduce dt or use an adaptive "
-                                    "solver", self.finish("diverged"))
+                                    "solver", self.finish(Status.DIVERGED))
         if "risk_increase" not in self.info:
             self.info["risk_increase"] = {"step": step, "t": t, "from": previous, "to": risk}
             warnings.warn(f"the risk rose {where} from {previous:.10g} to {risk:.10g} (the flow's risk cannot "
@@ -252,7 +253,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                         h = h_try * min(5.0, max(0.2, factor if math.isfinite(factor) else 0.2))
                         if h < 1e-12 * t_max:
                             raise FlowDivergedError(f"adaptive step size fell to {h:.3g} at t = {t:.6g}: the flow is "
-                                                    "too stiff or diverges", run.finish("diverged"))
+                                                    "too stiff or diverges", run.finish(Status.DIVERGED))
                         if stop_risk is not None and ev.risk <= stop_risk:
                             raise _Converged
                     t = t_save
@@ -279,6 +280,6 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
             run.record(t, state, ev.risk, step, h)
         except _AlreadySaved:
             pass
-    status = "converged" if converged else guard.status
+    status = Status.CONVERGED if converged else guard.status
     info["n_steps"] = step
     return run.finish(status)

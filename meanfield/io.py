@@ -46,6 +46,7 @@ import numpy as np
 from ._hdf5 import is_hdf5, open_swmr_read, truncation
 from ._signals import deferred_interrupts
 from .measure import ParticleMeasure
+from .status import Status
 from .trajectory import MemoryRecorder, Trajectory
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FileTrajectory", "TrajectoryWriter", "FileRecorder", "recorder_for",
@@ -254,8 +255,8 @@ def file_status(path) -> str:
     """'running' (a live writer), 'interrupted' (its writer died or was stopped), or the final status."""
     with _SharedRead(path) as f:
         status = _close_attr(f, "status", "unknown")
-    if status == "running" and not is_locked(path):
-        return "interrupted"
+    if status == Status.RUNNING and not is_locked(path):
+        return Status.INTERRUPTED.value
     return status
 
 
@@ -409,7 +410,7 @@ def _fill_from_file(traj: Trajectory, f: h5py.File) -> Trajectory:
     if ckpt is None and recovered and traj.a is not None and n:  # recovered without a checkpoint: last snapshot
         traj.final = ParticleMeasure(np.asarray(traj.a[n - 1]), np.asarray(traj.b[n - 1]), weights)
     status = _close_attr(f, "status", "unknown")
-    traj.status = "interrupted" if status == "running" and not is_locked(traj.path) else status
+    traj.status = Status.INTERRUPTED.value if status == Status.RUNNING and not is_locked(traj.path) else status
     traj.info = json.loads(_close_attr(f, "info", "{}"))
     traj.file_attributes = {k: f.attrs[k] for k in ("format", "format_version", "package_version", "created")
                             if k in f.attrs}
@@ -474,7 +475,7 @@ class TrajectoryWriter:
         f = h5py.File(tmp, "w", libver="latest")
         f.attrs.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, package_version=_package_version(),
                        kind=self.kind, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                       status="running", seed=-1 if self.seed is None else int(self.seed),
+                       status=Status.RUNNING.value, seed=-1 if self.seed is None else int(self.seed),
                        config=json.dumps(self.config, default=_json_default), info="{}")
         prob = f.create_group("problem")
         prob.attrs["spec"] = json.dumps(self.problem_spec, default=_json_default)
@@ -558,7 +559,7 @@ class TrajectoryWriter:
         if self._file is not None:
             self._file.close()
             with h5py.File(self.path, "r+") as f:
-                f.attrs["status"] = status
+                f.attrs["status"] = Status(status).value
                 f.attrs["info"] = json.dumps(info or {}, default=_json_default)
             self._file = None
         if self._lock is not None:
@@ -568,7 +569,7 @@ class TrajectoryWriter:
     def __del__(self):
         if getattr(self, "_lock", None) is not None:
             try:
-                self.close("interrupted")
+                self.close(Status.INTERRUPTED)
             except Exception:  # noqa: BLE001 - best effort at interpreter shutdown
                 pass
 
@@ -592,7 +593,7 @@ class TrajectoryWriter:
         try:
             with _SharedRead(path) as f:
                 stored = json.loads(f.attrs["config"])
-                if _close_attr(f, "status", "unknown") == "diverged":
+                if _close_attr(f, "status", "unknown") == Status.DIVERGED:
                     t_end = float(f["series/time"][_series_length(f) - 1])
                     raise ValueError(f"cannot resume {path}: the run diverged after t = {t_end:.6g}, and resuming "
                                      "would take the same steps again; start a new run with a smaller step "
@@ -737,7 +738,7 @@ def recover(path, out=None) -> Path:
         try:
             _copy_prefix(f, writer, n, ckpt, tmp)
             with h5py.File(tmp, "r+") as new:
-                new.attrs["status"] = "interrupted" if ckpt is not None else "failed"
+                new.attrs["status"] = (Status.INTERRUPTED if ckpt is not None else Status.FAILED).value
                 new.attrs["info"] = json.dumps({"recovered_from": str(path), "snapshots_kept": n,
                                                 "snapshots_lost": total - n})
             os.replace(tmp, out)
@@ -825,7 +826,7 @@ class FileRecorder:
     def checkpoint(self, state, meta, rng_state: bytes | None = None):
         self.writer.checkpoint(state, meta, rng_state)
 
-    def trajectory(self, problem, status="completed", info=None) -> Trajectory:
+    def trajectory(self, problem, status=Status.COMPLETED, info=None) -> Trajectory:
         self.writer.close(status, info)
         return load(self.writer.path)
 

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from ._validation import check_positive, check_positive_int
 from .io import array_checksum
 from .runguard import FlowDivergedError, RunGuard
+from .status import Status
 from .trajectory import MemoryRecorder, Trajectory
 
 __all__ = ["load_dataset", "BiasFreeMLP", "train_mlp", "DATASETS", "INITS", "OPTIMIZERS"]
@@ -237,7 +238,7 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
                 value = float(loss.detach())
                 if not math.isfinite(value) or value > max_loss:
                     raise FlowDivergedError(f"training diverged in epoch {epoch}: the batch loss reached "
-                                            f"{value:.3g} (> {max_loss:.3g}); reduce lr", finish("diverged"))
+                                            f"{value:.3g} (> {max_loss:.3g}); reduce lr", finish(Status.DIVERGED))
             guard.step_done(epoch)
             if epoch % save_every == 0 or epoch == epochs:
                 record()

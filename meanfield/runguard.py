@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Callable
 
 from ._signals import StopRequested, Terminated, check_stop, terminate_as_interrupt
+from .status import Status
 from .threads import blas_threads
 
 __all__ = ["RunGuard", "FlowDivergedError", "RunInterruptedWarning"]
@@ -41,14 +42,14 @@ class RunGuard:
     >>> from tqdm import tqdm
     >>> with RunGuard(MemoryRecorder([1.0]), {}, tqdm(disable=True), lambda: "here") as guard:
     ...     pass
-    >>> guard.status
-    'completed'
+    >>> guard.status == "completed", str(guard.status)
+    (True, 'completed')
     """
 
     def __init__(self, recorder, info: dict, bar, where: Callable[[], str], resume_hint: str = "resume=True"):
         self.recorder, self.info, self.bar, self.where = recorder, info, bar, where
         self.resume_hint = resume_hint
-        self.status = "completed"
+        self.status = Status.COMPLETED
         self._signals = contextlib.ExitStack()  # SIGTERM handling and the BLAS thread limit, undone on exit
 
     def __enter__(self) -> RunGuard:
@@ -71,7 +72,7 @@ class RunGuard:
         if exc_type is None:
             return False
         if issubclass(exc_type, KeyboardInterrupt):
-            self.status = "interrupted"
+            self.status = Status.INTERRUPTED
             self.info["interrupted_by"] = ("SIGTERM" if issubclass(exc_type, Terminated) else "stop request"
                                            if issubclass(exc_type, StopRequested) else "SIGINT")
             saved = getattr(self.recorder, "path", None)
@@ -80,5 +81,5 @@ class RunGuard:
                           f"saved so far{hint}", RunInterruptedWarning, stacklevel=2)
             return True
         if issubclass(exc_type, Exception) and not issubclass(exc_type, FlowDivergedError):
-            self.recorder.abort("failed", self.info)
+            self.recorder.abort(Status.FAILED, self.info)
         return False

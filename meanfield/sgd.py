@@ -25,6 +25,7 @@ from .kernels.torch_backend import torch_device
 from .measure import ParticleMeasure
 from .problem import Problem
 from .runguard import FlowDivergedError, RunGuard
+from .status import Status
 from .symmetry.alignment import default_observables
 from .targets import CubicTarget, LinearTarget, TeacherNetwork
 from .trajectory import Trajectory, evaluate_observables
@@ -257,11 +258,12 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
                 net.a -= eta * inv_w * net.a.grad
                 net.b -= eta * inv_w[:, None] * net.b.grad
             if not torch.isfinite(loss):
-                raise FlowDivergedError(f"SGD diverged at step {step}: non-finite loss; reduce eta", finish("diverged"))
+                raise FlowDivergedError(f"SGD diverged at step {step}: non-finite loss; reduce eta",
+                                        finish(Status.DIVERGED))
             guard.step_done(step)
             if step % save_every == 0 or step == n_steps:
                 risk = record(step * eta)
                 if not math.isfinite(risk) or risk > max_risk:
                     raise FlowDivergedError(f"SGD diverged at t = {step * eta:.6g}: the risk blew up to {risk:.3g}; "
-                                            "reduce eta", finish("diverged"))
+                                            "reduce eta", finish(Status.DIVERGED))
     return finish(guard.status)

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from ._signals import Terminated, terminate_as_interrupt
 from .config import set_key, validate_config
+from .status import Status
 
 __all__ = ["expand_sweep", "run_sweep", "SweepInterrupted"]
 
@@ -95,7 +96,7 @@ def _execute(run_cfg: dict, overwrite: bool) -> dict:
         traj.close()
         return result
     except Exception as err:  # noqa: BLE001 - the manifest records every failure
-        return {"status": "failed", "error": f"{type(err).__name__}: {err}",
+        return {"status": Status.FAILED.value, "error": f"{type(err).__name__}: {err}",
                 "traceback": traceback.format_exc(limit=5)}
 
 
@@ -141,13 +142,13 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
             try:
                 status = file_status(path)
             except TrajectoryFileError as err:
-                status, entry["error"] = "failed", str(err)
-            if status in ("completed", "converged"):
+                status, entry["error"] = Status.FAILED.value, str(err)
+            if Status(status).finished:
                 entry.update(previous.get(run["id"], {}), status=status, skipped=True)
-            elif status in ("diverged", "failed") and not retry_failed:
-                entry.update(previous.get(run["id"], {}), status="failed", skipped=True)
+            elif status in (Status.DIVERGED, Status.FAILED) and not retry_failed:
+                entry.update(previous.get(run["id"], {}), status=Status.FAILED.value, skipped=True)
                 entry.setdefault("error", f"the stored run ended with status {status!r}")
-        elif previous.get(run["id"], {}).get("status") == "failed" and not retry_failed and not overwrite:
+        elif previous.get(run["id"], {}).get("status") == Status.FAILED and not retry_failed and not overwrite:
             entry.update(previous[run["id"]], skipped=True)
         manifest["runs"].append(entry)
         if not entry.get("skipped"):
@@ -170,7 +171,7 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
             futures = {client.submit(_execute, run["config"], overwrite, key=f"meanfield-{run['id']}", pure=False):
                        entry for run, entry in todo}
             for entry in futures.values():
-                entry["status"] = "running"
+                entry["status"] = Status.RUNNING.value
             _write_manifest(manifest_path, manifest)
             for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc="sweep"):
                 _record(futures[future], future)
@@ -194,7 +195,7 @@ def _record(entry: dict, future) -> None:
     try:
         entry.update(future.result())
     except Exception as err:  # noqa: BLE001 - a lost worker is a failed run, recorded
-        entry.update(status="failed", error=f"{type(err).__name__}: {err}")
+        entry.update(status=Status.FAILED.value, error=f"{type(err).__name__}: {err}")
 
 
 def _stop_runs(client, futures: dict, timeout: float = 60.0) -> None:
@@ -212,10 +213,10 @@ def _stop_runs(client, futures: dict, timeout: float = 60.0) -> None:
     for future, entry in futures.items():
         if future.done():
             _record(entry, future)
-        if entry["status"] in ("running", "pending") and future.done():
-            entry["status"] = "interrupted" if entry["status"] == "running" else "pending"
+        if entry["status"] in (Status.RUNNING, Status.PENDING) and future.done():
+            entry["status"] = (Status.INTERRUPTED if entry["status"] == Status.RUNNING else Status.PENDING).value
         elif not future.done():
-            entry["status"] = "interrupted"
+            entry["status"] = Status.INTERRUPTED.value
     try:
         client.run(clear_stop)
     except Exception:  # noqa: BLE001 - the workers are going away anyway

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .measure import ParticleMeasure
+from .status import Status
 
 __all__ = ["Trajectory", "MemoryRecorder", "evaluate_observables"]
 
@@ -38,7 +39,7 @@ class Trajectory:
         The state at the end of the run (also when particle snapshots were not saved); None for runs that are not
         particle systems (kind "mlp": their weights are observables ``W0``, ``W1``, ...).
     status : str
-        "completed", "diverged" or "interrupted".
+        A :class:`~meanfield.status.Status` value: "completed", "converged", "diverged", "interrupted", "failed".
     info : dict
         Solver, step size, backend, number of steps and evaluations, wall time.
     problem_spec : dict
@@ -143,7 +144,7 @@ class MemoryRecorder:
     def checkpoint(self, state, meta, rng_state=None) -> None:
         """In memory there is nothing to resume from: the checkpoint is only kept by file recorders."""
 
-    def trajectory(self, problem, status="completed", info=None) -> Trajectory:
+    def trajectory(self, problem, status=Status.COMPLETED, info=None) -> Trajectory:
         a = np.array(self.a) if self.a else None
         b = np.array(self.b) if self.b else None
         obs = {k: np.array(v) for k, v in self.observables.items()}
