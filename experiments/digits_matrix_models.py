@@ -28,8 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from meanfield import plot  # noqa: E402
-from meanfield.analysis import Ensemble, RectangularMatrixModel, SquareMatrixModel  # noqa: E402
 from meanfield.sweep import run_sweep  # noqa: E402
+from meanfield.weights.analysis import Ensemble, RectangularMatrixModel, SquareMatrixModel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT, RUNS = ROOT / "results" / "digits_matrix_models", ROOT / "results" / "runs" / "digits_matrix_models"

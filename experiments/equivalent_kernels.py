@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from meanfield import plot  # noqa: E402
-from meanfield.analysis import (  # noqa: E402
+from meanfield.weights.analysis import (  # noqa: E402
     WEIGHT_LAWS,
     deep_cosines,
     empirical_kernel,

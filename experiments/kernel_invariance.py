@@ -5,7 +5,7 @@ Four ensembles of S = 32 seeds (init.seed and the SGD sample seed varied togethe
 file per run), d = 8, m = 128, t ∈ [0, 20]:
 * a teacher f* = Σ_{k=1,2} relu(u_k·x) (fixed random unit u_k; breaks rotation invariance);
 * the radial target f* = |x| (rotation invariant), flows (Heun, dt = 0.05) and online SGD (η = 0.05, B = 64).
-Streamed from the files over seeds (meanfield.analysis.Ensemble), at every save:
+Streamed from the files over seeds (meanfield.weights.analysis.Ensemble), at every save:
 * the ensemble-mean layer kernel k̂(x, y) = (1/m) Σ relu(b_i·x) relu(b_i·y) on probe pairs (zero-sum inputs at six
   angles, positive inputs at the angles arccos(j/4)) against the arc-cosine kernel with the same E|b|², as
   max |k̂ − k| / k(x, x) and in Monte-Carlo standard errors;
@@ -27,8 +27,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from meanfield import plot  # noqa: E402
-from meanfield.analysis import Ensemble, probe_pairs  # noqa: E402
 from meanfield.sweep import run_sweep  # noqa: E402
+from meanfield.weights.analysis import Ensemble, probe_pairs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT, RUNS = ROOT / "results" / "kernel_invariance", ROOT / "results" / "runs" / "kernel_invariance"

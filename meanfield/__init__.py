@@ -29,15 +29,19 @@ from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
-_LAZY = {"sgd", "mlp", "symmetry", "reduced", "io", "config", "sweep", "plot", "analysis"}
+_LAZY = {"sgd": "sgd", "symmetry": "symmetry", "reduced": "reduced", "io": "io", "config": "config",
+         "sweep": "sweep", "plot": "plot", "threads": "threads", "weights": "weights",
+         "mlp": "weights.mlp", "analysis": "weights.analysis"}  # the weight-statistics family, by its short names
 
 
 def __getattr__(name):
-    """Submodules with heavier imports (torch for sgd, dask for sweep) load on first use: ``mf.sgd.train``."""
+    """Submodules with heavier imports (torch for sgd, dask for sweep) load on first use: ``mf.sgd.train``,
+    ``mf.mlp.train_mlp`` (:mod:`meanfield.weights.mlp`), ``mf.analysis.Ensemble``
+    (:mod:`meanfield.weights.analysis`)."""
     if name in _LAZY:
         import importlib
 
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(f".{_LAZY[name]}", __name__)
     raise AttributeError(f"module 'meanfield' has no attribute {name!r}")
 
 __all__ = [

@@ -33,8 +33,8 @@ Target options: teacher (k, coefficients = scalar or list, seed, unit_neurons), 
 seed), cubic (z = list or "random", seed, half_energy: ½E f*², default 1), multi_index (d_hidden, g = "norm" for
 g = |x_H|, subspace = "first" (the first d_H coordinates) or "random" (seed)).
 
-A run of kind "mlp" (a bias-free MLP on a real data set, :func:`meanfield.mlp.train_mlp`) has no [inputs], [target]
-or [init]; its [mlp] table holds the keyword arguments of ``train_mlp`` (width, depth, dataset, init, gain,
+A run of kind "mlp" (a bias-free MLP on a real data set, :func:`meanfield.weights.mlp.train_mlp`) has no [inputs],
+[target] or [init]; its [mlp] table holds the keyword arguments of ``train_mlp`` (width, depth, dataset, init, gain,
 optimizer, lr, momentum, batch_size, epochs, seed, save_every, n_test, split_seed) and [run] only kind and output.
 """
 
@@ -116,7 +116,7 @@ def _table_schema(table: str, kind: str) -> dict:
     if table == "run":
         return {**_run_schema("sgd"), **_run_schema("flow")} if kind != "mlp" else _run_schema("mlp")
     if table == "mlp":
-        from .mlp import train_mlp
+        from .weights.mlp import train_mlp
 
         return _signature_keys(train_mlp)
     return _SCHEMA[table]
@@ -389,7 +389,7 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
         raise ConfigError("[run] needs output (the HDF5 file to write), or pass an output path")
     kind = cfg["run"].get("kind", "flow")
     if kind == "mlp":
-        from .mlp import train_mlp
+        from .weights.mlp import train_mlp
 
         bad = set(cfg["run"]) - {"kind", "output"}
         if bad:

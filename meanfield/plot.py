@@ -148,7 +148,7 @@ def ensemble_curves(curves: dict, ax=None, ylabel: str = "", logy: bool = False,
 
 def invariant_deviations(rows_by_label: dict, ax=None):
     """Data − model deviations of higher invariants, in units of the data's standard deviation (rows of
-    :func:`meanfield.analysis.compare_invariants`), one marker series per label."""
+    :func:`meanfield.weights.analysis.compare_invariants`), one marker series per label."""
     ax = _axes(ax)
     names = [r["name"] for r in next(iter(rows_by_label.values()))]
     ypos = np.arange(len(names))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import meanfield as mf
-from meanfield.analysis import (
+from meanfield.weights.analysis import (
     Ensemble,
     EnsembleMoments,
     RowPermutationTest,
@@ -15,7 +15,7 @@ from meanfield.analysis import (
     row_permutation_test,
     scaled_covariance,
 )
-from meanfield.mlp import train_mlp
+from meanfield.weights.mlp import train_mlp
 
 D, M, SEEDS = 5, 48, 7
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import assert_mc_close, pair_at_angle
 
-from meanfield.analysis import (
+from meanfield.weights.analysis import (
     deep_cosine_map,
     deep_cosines,
     empirical_kernel,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from meanfield.analysis import (
+from meanfield.weights.analysis import (
     entry_moments,
     probe_pairs,
     row_permutation_test,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.linalg import sqrtm
 
-from meanfield.analysis import (
+from meanfield.weights.analysis import (
     RECTANGULAR_INVARIANTS,
     SQUARE_INVARIANTS,
     Invariant,

@@ -8,7 +8,7 @@ import torch
 
 import meanfield as mf
 from meanfield.config import run_config, validate_config
-from meanfield.mlp import BiasFreeMLP, _Optimizer, load_dataset, train_mlp
+from meanfield.weights.mlp import BiasFreeMLP, _Optimizer, load_dataset, train_mlp
 
 
 def test_dataset_split_and_standardisation():

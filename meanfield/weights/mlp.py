@@ -3,7 +3,7 @@ r"""Small bias-free ReLU MLPs with square hidden layers, trained on a real data 
 The network is x ↦ W_L σ(W_{L−1} ⋯ σ(W_0 x)) with W_0 of shape (width, n_in), square hidden matrices W_1, …,
 W_{L−1} of shape (width, width) and the read-out W_L of shape (n_out, width); no biases (as in Tsuchida et al. and
 Hirst & Ramgoolam). Ensembles over seeds of such runs are what the weight-statistics analyses of
-:mod:`meanfield.analysis` study: the square matrices with the 13-parameter S_D-invariant model, W_0 and W_L with
+:mod:`meanfield.weights.analysis` study: the square matrices with the 13-parameter S_D-invariant model, W_0 and W_L with
 the rectangular one.
 
 Training: cross-entropy, mini-batches reshuffled every epoch (permutation derived from (seed, epoch)), plain or
@@ -17,7 +17,7 @@ pixels standardised with the training split's mean and standard deviation.
 
 Example
 -------
->>> from meanfield.mlp import train_mlp
+>>> from meanfield.weights.mlp import train_mlp
 >>> traj = train_mlp(width=8, depth=2, epochs=2, seed=0)
 >>> traj.observables["W1"].shape
 (3, 8, 8)
@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._validation import check_positive, check_positive_int
-from .io import array_checksum
-from .runguard import FlowDivergedError, RunGuard
-from .status import Status
-from .trajectory import MemoryRecorder, Trajectory
+from .._validation import check_positive, check_positive_int
+from ..io import array_checksum
+from ..runguard import FlowDivergedError, RunGuard
+from ..status import Status
+from ..trajectory import MemoryRecorder, Trajectory
 
 __all__ = ["load_dataset", "BiasFreeMLP", "train_mlp", "DATASETS", "INITS", "OPTIMIZERS"]
 
@@ -248,7 +248,7 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
 def _recorder(path, run_config, spec, state_shape, overwrite, resume):
     from pathlib import Path
 
-    from .io import FileRecorder, TrajectoryWriter
+    from ..io import FileRecorder, TrajectoryWriter
 
     if path is None:
         if resume:

@@ -1,21 +1,21 @@
-r"""Ensembles of stored runs (one HDF5 file per seed) and the weight statistics of :mod:`meanfield.analysis`, streamed
-over seeds and computed at every saved time.
+r"""Ensembles of stored runs (one HDF5 file per seed) and the weight statistics of
+:mod:`meanfield.weights.analysis`, streamed over seeds and computed at every saved time.
 
 An :class:`Ensemble` reads one snapshot of one run at a time, so the memory used is that of a batch of snapshots
 (``chunk`` seeds), never the whole ensemble; every statistic below accumulates over seed batches
-(:class:`~meanfield.analysis.EnsembleMoments`, :class:`~meanfield.analysis.RowPermutationTest`, the streaming
-:meth:`MatrixModel.fit <meanfield.analysis.MatrixModel.fit>`) and shows a progress bar.
+(:class:`~meanfield.weights.analysis.EnsembleMoments`, :class:`~meanfield.weights.analysis.RowPermutationTest`, the
+streaming :meth:`MatrixModel.fit <meanfield.weights.analysis.MatrixModel.fit>`) and shows a progress bar.
 
 Arrays of a run, by name:
 
 * ``"b"`` — first-layer weights (m, d) of flows and SGD runs; ``"a"`` — output weights as (m, 1);
   ``"neurons"`` — the rows [a_i | b_i], (m, 1 + d);
-* any saved observable, e.g. ``"W1"`` (the square hidden matrix of an MLP run, :mod:`meanfield.mlp`).
+* any saved observable, e.g. ``"W1"`` (the square hidden matrix of an MLP run, :mod:`meanfield.weights.mlp`).
 
 Example
 -------
 >>> import numpy as np, meanfield as mf, tempfile, pathlib
->>> from meanfield.analysis import Ensemble
+>>> from meanfield.weights.analysis import Ensemble
 >>> problem = mf.Problem(mf.TeacherNetwork([1.0, 1.0], np.eye(4)[:2]), mf.Gaussian(4))
 >>> tmp = pathlib.Path(tempfile.mkdtemp())
 >>> for s in range(3):
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._validation import check_positive_int
+from ..._validation import check_positive_int
 from .equivalent_kernel import empirical_kernel, equivalent_kernel
 from .exchangeability import EnsembleMoments, RowPermutationTest
 
@@ -63,7 +63,7 @@ class Ensemble:
     """
 
     def __init__(self, paths: Iterable, progress: bool = True, chunk: int = 16):
-        from ..io import load
+        from ...io import load
 
         self.paths = [Path(p) for p in paths]
         if len(self.paths) < 2:
@@ -220,8 +220,9 @@ class Ensemble:
                 "cosine_closed_form": closed / np.sqrt(cxx * cyy)}
 
     def fit(self, model_cls, name: str, index: int = -1):
-        """Fit a permutation-invariant Gaussian matrix model (e.g. :class:`~meanfield.analysis.SquareMatrixModel`)
-        to the ensemble of ``name`` at save ``index``, streaming over seeds."""
+        """Fit a permutation-invariant Gaussian matrix model (e.g.
+        :class:`~meanfield.weights.analysis.SquareMatrixModel`) to the ensemble of ``name`` at save ``index``,
+        streaming over seeds."""
         return model_cls.fit(self.chunks(name, self._indices(index)[0]))
 
     def fit_over_time(self, model_cls, name: str, indices=None) -> list:

@@ -7,14 +7,14 @@ of W_s is invariant under permutations of its rows. The statistics below are the
 moments across seeds, the average covariance between two entries of the same row (ĉ_row) or of the same column
 (ĉ_col), the width-scaled ratio n ĉ / v̂ (v̂ the average variance), a permutation test of row exchangeability, and
 the empirical layer kernel on probe pairs at controlled angles (zero-sum and positive inputs), to compare with the
-arc-cosine kernel (:func:`meanfield.analysis.equivalent_kernel`).
+arc-cosine kernel (:func:`meanfield.weights.analysis.equivalent_kernel`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_positive_int
+from ..._validation import check_positive_int
 
 __all__ = ["EnsembleMoments", "RowPermutationTest", "entry_moments", "within_row_covariance",
            "within_column_covariance", "scaled_covariance", "row_permutation_test", "probe_pairs"]

@@ -45,7 +45,7 @@ and predicted invariants do not depend on it.
 Example
 -------
 >>> import numpy as np
->>> from meanfield.analysis import SquareMatrixModel
+>>> from meanfield.weights.analysis import SquareMatrixModel
 >>> iid = SquareMatrixModel.iid(6, variance=1.0)
 >>> fit = SquareMatrixModel.fit(iid.sample(4000, seed=0))
 >>> bool(abs(fit.lam2 - 1.0) < 0.05 and abs(fit.lam3 - 1.0) < 0.05)
@@ -60,7 +60,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .._validation import check_positive, check_positive_int
+from ..._validation import check_positive, check_positive_int
 
 #: The largest number of entries of a matrix whose full covariance (entries², float64) is built: 4096 (D = 64).
 _MAX_COVARIANCE_SIZE = 4096

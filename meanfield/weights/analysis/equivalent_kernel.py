@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_positive, check_positive_int
-from ..activations import as_activation
-from ..kernels.closed_form import relu_kernel
+from ..._validation import check_positive, check_positive_int
+from ...activations import as_activation
+from ...kernels.closed_form import relu_kernel
 
 __all__ = ["equivalent_kernel", "empirical_kernel", "deep_cosine_map", "deep_cosines", "sample_weights", "WEIGHT_LAWS",
            "second_moment"]
