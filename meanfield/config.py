@@ -344,36 +344,36 @@ def _build_init(cfg: dict):
     return draw(m, cfg["inputs"]["d"], seed, **spec)
 
 
-def sgd_options(cfg: dict) -> dict:
-    """Keyword arguments of :func:`meanfield.sgd.train` from a [run] table with kind = "sgd"."""
+def _run_settings(cfg: dict, kind: str) -> dict:
+    """The [run] table of a run of ``kind`` less ``kind`` and ``output``, after checking that every key applies to
+    that kind (a configuration is validated against the keys of every kind, since a sweep may vary any) and that the
+    required ones are there."""
     run = dict(cfg["run"])
-    keys = _run_schema("sgd")
+    if run.pop("kind", "flow") != kind:
+        raise ConfigError(f"this [run] table describes kind = {cfg['run'].get('kind', 'flow')!r}, not {kind!r}")
+    run.pop("output", None)
+    keys = _run_schema(kind)
     bad = set(run) - set(keys)
     if bad:
-        raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = 'sgd' (allowed: {sorted(keys)})")
-    for key in ("t_max", "eta"):
+        raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = {kind!r} (allowed: {sorted(keys)})")
+    for key in _REQUIRED_RUN[kind]:
         if key not in run:
-            raise ConfigError(f"[run] with kind = 'sgd' needs {key}")
-    out = {k: v for k, v in run.items() if k not in ("kind", "output", "backend")}
-    out["risk_backend"] = run.get("backend", "auto")
-    return out
+            raise ConfigError(f"[run] needs {key} (for [run] kind = {kind!r})")
+    return run
+
+
+def sgd_options(cfg: dict) -> dict:
+    """Keyword arguments of :func:`meanfield.sgd.train` from a [run] table with kind = "sgd"."""
+    run = _run_settings(cfg, "sgd")
+    run["risk_backend"] = run.pop("backend", "auto")
+    return run
 
 
 def run_options(cfg: dict) -> dict:
     """Keyword arguments of :func:`meanfield.simulate` from the [run] table (without the output path)."""
     from .driver import SaveAt
 
-    run = dict(cfg["run"])
-    if run.pop("kind", "flow") != "flow":
-        raise ConfigError("run_options describes flows; use sgd_options for [run] kind = 'sgd'")
-    run.pop("output", None)
-    bad = set(run) - set(_run_schema("flow"))
-    if bad:
-        raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = 'flow' (they are SGD settings: set "
-                          "kind = 'sgd', or remove them)")
-    for key in ("t_max", "dt"):
-        if key not in run:
-            raise ConfigError(f"[run] needs {key}")
+    run = _run_settings(cfg, "flow")
     save = SaveAt(run.pop("save_every", 10), run.pop("save_particles", True))
     return dict(run, save_every=save)
 
@@ -388,14 +388,9 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
     if not output:
         raise ConfigError("[run] needs output (the HDF5 file to write), or pass an output path")
     kind = cfg["run"].get("kind", "flow")
-    if kind == "mlp":
+    if kind == "mlp":  # validate_config checked [run] (kind and output only) and [mlp]
         from .weights.mlp import train_mlp
 
-        bad = set(cfg["run"]) - {"kind", "output"}
-        if bad:
-            raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = 'mlp' (put training settings in [mlp])")
-        if "width" not in cfg.get("mlp", {}):
-            raise ConfigError("[mlp] needs width")
         return train_mlp(**cfg["mlp"], path=output, overwrite=overwrite, resume=resume, progress=progress,
                          config=json.loads(json.dumps(cfg)))
     if kind == "sgd":
@@ -406,8 +401,6 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
             options["risk_backend"] = backend
         return train(build_problem(cfg), build_init(cfg), path=output, overwrite=overwrite, resume=resume,
                      progress=progress, config=json.loads(json.dumps(cfg)), **options)
-    if kind != "flow":
-        raise ConfigError(f"[run] kind must be 'flow', 'sgd' or 'mlp', got {kind!r}")
     options = run_options(cfg)
     if backend:
         options["backend"] = backend

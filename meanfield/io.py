@@ -80,17 +80,15 @@ def _check_replaceable(path: Path) -> None:
     what = None
     if not path.is_file():
         what = "is not a regular file"
+    elif not is_hdf5(path):
+        what = "is not an HDF5 file"
     else:
-        if not is_hdf5(path):
-            what = "is not an HDF5 file"
-        else:
-            try:
-                with open_swmr_read(path) as f:
-                    fmt = f.attrs.get("format")
-            except (OSError, RuntimeError) as err:
-                what, fmt = f"is an HDF5 file that cannot be opened ({err})", None
-            if what is None and fmt != FORMAT_NAME:
-                what = "is an HDF5 file but not a meanfield trajectory"
+        try:
+            with open_swmr_read(path) as f:
+                if f.attrs.get("format") != FORMAT_NAME:
+                    what = "is an HDF5 file but not a meanfield trajectory"
+        except (OSError, RuntimeError) as err:
+            what = f"is an HDF5 file that cannot be opened ({err})"
     if what is not None:
         raise FileExistsError(f"{path} exists and {what}: refusing to overwrite it; choose another output path, or "
                               "move it away yourself")
@@ -575,6 +573,20 @@ class TrajectoryWriter:
 
     # -- resuming ----------------------------------------------------------------------------------------------
     @classmethod
+    def _describing(cls, f: h5py.File, path: Path) -> TrajectoryWriter:
+        """A writer (no lock, no open file yet) for the run stored in ``f``: its kind, configuration, seed, problem
+        and masses (what resume and recovery write into a fresh file)."""
+        writer = cls.__new__(cls)
+        writer.path, writer._lock, writer._file = path, None, None
+        writer.kind, writer.config = str(f.attrs["kind"]), json.loads(f.attrs["config"])
+        writer.seed = int(f.attrs["seed"]) if int(f.attrs["seed"]) >= 0 else None
+        writer.problem_spec = json.loads(f["problem"].attrs["spec"])
+        writer.problem_arrays = {name: ds[()] for name, ds in f["problem/target"].items()}
+        writer.weights = f["particles/weights"][:]
+        writer.n_saved, writer._latest = 0, None
+        return writer
+
+    @classmethod
     def resume(cls, path, config: dict, compare_keys=None, *, kind: str | None = None,
                problem_arrays: dict | None = None, weights=None) -> tuple[TrajectoryWriter, dict]:
         """Reopen ``path`` to continue it: returns the writer and the last checkpoint.
@@ -610,13 +622,8 @@ class TrajectoryWriter:
                         f"cannot resume {path}: it holds no intact checkpoint (none was written, or the process was "
                         "killed while writing it); load() still reads its snapshots; start a new run "
                         "(overwrite=True) to recompute it")
-                writer = cls.__new__(cls)
-                writer.path, writer._lock = path, lock
-                writer.kind, writer.config = str(f.attrs["kind"]), stored
-                writer.seed = int(f.attrs["seed"]) if int(f.attrs["seed"]) >= 0 else None
-                writer.problem_spec = json.loads(f["problem"].attrs["spec"])
-                writer.problem_arrays = {n: ds[()] for n, ds in f["problem/target"].items()}
-                writer.weights = f["particles/weights"][:]
+                writer = cls._describing(f, path)
+                writer._lock = lock
                 n = min(ckpt["n_saved"], _series_length(f))
                 if n != ckpt["n_saved"]:
                     raise TrajectoryFileError(f"cannot resume {path}: its checkpoint refers to snapshot "
@@ -659,10 +666,11 @@ def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: dict | No
     rng_state = ckpt["rng_state"] if ckpt is not None else _dataset_bytes(f, "checkpoint/rng_state")
     new, _ = writer._create(observables, with_particles, m, d1 - 1, rng_state, tmp)
     with new:
+        names = _snapshot_names(f)
         try:
             for i0 in range(0, n, 64):
                 i1 = min(n, i0 + 64)
-                rows = {name: f[name][i0:i1] for name in _snapshot_names(f)}
+                rows = {name: f[name][i0:i1] for name in names}
                 for name, value in rows.items():
                     new[name].resize(i1, axis=0)
                     new[name][i0:i1] = value
@@ -729,12 +737,7 @@ def recover(path, out=None) -> Path:
                   if c is not None and c["consistent"] and c["n_saved"] <= intact]
         ckpt = max(usable, key=lambda c: c["n_saved"]) if usable else None
         n = ckpt["n_saved"] if ckpt is not None else intact
-        writer = TrajectoryWriter.__new__(TrajectoryWriter)
-        writer.path, writer.kind, writer.config = path, str(f.attrs["kind"]), json.loads(f.attrs["config"])
-        writer.seed = int(f.attrs["seed"]) if int(f.attrs["seed"]) >= 0 else None
-        writer.problem_spec = json.loads(f["problem"].attrs["spec"])
-        writer.problem_arrays = {name: ds[()] for name, ds in f["problem/target"].items()}
-        writer.weights = f["particles/weights"][:]
+        writer = TrajectoryWriter._describing(f, path)
         try:
             _copy_prefix(f, writer, n, ckpt, tmp)
             with h5py.File(tmp, "r+") as new:

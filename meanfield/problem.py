@@ -105,7 +105,7 @@ class Problem:
         return {"inputs": self.inputs.spec(), "target": self.target.spec(), **self.unit.spec()}
 
     # -- evaluation on backend arrays -------------------------------------------------------------------
-    def bind(self, backend: Backend | str = "numpy", **options) -> BoundProblem:
+    def bind(self, backend: Backend | str = "auto", **options) -> BoundProblem:
         """The problem with its constant arrays converted to ``backend``'s arrays (cached per backend)."""
         backend = get_backend(backend, **options)
         key = id(backend)

@@ -195,10 +195,8 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
                   "m": mu0.m, "d": mu0.d, "mu0_sha1": mu0.checksum(), "observables": sorted(observables),
                   "user": config or {}}
 
-    net = TwoLayerNetwork.from_measure(mu0, device, dtype, problem.unit)
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-    tdtype, dev = _DTYPES[dtype], torch_device(device)
+    net = TwoLayerNetwork.from_measure(mu0, device, dtype, problem.unit)  # checks dtype and device
+    tdtype, dev = net.a.dtype, net.a.device
     gen = torch.Generator().manual_seed(int(seed))
     f_star = torch_target(problem.target)
     data = training_data(problem, n_data, seed, tdtype, dev) if mode != "online" else None

@@ -149,5 +149,5 @@ class MemoryRecorder:
         b = np.array(self.b) if self.b else None
         obs = {k: np.array(v) for k, v in self.observables.items()}
         return Trajectory(np.array(self.times), np.array(self.risk), a, b, self.weights, obs, self.final,
-                          status, info, problem.spec() if problem is not None else self.spec, kind=self.kind,
+                          str(status), info, problem.spec() if problem is not None else self.spec, kind=self.kind,
                           target_arrays=problem.target.arrays() if problem is not None else {})
