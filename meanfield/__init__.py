@@ -7,13 +7,14 @@
 
 from . import compare, init, kernels
 from .activations import Activation, LeakyReLU, ReLU
-from .driver import SaveAt, simulate
+from .flow import simulate
 from .inputs import Gaussian, InputLaw, Sphere
 from .io import load
 from .kernels import available_backends, get_backend
 from .measure import ParticleMeasure
 from .problem import Problem
 from .runguard import FlowDivergedError
+from .saving import SaveAt
 from .solvers import RungeKutta, get_solver
 from .targets import (
     CubicTarget,

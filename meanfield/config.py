@@ -100,7 +100,7 @@ def _run_schema(kind: str) -> dict:
     """The keys of [run] for a kind of run, derived from the signature of the function that runs it."""
     common = {"kind": _STR, "output": _STR}
     if kind == "flow":
-        from .driver import simulate
+        from .flow import simulate
 
         return dict(_signature_keys(simulate), save_particles=_BOOL, **common)
     if kind == "sgd":
@@ -371,7 +371,7 @@ def sgd_options(cfg: dict) -> dict:
 
 def run_options(cfg: dict) -> dict:
     """Keyword arguments of :func:`meanfield.simulate` from the [run] table (without the output path)."""
-    from .driver import SaveAt
+    from .saving import SaveAt
 
     run = _run_settings(cfg, "flow")
     save = SaveAt(run.pop("save_every", 10), run.pop("save_particles", True))
@@ -381,7 +381,7 @@ def run_options(cfg: dict) -> dict:
 def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = False, progress: bool = False,
                backend: str | None = None):
     """Run the simulation a configuration describes, streaming it to its output file."""
-    from .driver import simulate
+    from .flow import simulate
 
     validate_config(cfg)
     output = output or cfg["run"].get("output")

@@ -1,6 +1,6 @@
 """The HDF5 trajectory format: one writer, one reader, crash recovery and resume.
 
-Layout of a file (format ``meanfield-trajectory``, version 1; readable with plain h5py, ``swmr=True``)::
+Layout of a file (format ``meanfield-trajectory``, version 2; readable with plain h5py, ``swmr=True``)::
 
     /                      attrs: format, format_version, package_version, kind, created, status, seed,
                                   config (JSON), info (JSON, at the end of the run)
@@ -12,15 +12,18 @@ Layout of a file (format ``meanfield-trajectory``, version 1; readable with plai
     /particles/weights     (m,)
     /particles/a           (T, m)    one snapshot per chunk, compressed (absent with SaveAt(particles=False))
     /particles/b           (T, m, d)
-    /checkpoint/state      (m, 1 + d) latest state [a | b]
-    /checkpoint/meta       (9,)       t, step, n_saved, h, n_evaluations, wall_time, max_risk, seed, checksum
-    /checkpoint/rng_state  (L,) uint8 generator state of stochastic runs (SGD), absent for flows
-    /checkpoint/previous/  state, meta, rng_state of the checkpoint before the latest (a backup)
+    /checkpoint/<name>     the stepping rule's state as named arrays (flow: a, b, n_evaluations, max_risk; SGD: a, b,
+                           rng, max_risk; MLP: W0 …, W0.m1 …, W0.m2 …, optimizer_steps, initial_loss)
+    /checkpoint/clock      (5,) t, step, n_saved, h, wall_time;  /checkpoint/checksum  () CRC-32 of the above
+    /checkpoint/previous/  the same for the checkpoint before the latest (a backup)
+
+(:mod:`meanfield.checkpoint`; version-1 files, whose checkpoint was one state matrix and a meta vector, are read and
+resumed, and a resumed version-1 run is written in version 2.)
 
 Writing discipline: every dataset exists before the file switches to SWMR mode; each save appends one row to the
 series, then copies the current checkpoint to ``checkpoint/previous`` and flushes, then overwrites the checkpoint
-and flushes again, all with Ctrl-C deferred. Each checkpoint carries a ``checksum`` (CRC-32 of its state and
-generator bytes), so after a process is killed while writing one, resuming takes the other, which is intact.
+and flushes again, all with Ctrl-C deferred. Each checkpoint carries a ``checksum`` (CRC-32 of its arrays and
+clock), so after a process is killed while writing one, resuming takes the other, which is intact.
 A process killed at any moment leaves a file that opens
 (``h5py.File(path, "r", swmr=True)`` or :func:`load`) with every completed snapshot; readers use the shortest
 series length. A writer holds an exclusive ``fcntl`` lock on ``<path>.lock`` (released by the kernel even on
@@ -35,29 +38,25 @@ import datetime as _dt
 import fcntl
 import hashlib
 import json
-import math
 import os
-import zlib
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from . import checkpoint as ckpt_format
 from ._hdf5 import is_hdf5, open_swmr_read, truncation
 from ._signals import deferred_interrupts
+from .checkpoint import Checkpoint
 from .measure import ParticleMeasure
 from .status import Status
 from .trajectory import MemoryRecorder, Trajectory
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FileTrajectory", "TrajectoryWriter", "FileRecorder", "recorder_for",
-           "TrajectoryFileError", "FileBusyError", "load", "read_checkpoint", "file_status", "recover",
-           "array_checksum"]
+           "TrajectoryFileError", "FileBusyError", "load", "file_status", "recover", "array_checksum"]
 
 FORMAT_NAME = "meanfield-trajectory"
-FORMAT_VERSION = 1
-#: Kinds whose checkpoint state is not a particle state [a | b] (a flat parameter + optimiser vector, shape (1, P)).
-STATE_ONLY_KINDS = ("mlp",)
-META_KEYS = ("t", "step", "n_saved", "h", "n_evaluations", "wall_time", "max_risk", "seed", "checksum")
+FORMAT_VERSION = 2
 
 
 class TrajectoryFileError(ValueError):
@@ -229,7 +228,7 @@ def _check_format(f: h5py.File, path: Path) -> None:
         raise TrajectoryFileError(f"{path} was written in trajectory format version {version}, newer than the "
                                   f"version {FORMAT_VERSION} that meanfield {_package_version()} reads; "
                                   "upgrade meanfield")
-    for name in ("series/time", "series/risk", "checkpoint/state", "checkpoint/meta"):
+    for name in ("series/time", "series/risk"):
         if name not in f:
             raise TrajectoryFileError(f"{path} is a meanfield trajectory without '{name}': the file is incomplete "
                                       "(its writer died before the first snapshot) or corrupt")
@@ -293,50 +292,6 @@ class _Rows:
         return f"<lazy {self.shape} {self.dataset.dtype} rows of {self.dataset.name}>"
 
 
-def _checksum(state: np.ndarray, rng_state: bytes | None) -> float:
-    """CRC-32 of a checkpoint's state (as stored, float64) and generator bytes; exact in a float64."""
-    crc = zlib.crc32(np.ascontiguousarray(state, dtype=np.float64).tobytes())
-    return float(crc if rng_state is None else zlib.crc32(rng_state, crc))
-
-
-def _meta_array(meta: dict) -> np.ndarray:
-    return np.array([float(meta.get(k, np.nan)) for k in META_KEYS])
-
-
-def read_checkpoint(f: h5py.File, slot: str = "checkpoint") -> dict | None:
-    """A checkpoint (``slot`` "checkpoint", the latest, or "checkpoint/previous"): its meta entries, ``state``,
-    ``rng_state`` and ``consistent`` (False when the state does not match the stored checksum: the writer was
-    killed while writing it; files written before checksums existed pass). None if the slot was never written."""
-    if f"{slot}/meta" not in f:
-        return None
-    meta = dict(zip(META_KEYS, _dataset(f, f"{slot}/meta")[:].tolist()))
-    if math.isnan(meta["step"]):
-        return None
-    meta["step"], meta["n_saved"] = int(meta["step"]), int(meta["n_saved"])
-    meta["state"] = _dataset(f, f"{slot}/state")[:]
-    meta["rng_state"] = bytes(f[f"{slot}/rng_state"][:]) if f"{slot}/rng_state" in f else None
-    checksum = meta.get("checksum", math.nan)
-    meta["consistent"] = math.isnan(checksum) or checksum == _checksum(meta["state"], meta["rng_state"])
-    return meta
-
-
-def _write_checkpoint(f: h5py.File, slot: str, state: np.ndarray, meta: np.ndarray, rng_state: bytes | None) -> None:
-    f[f"{slot}/state"][...] = state
-    if rng_state is not None:
-        f[f"{slot}/rng_state"][...] = np.frombuffer(rng_state, dtype=np.uint8)
-    f[f"{slot}/meta"][...] = meta
-
-
-def _intact_checkpoint(f: h5py.File) -> dict | None:
-    """The latest intact checkpoint: the last one, or the backup when the last is half-written (a writer killed,
-    or still writing it); None when there is none."""
-    for slot in ("checkpoint", "checkpoint/previous"):
-        ckpt = read_checkpoint(f, slot)
-        if ckpt is not None and ckpt["consistent"]:
-            return ckpt
-    return None
-
-
 def load(path) -> Trajectory:
     """Open a trajectory file: the :class:`~meanfield.Trajectory` of the run, lazily backed by the file.
 
@@ -383,9 +338,9 @@ class FileTrajectory(Trajectory):
 
 
 def _fill_from_file(traj: Trajectory, f: h5py.File) -> Trajectory:
-    names = ["series/time", "series/risk", "particles/a", "particles/b", "checkpoint/state", "checkpoint/meta",
-             "checkpoint/previous/state", "checkpoint/previous/meta"]
-    names = [n for n in names if n in f]
+    names = [n for n in ("series/time", "series/risk", "particles/a", "particles/b") if n in f]
+    names += [f"{slot}/{name}" for slot in ckpt_format.SLOTS if slot in f
+              for name, d in f[slot].items() if isinstance(d, h5py.Dataset)]
     if "observables" in f:
         names += [f"observables/{k}" for k in f["observables"]]
     ds = {name: _dataset(f, name) for name in names}
@@ -393,9 +348,9 @@ def _fill_from_file(traj: Trajectory, f: h5py.File) -> Trajectory:
         d.refresh()
     n = _series_length(f)
     weights = f["particles/weights"][:]
-    ckpt = _intact_checkpoint(f)
+    ckpt = ckpt_format.latest_intact(f)
     recovered = "recovered_from" in json.loads(_close_attr(f, "info", "{}"))
-    if ckpt is None and read_checkpoint(f) is None and not recovered:
+    if ckpt is None and ckpt_format.read(f) is None and not recovered:
         raise ValueError("no checkpoint written yet")
     traj.times, traj.risk = ds["series/time"][:n], ds["series/risk"][:n]
     traj.a = _Rows(ds["particles/a"], n) if "particles/a" in ds else None
@@ -403,8 +358,8 @@ def _fill_from_file(traj: Trajectory, f: h5py.File) -> Trajectory:
     traj.weights = weights
     traj.observables = {name.split("/", 1)[1]: _Rows(d, n) for name, d in ds.items() if name.startswith("observables/")}
     traj.kind = str(f.attrs.get("kind"))
-    intact_state = ckpt is not None and traj.kind not in STATE_ONLY_KINDS
-    traj.final = ParticleMeasure.from_state(ckpt["state"], weights) if intact_state else None
+    particles = ckpt is not None and "a" in ckpt.arrays and "b" in ckpt.arrays
+    traj.final = ParticleMeasure(ckpt.arrays["a"], ckpt.arrays["b"], weights) if particles else None
     if ckpt is None and recovered and traj.a is not None and n:  # recovered without a checkpoint: last snapshot
         traj.final = ParticleMeasure(np.asarray(traj.a[n - 1]), np.asarray(traj.b[n - 1]), weights)
     status = _close_attr(f, "status", "unknown")
@@ -464,12 +419,12 @@ class TrajectoryWriter:
         self.weights = np.asarray(weights, dtype=np.float64)
         self._file: h5py.File | None = None
         self.n_saved = 0
-        self._latest: tuple | None = None  # (state, meta array, rng_state) of the last checkpoint written
+        self._latest: Checkpoint | None = None  # the last checkpoint written (the next one's backup)
 
     # -- creating ----------------------------------------------------------------------------------------------
-    def _create(self, observables: dict, with_particles: bool, m: int, d: int, rng_state: bytes | None,
-                tmp: Path | None = None):
-        tmp = tmp if tmp is not None else self.path.with_name(self.path.name + ".tmp")
+    def _create(self, observables: dict, particles: tuple[int, int] | None, template: Checkpoint | None, tmp: Path):
+        """A new file ``tmp`` with every dataset: the observables' shapes from ``observables``, particle snapshots
+        of shape (m, d) = ``particles`` (None: none kept), checkpoint slots shaped like ``template`` (None: none)."""
         f = h5py.File(tmp, "w", libver="latest")
         f.attrs.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, package_version=_package_version(),
                        kind=self.kind, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -491,28 +446,30 @@ class TrajectoryWriter:
             f.create_dataset(f"observables/{name}", shape=(0,) + value.shape, maxshape=(None,) + value.shape,
                              dtype="f8", **opts)
         f.create_dataset("particles/weights", data=self.weights)
-        if with_particles:
+        if particles is not None:
+            m, d = particles
             opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
             f.create_dataset("particles/a", shape=(0, m), maxshape=(None, m), dtype="f8", chunks=(1, m), **opts)
             f.create_dataset("particles/b", shape=(0, m, d), maxshape=(None, m, d), dtype="f8", chunks=(1, m, d),
                              **opts)
-        for slot in ("checkpoint", "checkpoint/previous"):
-            f.create_dataset(f"{slot}/state", shape=(m, 1 + d), dtype="f8")
-            f.create_dataset(f"{slot}/meta", data=np.full(len(META_KEYS), np.nan))
-            if rng_state is not None:
-                f.create_dataset(f"{slot}/rng_state", shape=(len(rng_state),), dtype="u1")
-        return f, tmp
+        if template is not None:
+            ckpt_format.create_slots(f, template)
+        return f
 
-    def start(self, observables: dict, with_particles: bool, m: int, d: int, rng_state: bytes | None = None):
-        """Create the file's datasets (shapes from the first record's observables) and switch to SWMR."""
+    def start(self, observables: dict, particles: tuple[int, int] | None, template: Checkpoint):
+        """Create the file's datasets (shapes from the first save) and switch to SWMR."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            f, _ = self._create(observables, with_particles, m, d, rng_state, tmp)
-            f.close()
+            self._create(observables, particles, template, tmp).close()
             os.replace(tmp, self.path)  # an existing file is replaced only now, when the new one is complete
         finally:
             tmp.unlink(missing_ok=True)
         self._open_append()
+
+    @property
+    def started(self) -> bool:
+        """Whether the file's datasets exist (after the first save, or on a resumed file)."""
+        return self._file is not None
 
     def _open_append(self):
         self._file = h5py.File(self.path, "r+", libver="latest")
@@ -536,21 +493,20 @@ class TrajectoryWriter:
             f["particles/b"][i] = mu.b
         self.n_saved = i + 1
 
-    def checkpoint(self, state: np.ndarray, meta: dict, rng_state: bytes | None = None) -> None:
-        """Write a new checkpoint, keeping the one it replaces as ``checkpoint/previous``, and flush the file.
+    def checkpoint(self, ckpt: Checkpoint) -> None:
+        """Write a new checkpoint (after the snapshot it belongs to), keeping the one it replaces as
+        ``checkpoint/previous``, and flush the file.
 
         Ctrl-C waits until both are written. The backup is written and flushed before the new checkpoint, so a
         process killed at any point leaves at least one of the two intact (each carries its checksum)."""
-        state = np.array(state, dtype=np.float64)  # a copy: it becomes the backup at the next checkpoint
-        meta = _meta_array(dict(meta, n_saved=self.n_saved, seed=-1 if self.seed is None else self.seed,
-                                checksum=_checksum(state, rng_state)))
+        ckpt = ckpt.with_saved(self.n_saved)
         with deferred_interrupts():
             if self._latest is not None:
-                _write_checkpoint(self._file, "checkpoint/previous", *self._latest)
+                ckpt_format.write(self._file, "checkpoint/previous", self._latest)
                 self._file.flush()
-            _write_checkpoint(self._file, "checkpoint", state, meta, rng_state)
+            ckpt_format.write(self._file, "checkpoint", ckpt)
             self._file.flush()
-        self._latest = (state, meta, rng_state)
+        self._latest = ckpt
 
     def close(self, status: str, info: dict | None = None) -> None:
         """Finish the file: leave SWMR mode and record the final status and run information."""
@@ -588,7 +544,7 @@ class TrajectoryWriter:
 
     @classmethod
     def resume(cls, path, config: dict, compare_keys=None, *, kind: str | None = None,
-               problem_arrays: dict | None = None, weights=None) -> tuple[TrajectoryWriter, dict]:
+               problem_arrays: dict | None = None, weights=None) -> tuple[TrajectoryWriter, Checkpoint]:
         """Reopen ``path`` to continue it: returns the writer and the last checkpoint.
 
         The run must be the same problem: ``config`` must match the stored configuration in the keys
@@ -616,7 +572,7 @@ class TrajectoryWriter:
                                      f"({'; '.join(diffs)}); "
                                      "only t_max, backend and stop_risk may change on resume: use a new output "
                                      "file, or --overwrite (overwrite=True) to replace this one")
-                ckpt = _intact_checkpoint(f)
+                ckpt = ckpt_format.latest_intact(f)
                 if ckpt is None:
                     raise TrajectoryFileError(
                         f"cannot resume {path}: it holds no intact checkpoint (none was written, or the process was "
@@ -624,13 +580,13 @@ class TrajectoryWriter:
                         "(overwrite=True) to recompute it")
                 writer = cls._describing(f, path)
                 writer._lock = lock
-                n = min(ckpt["n_saved"], _series_length(f))
-                if n != ckpt["n_saved"]:
+                n = min(ckpt.n_saved, _series_length(f))
+                if n != ckpt.n_saved:
                     raise TrajectoryFileError(f"cannot resume {path}: its checkpoint refers to snapshot "
-                                              f"{ckpt['n_saved']} but only {n} are stored; the file is corrupt")
-                latest = _copy_prefix(f, writer, n, ckpt, tmp)
+                                              f"{ckpt.n_saved} but only {n} are stored; the file is corrupt")
+                _copy_prefix(f, writer, n, ckpt, tmp)
             os.replace(tmp, path)
-            writer.n_saved, writer._latest = n, latest
+            writer.n_saved, writer._latest = n, ckpt
             writer._open_append()
         except BaseException:
             _release_lock(lock, path)
@@ -656,16 +612,13 @@ def _intact_prefix(f: h5py.File, n: int) -> int:
     return n
 
 
-def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: dict | None, tmp: Path):
+def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: Checkpoint | None, tmp: Path) -> None:
     """Write the first ``n`` snapshots of ``f`` and the checkpoint ``ckpt`` (None: none) to ``tmp``, a fresh file
-    created by ``writer``; returns the checkpoint triple. Unreadable snapshots (a truncated or damaged file) raise a
+    (of the current format version) created by ``writer``. Unreadable snapshots (a truncated or damaged file) raise a
     one-line :class:`TrajectoryFileError` that says how many are intact and how to keep them."""
     observables = {name: ds[0] for name, ds in f["observables"].items()} if "observables" in f else {}
-    with_particles = "particles/a" in f
-    m, d1 = f["checkpoint/state"].shape
-    rng_state = ckpt["rng_state"] if ckpt is not None else _dataset_bytes(f, "checkpoint/rng_state")
-    new, _ = writer._create(observables, with_particles, m, d1 - 1, rng_state, tmp)
-    with new:
+    particles = f["particles/b"].shape[1:] if "particles/b" in f else None
+    with writer._create(observables, particles, ckpt, tmp) as new:
         names = _snapshot_names(f)
         try:
             for i0 in range(0, n, 64):
@@ -680,18 +633,10 @@ def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: dict | No
                 f"cannot resume {writer.path}: the file is damaged (truncated?): snapshots {intact} to {n - 1} cannot "
                 f"be read, the {intact} before are intact; `meanfield recover {writer.path}` (io.recover) keeps them "
                 "in a new file") from None
-        latest = None
         if ckpt is not None:
-            latest = (ckpt["state"], _meta_array(dict(ckpt, checksum=_checksum(ckpt["state"], ckpt["rng_state"]))),
-                      ckpt["rng_state"])
-            for slot in ("checkpoint", "checkpoint/previous"):
-                _write_checkpoint(new, slot, *latest)
+            for slot in ckpt_format.SLOTS:
+                ckpt_format.write(new, slot, ckpt)
         new.attrs["created"] = f.attrs["created"]
-    return latest
-
-
-def _dataset_bytes(f: h5py.File, name: str) -> bytes | None:
-    return bytes(f[name][:]) if name in f else None
 
 
 def recover(path, out=None) -> Path:
@@ -733,10 +678,10 @@ def recover(path, out=None) -> Path:
         intact = _intact_prefix(f, total)
         if intact == 0:
             raise TrajectoryFileError(f"{path}: not even the first snapshot can be read; nothing to recover")
-        usable = [c for c in (read_checkpoint(f, s) for s in ("checkpoint", "checkpoint/previous"))
-                  if c is not None and c["consistent"] and c["n_saved"] <= intact]
-        ckpt = max(usable, key=lambda c: c["n_saved"]) if usable else None
-        n = ckpt["n_saved"] if ckpt is not None else intact
+        usable = [c for c in (ckpt_format.read(f, slot) for slot in ckpt_format.SLOTS)
+                  if c is not None and c.consistent and c.n_saved <= intact]
+        ckpt = max(usable, key=lambda c: c.n_saved) if usable else None
+        n = ckpt.n_saved if ckpt is not None else intact
         writer = TrajectoryWriter._describing(f, path)
         try:
             _copy_prefix(f, writer, n, ckpt, tmp)
@@ -804,32 +749,25 @@ def _short(value) -> str:
 
 
 class FileRecorder:
-    """Streams a run's saves to a :class:`TrajectoryWriter`; the result is :func:`load` of the file.
+    """Streams a run's saves to a :class:`TrajectoryWriter`; the result is :func:`load` of the file. The first save
+    fixes the shapes of every dataset (observables, particles, checkpoint arrays)."""
 
-    ``rng_state``: an example of the generator state that stochastic runs (SGD) checkpoint, which fixes its size.
-    ``state_shape``: the checkpoint's shape for runs that save no particles (default (m, 1 + d) of the first save).
-    """
-
-    def __init__(self, writer: TrajectoryWriter, weights, rng_state: bytes | None = None, state_shape=None):
-        self.writer, self.weights = writer, np.asarray(weights, dtype=np.float64)
-        self.rng_state, self.state_shape = rng_state, state_shape
-        self.final = None
+    def __init__(self, writer: TrajectoryWriter):
+        self.writer = writer
 
     @property
     def path(self) -> Path:
         """The file this recorder writes."""
         return self.writer.path
 
-    def append(self, t, risk, mu, observables, particles: bool = True):
-        if self.writer._file is None:  # the first save fixes the shapes of every dataset
-            m, d1 = (mu.m, mu.d + 1) if self.state_shape is None else self.state_shape
-            self.writer.start(observables, particles, m, d1 - 1, self.rng_state)
-        self.writer.append(t, risk, mu if particles else None, observables)
+    def save(self, t, risk, measure, observables, checkpoint: Checkpoint, particles: bool = True):
+        """Append one snapshot, then write its checkpoint and flush."""
+        if not self.writer.started:
+            self.writer.start(observables, (measure.m, measure.d) if particles else None, checkpoint)
+        self.writer.append(t, risk, measure if particles else None, observables)
+        self.writer.checkpoint(checkpoint)
 
-    def checkpoint(self, state, meta, rng_state: bytes | None = None):
-        self.writer.checkpoint(state, meta, rng_state)
-
-    def trajectory(self, problem, status=Status.COMPLETED, info=None) -> Trajectory:
+    def trajectory(self, status=Status.COMPLETED, info=None) -> Trajectory:
         self.writer.close(status, info)
         return load(self.writer.path)
 
@@ -838,24 +776,25 @@ class FileRecorder:
         self.writer.close(status, info)
 
 
-def recorder_for(path, kind: str, run_config: dict, problem, weights, *, overwrite: bool = False,
-                 resume: bool = False, resumable=(), seed: int | None = None, rng_state: bytes | None = None):
-    """The recorder of a run (flows and SGD alike): in memory when ``path`` is None, else streaming to an HDF5 file,
-    new or resumed. Returns ``(recorder, checkpoint)``, the checkpoint being the resumed file's last one (or None).
-    On resume every configuration entry except those in ``resumable`` must match the file."""
+def recorder_for(path, kind: str, run_config: dict, spec: dict, arrays: dict, weights, *, overwrite: bool = False,
+                 resume: bool = False, resumable=(), seed: int | None = None):
+    """The recorder of a run (every kind): in memory when ``path`` is None, else streaming to an HDF5 file, new or
+    resumed. ``spec`` and ``arrays`` describe the problem (its JSON description and target arrays), ``weights`` are
+    the particle masses. Returns ``(recorder, checkpoint)``, the checkpoint being the resumed file's last one (or
+    None). On resume every configuration entry except those in ``resumable`` must match the file, and so must the
+    kind, the arrays and the masses."""
     if path is None:
         if resume:
             raise ValueError("resume=True needs the path of the run to continue")
-        return MemoryRecorder(weights), None
+        return MemoryRecorder(weights, kind, spec, arrays), None
     checkpoint = None
     if resume and Path(path).exists():
         keys = [k for k in run_config if k not in resumable]
         writer, checkpoint = TrajectoryWriter.resume(path, run_config, compare_keys=keys, kind=kind,
-                                                     problem_arrays=problem.target.arrays(), weights=weights)
+                                                     problem_arrays=arrays, weights=weights)
     else:
-        writer = TrajectoryWriter(path, kind, run_config, problem.spec(), problem.target.arrays(), weights, seed=seed,
-                                  overwrite=overwrite)
-    return FileRecorder(writer, weights, rng_state=rng_state), checkpoint
+        writer = TrajectoryWriter(path, kind, run_config, spec, arrays, weights, seed=seed, overwrite=overwrite)
+    return FileRecorder(writer), checkpoint
 
 
 def _canonical(value):

@@ -11,26 +11,26 @@ Bach 2018, arXiv:1805.09545). The population risk of every saved state is the ex
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ._validation import check_positive, check_positive_int
 from .activations import as_activation
+from .controllers import ConstantStep, Diverged
 from .inputs import Gaussian, InputLaw, Sphere
 from .kernels.torch_backend import torch_device
+from .loop import Snapshot, run_loop
 from .measure import ParticleMeasure
 from .problem import Problem
-from .runguard import FlowDivergedError, RunGuard
-from .status import Status
+from .saving import SaveAt
 from .symmetry.alignment import default_observables
 from .targets import CubicTarget, LinearTarget, TeacherNetwork
-from .trajectory import Trajectory, evaluate_observables
+from .trajectory import Trajectory
 
-__all__ = ["TwoLayerNetwork", "train", "sample_inputs", "torch_target", "training_data", "minibatch_indices", "MODES"]
+__all__ = ["TwoLayerNetwork", "SGDStep", "train", "sample_inputs", "torch_target", "training_data", "minibatch_indices",
+           "MODES"]
 
 MODES = ("online", "minibatch", "full")
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -138,8 +138,98 @@ def minibatch_indices(n_data: int, batch_size: int, seed: int, step: int) -> tor
     return perm[pos * batch_size:(pos + 1) * batch_size]
 
 
-def _generator_state(gen: torch.Generator) -> bytes:
-    return bytes(gen.get_state().numpy().tobytes())
+class SGDState:
+    """The network being trained (its parameters change in place), the sample generator, and the last batch loss."""
+
+    def __init__(self, net: TwoLayerNetwork, generator: torch.Generator, step: int):
+        self.net, self.generator, self.step, self.loss = net, generator, step, None
+        self.inverse_weights = 1.0 / net.weights
+
+
+class SGDStep:
+    """The stepping rule of SGD on the finite network of a particle measure: one step moves every neuron by
+    η / w_j times its gradient of ½ mean_batch (f(x) − f*(x))² (mean-field time advances by η).
+
+    A non-finite batch loss, or a population risk (exact, at each save) above ``max_risk_factor`` · max(F(μ0),
+    ½ E f*²), stops the run as diverged. The checkpoint holds a, b, the generator's bytes and the risk bound, so a
+    resumed run is bit-identical.
+    """
+
+    kind = "sgd"
+
+    def __init__(self, problem: Problem, mu0: ParticleMeasure, mode: str, batch_size: int, n_data: int | None,
+                 seed: int, device, dtype: str, risk_backend, max_risk_factor: float):
+        self.problem, self.mu0, self.mode, self.batch_size = problem, mu0, mode, batch_size
+        self.n_data, self.seed, self.device, self.dtype = n_data, int(seed), device, dtype
+        self.risk_backend, self.max_risk_factor = risk_backend, max_risk_factor
+        self.f_star = torch_target(problem.target)
+        self.label = f"sgd[{mode}]"
+        self.max_risk = math.inf
+        self.data = None
+
+    def init(self, start) -> SGDState:
+        net = TwoLayerNetwork.from_measure(self.mu0, self.device, self.dtype, self.problem.unit)
+        state = SGDState(net, torch.Generator().manual_seed(self.seed), 0)
+        if self.mode != "online":
+            self.data = training_data(self.problem, self.n_data, self.seed, net.a.dtype, net.a.device)
+        if start is None:
+            risk0 = self.problem.risk(net.to_measure(), backend=self.risk_backend)
+            self.max_risk = self.max_risk_factor * max(risk0, self.problem.target_energy)
+            return state
+        with torch.no_grad():
+            net.a.copy_(torch.as_tensor(start.arrays["a"]))
+            net.b.copy_(torch.as_tensor(start.arrays["b"]))
+        state.generator.set_state(torch.as_tensor(np.asarray(start.arrays["rng"], dtype=np.uint8).copy()))
+        state.step, self.max_risk = start.step, float(start.arrays["max_risk"])
+        return state
+
+    def _batch(self, state: SGDState):
+        net = state.net
+        if self.mode == "online":
+            x = sample_inputs(self.problem.inputs, self.batch_size, state.generator, net.a.dtype).to(net.a.device)
+            return x, self.f_star(x)
+        if self.mode == "minibatch":
+            idx = minibatch_indices(self.n_data, self.batch_size, self.seed, state.step).to(net.a.device)
+            return self.data[0][idx], self.data[1][idx]
+        return self.data
+
+    def step(self, state: SGDState, h: float):
+        state.step += 1
+        x, y = self._batch(state)
+        net = state.net
+        net.zero_grad(set_to_none=True)
+        loss = 0.5 * torch.mean((net(x) - y) ** 2)
+        loss.backward()
+        with torch.no_grad():
+            inv_w = state.inverse_weights
+            net.a -= h * inv_w * net.a.grad
+            net.b -= h * inv_w[:, None] * net.b.grad
+        state.loss = loss.detach()
+        return state, None
+
+    def accept(self, state: SGDState, clock):
+        if state.loss is not None and not torch.isfinite(state.loss):
+            raise Diverged(f"SGD diverged at step {clock.step}: non-finite loss; reduce eta")
+        return state, False
+
+    def observe(self, state: SGDState, clock) -> Snapshot:
+        mu = state.net.to_measure()
+        risk = self.problem.risk(mu, backend=self.risk_backend)
+        diverged = None
+        if not math.isfinite(risk) or risk > self.max_risk:
+            diverged = f"SGD diverged at t = {clock.t:.6g}: the risk blew up to {risk:.3g}; reduce eta"
+        return Snapshot(risk, mu, divergence=diverged)
+
+    def checkpoint(self, state: SGDState) -> dict:
+        mu = state.net.to_measure()
+        rng = state.generator.get_state().numpy().copy()
+        return {"a": mu.a, "b": mu.b, "rng": rng, "max_risk": self.max_risk}
+
+    def where(self, clock) -> str:
+        return f"training at step {clock.step}"
+
+    def info(self, state: SGDState) -> dict:
+        return {"device": str(state.net.a.device)}
 
 
 def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batch_size: int = 512,
@@ -188,80 +278,21 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
         n_data = check_positive_int(n_data, "n_data")
         if mode == "minibatch" and batch_size > n_data:
             raise ValueError(f"batch_size {batch_size} exceeds the data set size n_data = {n_data}")
-    observables = default_observables(problem, observables, path, resume, alignment)
-    n_steps = max(1, math.ceil(t_max / eta - 1e-9))
+    save = SaveAt(save_every, observables=default_observables(problem, observables, path, resume, alignment))
     run_config = {"kind": "sgd", "mode": mode, "eta": eta, "t_max": t_max, "batch_size": batch_size, "n_data": n_data,
                   "seed": int(seed), "save_every": save_every, "dtype": dtype, "problem": problem.spec(),
-                  "m": mu0.m, "d": mu0.d, "mu0_sha1": mu0.checksum(), "observables": sorted(observables),
+                  "m": mu0.m, "d": mu0.d, "mu0_sha1": mu0.checksum(), "observables": sorted(save.observables),
                   "user": config or {}}
-
-    net = TwoLayerNetwork.from_measure(mu0, device, dtype, problem.unit)  # checks dtype and device
-    tdtype, dev = net.a.dtype, net.a.device
-    gen = torch.Generator().manual_seed(int(seed))
-    f_star = torch_target(problem.target)
-    data = training_data(problem, n_data, seed, tdtype, dev) if mode != "online" else None
-    inv_w = 1.0 / net.weights
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    rule = SGDStep(problem, mu0, mode, batch_size, n_data, seed, torch_device(device), dtype, risk_backend,
+                   max_risk_factor)
 
     from .io import recorder_for
 
-    recorder, start = recorder_for(path, "sgd", run_config, problem, mu0.weights, overwrite=overwrite, resume=resume,
-                                   resumable=("t_max", "user"), seed=int(seed), rng_state=_generator_state(gen))
-    step = 0
-    if start is not None:
-        with torch.no_grad():
-            net.a.copy_(torch.tensor(start["state"][:, 0]))
-            net.b.copy_(torch.tensor(start["state"][:, 1:]))
-        gen.set_state(torch.tensor(np.frombuffer(start["rng_state"], dtype=np.uint8).copy()))
-        step = start["step"]
-
-    wall0 = start["wall_time"] if start is not None else 0.0
-    clock = time.perf_counter()
-    info = {"mode": mode, "eta": eta, "batch_size": batch_size, "n_data": n_data, "device": str(dev), "dtype": dtype}
-
-    def record(t):
-        mu = net.to_measure()
-        risk = problem.risk(mu, backend=risk_backend)
-        obs = evaluate_observables(observables, mu)
-        recorder.append(t, risk, mu, obs)
-        meta = {"t": t, "step": step, "h": eta, "wall_time": wall0 + time.perf_counter() - clock, "max_risk": max_risk}
-        recorder.checkpoint(mu.state(), meta, _generator_state(gen))
-        recorder.final = mu
-        return risk
-
-    def finish(status):
-        info.update(n_steps=step, wall_time=wall0 + time.perf_counter() - clock)
-        return recorder.trajectory(problem, status=status, info=info)
-
-    max_risk = start["max_risk"] if start is not None else math.inf
-    if start is None:
-        risk0 = record(0.0)
-        max_risk = max_risk_factor * max(risk0, problem.target_energy)
-    bar = tqdm(total=n_steps, initial=step, disable=not progress, desc=f"sgd[{mode}]")
-    first = step + 1
-    with RunGuard(recorder, info, bar, lambda: f"training at step {step}",
-                  "sgd.train(..., resume=True)") as guard:
-        for step in range(first, n_steps + 1):  # noqa: B020 - `step` is also read by record() for the checkpoint
-            if mode == "online":
-                x = sample_inputs(problem.inputs, batch_size, gen, tdtype).to(dev)
-                y = f_star(x)
-            elif mode == "minibatch":
-                idx = minibatch_indices(n_data, batch_size, seed, step).to(dev)
-                x, y = data[0][idx], data[1][idx]
-            else:
-                x, y = data
-            net.zero_grad(set_to_none=True)
-            loss = 0.5 * torch.mean((net(x) - y) ** 2)
-            loss.backward()
-            with torch.no_grad():
-                net.a -= eta * inv_w * net.a.grad
-                net.b -= eta * inv_w[:, None] * net.b.grad
-            if not torch.isfinite(loss):
-                raise FlowDivergedError(f"SGD diverged at step {step}: non-finite loss; reduce eta",
-                                        finish(Status.DIVERGED))
-            guard.step_done(step)
-            if step % save_every == 0 or step == n_steps:
-                risk = record(step * eta)
-                if not math.isfinite(risk) or risk > max_risk:
-                    raise FlowDivergedError(f"SGD diverged at t = {step * eta:.6g}: the risk blew up to {risk:.3g}; "
-                                            "reduce eta", finish(Status.DIVERGED))
-    return finish(guard.status)
+    recorder, start = recorder_for(path, SGDStep.kind, run_config, problem.spec(), problem.target.arrays(),
+                                   mu0.weights, overwrite=overwrite, resume=resume, resumable=("t_max", "user"),
+                                   seed=int(seed))
+    info = {"mode": mode, "eta": eta, "batch_size": batch_size, "n_data": n_data, "dtype": dtype}
+    return run_loop(rule, ConstantStep(eta, exact_end=False), save, t_max, recorder, start, info=info,
+                    progress=progress, resume_hint="sgd.train(..., resume=True)")

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 __all__ = ["RungeKutta", "get_solver", "SOLVERS"]
 
 
@@ -100,10 +98,3 @@ def get_solver(solver) -> RungeKutta:
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {sorted(SOLVERS)}")
     return SOLVERS[solver]
-
-
-def error_norm(error, y, y_next, rtol: float, atol: float, to_numpy) -> float:
-    """Hairer's RMS norm of the error relative to atol + rtol · max(|y|, |y_next|)."""
-    e, y0, y1 = to_numpy(error), to_numpy(y), to_numpy(y_next)
-    tol = atol + rtol * np.maximum(np.abs(y0), np.abs(y1))
-    return float(np.sqrt(np.mean((e / tol) ** 2)))

@@ -7,21 +7,7 @@ import numpy as np
 from .measure import ParticleMeasure
 from .status import Status
 
-__all__ = ["Trajectory", "MemoryRecorder", "evaluate_observables"]
-
-
-def evaluate_observables(observables: dict, mu: ParticleMeasure) -> dict:
-    """Each observable of ``mu`` as a float64 array; an observable that fails or returns something that is not a
-    number (or an array of numbers) is an error naming it."""
-    out = {}
-    for name, fn in observables.items():
-        value = fn(mu)
-        try:
-            out[name] = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"observable {name!r} returned {type(value).__name__} {value!r:.60}; an observable must "
-                            "return a number or an array of numbers") from None
-    return out
+__all__ = ["Trajectory", "MemoryRecorder"]
 
 
 class Trajectory:
@@ -117,37 +103,35 @@ class Trajectory:
 
 class MemoryRecorder:
     """Collects snapshots in memory and assembles the :class:`Trajectory` (the file counterpart is
-    :class:`meanfield.io.FileRecorder`; the driver talks to either through append / checkpoint / trajectory)."""
+    :class:`meanfield.io.FileRecorder`; the run loop talks to either through save / trajectory / abort)."""
 
-    def __init__(self, weights, kind: str = "particle_flow"):
-        self.kind = kind
+    def __init__(self, weights, kind: str = "particle_flow", spec: dict | None = None,
+                 target_arrays: dict | None = None):
+        self.kind, self.spec, self.target_arrays = kind, spec or {}, target_arrays or {}
         self.weights = np.asarray(weights, dtype=np.float64)
         self.times, self.risk, self.a, self.b = [], [], [], []
         self.observables: dict[str, list] = {}
         self.final: ParticleMeasure | None = None
-        self.spec: dict = {}
 
     path = None  # nothing on disk
 
-    def append(self, t, risk, mu, observables, particles: bool = True):
+    def save(self, t, risk, measure, observables, checkpoint=None, particles: bool = True):
+        """Keep one snapshot (the checkpoint is only kept by file recorders: in memory there is nothing to resume)."""
         self.times.append(float(t))
         self.risk.append(float(risk))
         if particles:
-            self.a.append(mu.a)
-            self.b.append(mu.b)
+            self.a.append(measure.a)
+            self.b.append(measure.b)
         for name, value in observables.items():
             self.observables.setdefault(name, []).append(value)
+        self.final = measure
 
     def abort(self, status: str, info=None) -> None:
         """Nothing to close in memory."""
 
-    def checkpoint(self, state, meta, rng_state=None) -> None:
-        """In memory there is nothing to resume from: the checkpoint is only kept by file recorders."""
-
-    def trajectory(self, problem, status=Status.COMPLETED, info=None) -> Trajectory:
+    def trajectory(self, status=Status.COMPLETED, info=None) -> Trajectory:
         a = np.array(self.a) if self.a else None
         b = np.array(self.b) if self.b else None
         obs = {k: np.array(v) for k, v in self.observables.items()}
         return Trajectory(np.array(self.times), np.array(self.risk), a, b, self.weights, obs, self.final,
-                          str(status), info, problem.spec() if problem is not None else self.spec, kind=self.kind,
-                          target_arrays=problem.target.arrays() if problem is not None else {})
+                          str(status), info, self.spec, kind=self.kind, target_arrays=self.target_arrays)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -75,12 +76,15 @@ def test_file_round_trip_equals_memory(tmp_path):
         assert f.status == "completed" and f.b.shape == mem.b.shape
     # The documented layout, read with plain h5py.
     with h5py.File(tmp_path / "r.h5", "r") as h:
-        assert h.attrs["format"] == "meanfield-trajectory" and h.attrs["format_version"] == 1
+        assert h.attrs["format"] == "meanfield-trajectory" and h.attrs["format_version"] == 2
         assert json.loads(h.attrs["config"])["solver"] == "heun"
         np.testing.assert_array_equal(h["series/risk"][:], mem.risk)
         np.testing.assert_array_equal(h["particles/b"][-1], mem.b[-1])
         np.testing.assert_array_equal(h["problem/target/U"][:], problem.target.U)
         assert h["particles/b"].chunks == (1, 12, 4) and h["particles/b"].compression == "gzip"
+        np.testing.assert_array_equal(h["checkpoint/b"][:], mem.final.b)  # the checkpoint: named arrays and a clock
+        t, step, n_saved = h["checkpoint/clock"][:3]
+        assert (t, step, n_saved) == (2.0, 20, len(mem.times))
 
 
 def test_existing_output_is_never_overwritten_without_permission(tmp_path):
@@ -324,7 +328,7 @@ def test_ctrl_c_is_held_back_until_the_checkpoint_is_written():
 def _half_write(path, slot, entry=(0, 0)):
     """What a process killed in the middle of writing the checkpoint ``slot`` leaves: part of the new state."""
     with h5py.File(path, "r+") as h:
-        h[f"{slot}/state"][entry] += 0.25
+        h[f"{slot}/b"][entry] += 0.25
 
 
 @pytest.mark.parametrize("trainer", ["flow", "sgd"])
@@ -339,13 +343,13 @@ def test_a_half_written_checkpoint_falls_back_to_the_previous_one(tmp_path, trai
 
     run(1.0, path=path).close()
     with h5py.File(path, "r") as h:
-        latest, previous = h["checkpoint/meta"][:], h["checkpoint/previous/meta"][:]
+        latest, previous = h["checkpoint/clock"][:], h["checkpoint/previous/clock"][:]
         assert previous[1] == latest[1] - 2 and previous[2] == latest[2] - 1  # step, n_saved: one save apart
     _half_write(path, "checkpoint")
     with h5py.File(path, "r") as h:
-        backup = h["checkpoint/previous/state"][:]
+        backup = h["checkpoint/previous/b"][:]
     with mf.load(path) as crashed:  # a reader's final state is the intact one
-        np.testing.assert_array_equal(crashed.final.state(), backup)
+        np.testing.assert_array_equal(crashed.final.b, backup)
     with run(2.0, path=path, resume=True) as resumed:  # from the backup, one save earlier
         reference = run(2.0)
         np.testing.assert_array_equal(resumed.risk, reference.risk)
@@ -358,14 +362,52 @@ def test_a_half_written_checkpoint_falls_back_to_the_previous_one(tmp_path, trai
         np.testing.assert_array_equal(kept.risk, reference.risk)
 
 
+VERSION_1 = Path(__file__).parent / "data"  # files written by meanfield's format version 1 (make_v1_files.py)
+
+
+def _version_1_run(kind, path, longer: bool, **kw):
+    """The run that wrote tests/data/v1_<kind>.h5 (longer: to twice its length), with the current code."""
+    problem, mu0 = _problem(), mf.init.sign_sphere(10, 4, seed=2)
+    t_max = 2.0 if longer else 1.0
+    if kind in ("flow", "adaptive"):
+        return mf.simulate(problem, mu0, t_max=t_max, dt=0.1, save_every=2, alignment=False, path=path,
+                           solver="bosh3" if kind == "adaptive" else "heun", **kw)
+    if kind == "sgd":
+        return mf.sgd.train(problem, mu0, t_max=t_max, eta=0.05, batch_size=32, seed=1, save_every=2,
+                            alignment=False, path=path, **kw)
+    from meanfield.weights.mlp import train_mlp
+
+    return train_mlp(width=4, depth=2, epochs=4 if longer else 2, seed=0, optimizer="adam", lr=1e-3, path=path, **kw)
+
+
+@pytest.mark.parametrize("kind", ["flow", "adaptive", "sgd", "mlp"])
+def test_version_1_files_load_and_resume_bit_identically(tmp_path, kind):
+    path = tmp_path / "old.h5"
+    shutil.copy(VERSION_1 / f"v1_{kind}.h5", path)
+    reference = _version_1_run(kind, None, longer=False)
+    with mf.load(path) as old:  # the old file reads as the same run
+        assert old.file_attributes["format_version"] == 1
+        np.testing.assert_array_equal(old.risk, reference.risk)
+        if kind != "mlp":
+            np.testing.assert_array_equal(old.final.state(), reference.final.state())
+    with _version_1_run(kind, path, longer=True, resume=True) as resumed:
+        longer = _version_1_run(kind, None, longer=True)
+        assert resumed.file_attributes["format_version"] == 2 and resumed.status == "completed"
+        np.testing.assert_array_equal(resumed.times, longer.times)
+        np.testing.assert_array_equal(resumed.risk, longer.risk)
+        for name in longer.observables:
+            np.testing.assert_array_equal(resumed.observables[name][:], longer.observables[name])
+        if kind != "mlp":
+            np.testing.assert_array_equal(resumed.final.state(), longer.final.state())
+
+
 def test_files_from_before_checksums_and_backups_still_resume(tmp_path):
     path = tmp_path / "old.h5"
-    problem, mu0 = _problem(), mf.init.sign_sphere(10, 4, seed=2)
-    mf.simulate(problem, mu0, t_max=1.0, dt=0.1, save_every=2, path=path).close()
-    with h5py.File(path, "r+") as h:  # the layout of earlier version-1 files: 8 meta entries, no backup
+    shutil.copy(VERSION_1 / "v1_flow.h5", path)
+    with h5py.File(path, "r+") as h:  # the layout of the first version-1 files: 8 meta entries, no backup
         meta = h["checkpoint/meta"][:8]
         del h["checkpoint/meta"], h["checkpoint/previous"]
         h["checkpoint/meta"] = meta
-    with mf.simulate(problem, mu0, t_max=2.0, dt=0.1, save_every=2, path=path, resume=True) as resumed:
-        reference = mf.simulate(problem, mu0, t_max=2.0, dt=0.1, save_every=2)
+    with _version_1_run("flow", path, longer=True, resume=True) as resumed:
+        reference = _version_1_run("flow", None, longer=True)
         np.testing.assert_array_equal(resumed.final.state(), reference.final.state())

@@ -8,7 +8,7 @@ import torch
 
 import meanfield as mf
 from meanfield.config import run_config, validate_config
-from meanfield.weights.mlp import BiasFreeMLP, _Optimizer, load_dataset, train_mlp
+from meanfield.weights.mlp import BiasFreeMLP, Optimizer, load_dataset, train_mlp
 
 
 def test_dataset_split_and_standardisation():
@@ -47,7 +47,7 @@ def test_optimisers_match_torch(kind, kwargs, reference):
     x_tr, y_tr, _, _ = load_dataset()
     xt, yt = torch.as_tensor(x_tr[:256]), torch.as_tensor(y_tr[:256])
     nets = [BiasFreeMLP(64, 12, 2, 10, generator=torch.Generator().manual_seed(3)) for _ in range(2)]
-    ours, theirs = _Optimizer(kind, nets[0].parameters(), **kwargs), reference(nets[1].parameters())
+    ours, theirs = Optimizer(kind, nets[0].parameters(), **kwargs), reference(nets[1].parameters())
     for step in range(20):
         idx = slice(16 * (step % 16), 16 * (step % 16 + 1))
         for net, opt in zip(nets, (ours, theirs)):
@@ -139,7 +139,7 @@ def test_cli_info_and_plot_of_an_mlp_run(tmp_path, capsys):
 def test_ctrl_c_returns_the_epochs_saved_and_the_file_resumes(tmp_path, monkeypatch):
     path = tmp_path / "i.h5"
     calls = {"n": 0}
-    step = _Optimizer.step
+    step = Optimizer.step
 
     def step_then_interrupt(self):
         calls["n"] += 1
@@ -147,12 +147,12 @@ def test_ctrl_c_returns_the_epochs_saved_and_the_file_resumes(tmp_path, monkeypa
             raise KeyboardInterrupt
         step(self)
 
-    monkeypatch.setattr(_Optimizer, "step", step_then_interrupt)
+    monkeypatch.setattr(Optimizer, "step", step_then_interrupt)
     with pytest.warns(UserWarning, match="epoch 3: interrupted"):
         traj = train_mlp(width=6, depth=2, epochs=4, seed=0, path=path)
     assert traj.status == "interrupted" and len(traj) == 3
     traj.close()
-    monkeypatch.setattr(_Optimizer, "step", step)
+    monkeypatch.setattr(Optimizer, "step", step)
     resumed = train_mlp(width=6, depth=2, epochs=4, seed=0, path=path, resume=True)
     full = train_mlp(width=6, depth=2, epochs=4, seed=0)
     np.testing.assert_array_equal(np.asarray(resumed.observables["W1"]), full.observables["W1"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import meanfield as mf
-import meanfield.driver as simulate_module
+import meanfield.loop as loop_module
 from meanfield.config import build_init, build_problem, load_config, run_config, run_options
 from meanfield.sweep import expand_sweep, run_sweep
 
@@ -76,7 +76,7 @@ def test_sweep_resumes_an_interrupted_run(tmp_path, monkeypatch):
     run = expand_sweep(cfg)[0]
 
     # Write that run's file as the sweep would, stopped by Ctrl-C after its second save.
-    record, saves = simulate_module._Run.record, []
+    record, saves = loop_module.Saver.record, []
 
     def record_then_interrupt(self, *args, **kwargs):
         record(self, *args, **kwargs)
@@ -84,7 +84,7 @@ def test_sweep_resumes_an_interrupted_run(tmp_path, monkeypatch):
         if len(saves) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(simulate_module._Run, "record", record_then_interrupt)
+    monkeypatch.setattr(loop_module.Saver, "record", record_then_interrupt)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run_config(run["config"]).close()

@@ -26,19 +26,18 @@ Example
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .._validation import check_positive, check_positive_int
-from ..io import array_checksum
-from ..runguard import FlowDivergedError, RunGuard
-from ..status import Status
-from ..trajectory import MemoryRecorder, Trajectory
+from ..controllers import ConstantStep, Diverged
+from ..io import array_checksum, recorder_for
+from ..loop import Snapshot, run_loop
+from ..saving import SaveAt
+from ..trajectory import Trajectory
 
-__all__ = ["load_dataset", "BiasFreeMLP", "train_mlp", "DATASETS", "INITS", "OPTIMIZERS"]
+__all__ = ["load_dataset", "BiasFreeMLP", "Optimizer", "MLPEpoch", "train_mlp", "DATASETS", "INITS", "OPTIMIZERS"]
 
 DATASETS = ("digits",)
 INITS = ("gaussian", "uniform")
@@ -99,12 +98,18 @@ class BiasFreeMLP(torch.nn.Module):
             x = torch.relu(x @ w.T)
         return x @ self.layers[-1].T
 
+    @property
+    def names(self) -> list[str]:
+        """The matrices' names, W0 (input) … WL (read-out)."""
+        return [f"W{i}" for i in range(len(self.layers))]
+
     def matrices(self) -> dict:
-        return {f"W{i}": w.detach().cpu().numpy().copy() for i, w in enumerate(self.layers)}
+        return {name: w.detach().cpu().numpy().copy() for name, w in zip(self.names, self.layers)}
 
 
-class _Optimizer:
-    """SGD (with optional momentum) or Adam, with a fixed-size state: [params, first moments, second moments]."""
+class Optimizer:
+    """SGD (with optional momentum) or Adam, written out so that its whole state (parameters, first and second
+    moments, step count) is named arrays that a checkpoint stores."""
 
     def __init__(self, kind: str, params, lr: float, momentum: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
         if kind not in OPTIMIZERS:
@@ -133,17 +138,93 @@ class _Optimizer:
                 step_size = self.lr / (1 - b1**self.steps)
                 p.addcdiv_(m1, (m2 / (1 - b2**self.steps)).sqrt_().add_(self.eps), value=-step_size)
 
-    def state(self) -> np.ndarray:
-        return torch.cat([t.reshape(-1) for t in self.params + self.m1 + self.m2]).detach().cpu().numpy()
+    def _named(self, names) -> dict:
+        return {f"{name}{suffix}": tensor for suffix, tensors in (("", self.params), (".m1", self.m1), (".m2", self.m2))
+                for name, tensor in zip(names, tensors)}
+
+    def arrays(self, names) -> dict:
+        """Parameters ``name``, moments ``name.m1``, ``name.m2`` (numpy copies) and ``optimizer_steps``."""
+        out = {key: t.detach().cpu().numpy().copy() for key, t in self._named(names).items()}
+        return dict(out, optimizer_steps=self.steps)
 
     @torch.no_grad()
-    def load(self, flat: np.ndarray, steps: int):
-        flat = torch.as_tensor(flat)
-        pos = 0
-        for t in self.params + self.m1 + self.m2:
-            t.copy_(flat[pos:pos + t.numel()].reshape(t.shape))
-            pos += t.numel()
-        self.steps = steps
+    def load(self, arrays: dict, names) -> None:
+        """Restore what :meth:`arrays` returned."""
+        for key, tensor in self._named(names).items():
+            tensor.copy_(torch.as_tensor(arrays[key]))
+        self.steps = int(arrays["optimizer_steps"])
+
+
+class MLPState:
+    """The network and optimiser being trained (changed in place) and the epochs done."""
+
+    def __init__(self, net: BiasFreeMLP, optimizer: Optimizer, epoch: int):
+        self.net, self.optimizer, self.epoch = net, optimizer, epoch
+
+
+class MLPEpoch:
+    """The stepping rule of MLP training: one epoch of mini-batches (a permutation seeded by (seed, epoch)) with
+    cross-entropy. A batch loss above ``max_loss_factor`` times the initial training loss, or a non-finite one,
+    stops the run as diverged."""
+
+    kind = "mlp"
+
+    def __init__(self, net: BiasFreeMLP, optimizer: Optimizer, data, batch_size: int, seed: int,
+                 max_loss_factor: float):
+        self.net, self.optimizer, self.batch_size, self.seed = net, optimizer, batch_size, int(seed)
+        self.x_train, self.y_train, self.x_test, self.y_test = (torch.as_tensor(v) for v in data)
+        self.max_loss_factor = max_loss_factor
+        self.initial_loss = math.nan
+        self.label = f"mlp[w={net.layers[0].shape[0]}, seed={seed}]"
+
+    def _losses(self):
+        with torch.no_grad():
+            out_tr, out_te = self.net(self.x_train), self.net(self.x_test)
+            return out_tr, out_te, float(torch.nn.functional.cross_entropy(out_tr, self.y_train))
+
+    def init(self, start) -> MLPState:
+        if start is None:
+            self.initial_loss = self._losses()[2]
+            return MLPState(self.net, self.optimizer, 0)
+        self.optimizer.load(start.arrays, self.net.names)
+        self.initial_loss = float(start.arrays["initial_loss"])
+        return MLPState(self.net, self.optimizer, start.step)
+
+    def step(self, state: MLPState, h: float):
+        state.epoch += 1
+        n = len(self.x_train)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + state.epoch))
+        max_loss = self.max_loss_factor * self.initial_loss
+        for k in range(n // self.batch_size):
+            idx = perm[k * self.batch_size:(k + 1) * self.batch_size]
+            state.net.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(state.net(self.x_train[idx]), self.y_train[idx])
+            loss.backward()
+            state.optimizer.step()
+            value = float(loss.detach())
+            if not math.isfinite(value) or value > max_loss:
+                raise Diverged(f"training diverged in epoch {state.epoch}: the batch loss reached {value:.3g} "
+                               f"(> {max_loss:.3g}); reduce lr")
+        return state, None
+
+    def accept(self, state: MLPState, clock):
+        return state, False
+
+    def observe(self, state: MLPState, clock) -> Snapshot:
+        out_tr, out_te, loss = self._losses()
+        obs = dict(state.net.matrices(), train_accuracy=float((out_tr.argmax(1) == self.y_train).double().mean()),
+                   test_accuracy=float((out_te.argmax(1) == self.y_test).double().mean()),
+                   test_loss=float(torch.nn.functional.cross_entropy(out_te, self.y_test)))
+        return Snapshot(loss, None, obs)
+
+    def checkpoint(self, state: MLPState) -> dict:
+        return dict(state.optimizer.arrays(state.net.names), initial_loss=self.initial_loss)
+
+    def where(self, clock) -> str:
+        return f"training in epoch {clock.step + 1}"
+
+    def info(self, state: MLPState) -> dict:
+        return {"epochs_done": state.epoch}
 
 
 def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "gaussian",
@@ -180,7 +261,8 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
         raise ValueError(f"batch_size {batch_size} exceeds the training set size {len(x_tr)}")
     n_out = int(y_tr.max()) + 1
     net = BiasFreeMLP(x_tr.shape[1], width, depth, n_out, init, gain, torch.Generator().manual_seed(int(seed)))
-    opt = _Optimizer(optimizer, net.parameters(), lr, momentum)
+    rule = MLPEpoch(net, Optimizer(optimizer, net.parameters(), lr, momentum), (x_tr, y_tr, x_te, y_te), batch_size,
+                    seed, max_loss_factor)
     run_config = {"kind": "mlp", "dataset": dataset, "width": width, "depth": depth, "init": init, "gain": gain,
                   "optimizer": optimizer, "lr": lr, "momentum": momentum, "batch_size": batch_size, "epochs": epochs,
                   "seed": int(seed), "save_every": save_every, "n_test": n_test, "split_seed": split_seed,
@@ -189,77 +271,8 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
     spec = {"dataset": dataset, "n_in": int(x_tr.shape[1]), "n_out": n_out, "n_train": len(x_tr),
             "n_test": len(x_te), "architecture": [list(w.shape) for w in net.layers], "activation": "relu",
             "bias": False}
-    xt, yt = torch.as_tensor(x_tr), torch.as_tensor(y_tr)
-    xe, ye = torch.as_tensor(x_te), torch.as_tensor(y_te)
-
-    recorder, start = _recorder(path, run_config, spec, (1, opt.state().size), overwrite, resume)
-    epoch = 0
-    if start is not None:
-        opt.load(start["state"][0], int(start["n_evaluations"]))
-        epoch = start["step"]
-    wall0 = start["wall_time"] if start is not None else 0.0
-    clock = time.perf_counter()
+    recorder, start = recorder_for(path, MLPEpoch.kind, run_config, spec, {}, np.ones(1), overwrite=overwrite,
+                                   resume=resume, resumable=("epochs", "user"), seed=int(seed))
     info = {"optimizer": optimizer, "lr": lr, "epochs": epochs}
-    initial = {"loss": float(start["max_risk"])} if start is not None else {}
-
-    def record():
-        with torch.no_grad():
-            out_tr, out_te = net(xt), net(xe)
-            loss = float(torch.nn.functional.cross_entropy(out_tr, yt))
-            obs = dict(net.matrices(), train_accuracy=float((out_tr.argmax(1) == yt).double().mean()),
-                       test_accuracy=float((out_te.argmax(1) == ye).double().mean()),
-                       test_loss=float(torch.nn.functional.cross_entropy(out_te, ye)))
-        recorder.append(float(epoch), loss, None, obs, particles=False)
-        initial.setdefault("loss", loss)  # the initial loss, kept in the checkpoint for the divergence test
-        meta = {"t": float(epoch), "step": epoch, "n_evaluations": opt.steps, "max_risk": initial["loss"],
-                "wall_time": wall0 + time.perf_counter() - clock}
-        recorder.checkpoint(opt.state()[None, :], meta)
-        return loss
-
-    def finish(status):
-        info.update(epochs_done=epoch, wall_time=wall0 + time.perf_counter() - clock)
-        return recorder.trajectory(None, status=status, info=info)
-
-    if start is None:
-        record()
-    max_loss = max_loss_factor * initial["loss"]
-    steps_per_epoch = len(x_tr) // batch_size
-    bar = tqdm(total=epochs, initial=epoch, disable=not progress, desc=f"mlp[w={width}, seed={seed}]")
-    with RunGuard(recorder, info, bar, lambda: f"training in epoch {epoch}",
-                  "train_mlp(..., resume=True)") as guard:
-        for epoch in range(epoch + 1, epochs + 1):  # noqa: B020 - record() reads `epoch`
-            perm = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch))
-            for k in range(steps_per_epoch):
-                idx = perm[k * batch_size:(k + 1) * batch_size]
-                net.zero_grad(set_to_none=True)
-                loss = torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx])
-                loss.backward()
-                opt.step()
-                value = float(loss.detach())
-                if not math.isfinite(value) or value > max_loss:
-                    raise FlowDivergedError(f"training diverged in epoch {epoch}: the batch loss reached "
-                                            f"{value:.3g} (> {max_loss:.3g}); reduce lr", finish(Status.DIVERGED))
-            guard.step_done(epoch)
-            if epoch % save_every == 0 or epoch == epochs:
-                record()
-    return finish(guard.status)
-
-
-def _recorder(path, run_config, spec, state_shape, overwrite, resume):
-    from pathlib import Path
-
-    from ..io import FileRecorder, TrajectoryWriter
-
-    if path is None:
-        if resume:
-            raise ValueError("resume=True needs the path of the run to continue")
-        recorder = MemoryRecorder(np.ones(1), kind="mlp")
-        recorder.spec = spec
-        return recorder, None
-    if resume and Path(path).exists():
-        keys = [k for k in run_config if k not in ("epochs", "user")]
-        writer, start = TrajectoryWriter.resume(path, run_config, compare_keys=keys)
-    else:
-        writer, start = TrajectoryWriter(path, "mlp", run_config, spec, {}, np.ones(1), seed=run_config["seed"],
-                                         overwrite=overwrite), None
-    return FileRecorder(writer, np.ones(1), state_shape=state_shape), start
+    return run_loop(rule, ConstantStep(1.0, exact_end=False), SaveAt(save_every), float(epochs), recorder, start,
+                    info=info, progress=progress, resume_hint="train_mlp(..., resume=True)")

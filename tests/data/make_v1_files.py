@@ -14,9 +14,8 @@ from meanfield.weights.mlp import train_mlp
 out = Path(sys.argv[1])
 problem = mf.Problem(mf.TeacherNetwork([1.0, 0.5], np.eye(4)[:2]), mf.Gaussian(4))
 mu0 = mf.init.sign_sphere(10, 4, seed=2)
-mf.simulate(problem, mu0, t_max=1.0, dt=0.1, save_every=2, alignment=False, path=out / "v1_flow.h5", overwrite=True).close()
-mf.simulate(problem, mu0, t_max=1.0, dt=0.1, solver="bosh3", save_every=2, alignment=False, path=out / "v1_adaptive.h5",
-            overwrite=True).close()
-mf.sgd.train(problem, mu0, t_max=1.0, eta=0.05, batch_size=32, seed=1, save_every=2, alignment=False, path=out / "v1_sgd.h5",
-             overwrite=True).close()
+common = {"save_every": 2, "alignment": False, "overwrite": True}
+mf.simulate(problem, mu0, t_max=1.0, dt=0.1, path=out / "v1_flow.h5", **common).close()
+mf.simulate(problem, mu0, t_max=1.0, dt=0.1, solver="bosh3", path=out / "v1_adaptive.h5", **common).close()
+mf.sgd.train(problem, mu0, t_max=1.0, eta=0.05, batch_size=32, seed=1, path=out / "v1_sgd.h5", **common).close()
 train_mlp(width=4, depth=2, epochs=2, seed=0, optimizer="adam", lr=1e-3, path=out / "v1_mlp.h5", overwrite=True).close()

@@ -1,0 +1,112 @@
+r"""Step-size controllers: how long the next step of a run is, and whether a step just taken is kept.
+
+A controller sees the run loop's :class:`~meanfield.loop.Clock` (t, step, h) and moves it: :class:`ConstantStep`
+takes steps of one size (flows with a fixed-step solver, SGD steps, MLP epochs); :class:`ErrorControl` adapts the
+step to an embedded error estimate (Hairer, Nørsett & Wanner, *Solving ODEs I*, §II.4; diffrax's
+``PIDController`` with only its integral term).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._validation import check_positive
+
+__all__ = ["ConstantStep", "ErrorControl", "Diverged", "error_norm"]
+
+
+class Diverged(Exception):
+    """A run cannot go on (raised by a stepping rule or a controller; the message says why and what to do)."""
+
+
+class ConstantStep:
+    """Steps of size ``dt``; the run ends after ⌈t_max / dt⌉ steps.
+
+    With ``exact_end`` (flows) t = min(t_max, step · dt) and a last step that would pass t_max is shortened to end on
+    it; steps are exactly dt whenever t_max is a multiple of dt, so that a run extended by resume takes the same
+    steps as a longer uninterrupted one. Without it (SGD, epochs) every step has size dt and t = step · dt.
+
+    Examples
+    --------
+    >>> from meanfield.loop import Clock
+    >>> control, clock = ConstantStep(0.4), Clock()
+    >>> while not control.finished(clock, 1.0):
+    ...     kept = control.update(clock, control.propose(clock, math.inf, 1.0), None, 1.0)
+    >>> clock.step, clock.t
+    (3, 1.0)
+    """
+
+    adaptive = False
+
+    def __init__(self, dt: float, exact_end: bool = True):
+        self.dt0 = check_positive(dt, "dt")
+        self.exact_end = exact_end
+
+    def n_steps(self, t_max: float) -> int:
+        return max(1, math.ceil(t_max / self.dt0 - 1e-9))
+
+    def finished(self, clock, t_max: float) -> bool:
+        return clock.step >= self.n_steps(t_max)
+
+    def propose(self, clock, t_stop: float, t_max: float) -> float:
+        n = self.n_steps(t_max)
+        if clock.step + 1 < n or not self.exact_end or abs(n * self.dt0 - t_max) <= 1e-9 * t_max:
+            return self.dt0
+        return t_max - (n - 1) * self.dt0
+
+    def update(self, clock, h: float, error, t_max: float) -> bool:
+        clock.step += 1
+        clock.t = min(t_max, clock.step * self.dt0) if self.exact_end else clock.step * self.dt0
+        clock.h = self.dt0
+        return True
+
+
+class ErrorControl:
+    r"""Adaptive steps from an embedded error estimate: a step is kept when its error norm
+    ‖e‖ = RMS(e / (atol + rtol · max(|y|, |y_next|))) is at most 1, and the next step is
+    h · clip(0.9 ‖e‖^{−1/(q+1)}, 0.2, 5) where q is the order of the error estimate.
+
+    Parameters
+    ----------
+    dt : float
+        First step (and the unit of the save grid).
+    error_order : int
+        Order q of the embedded error estimate (2 for bosh3, 4 for dopri5).
+    rtol, atol : float
+        Relative and absolute tolerances.
+
+    Raises :class:`Diverged` when the step falls below 1e-12 · t_max (the flow is too stiff or blows up).
+    """
+
+    adaptive = True
+
+    def __init__(self, dt: float, error_order: int, rtol: float = 1e-6, atol: float = 1e-9):
+        self.dt0 = check_positive(dt, "dt")
+        self.error_order = int(error_order)
+        self.rtol, self.atol = check_positive(rtol, "rtol"), check_positive(atol, "atol")
+
+    def finished(self, clock, t_max: float) -> bool:
+        return clock.t >= t_max - 1e-12 * t_max
+
+    def propose(self, clock, t_stop: float, t_max: float) -> float:
+        return min(clock.h, t_stop - clock.t)
+
+    def update(self, clock, h: float, error, t_max: float) -> bool:
+        err = error_norm(*error, self.rtol, self.atol)
+        accepted = err <= 1.0
+        if accepted:
+            clock.t, clock.step = clock.t + h, clock.step + 1
+        factor = 0.9 * err ** (-1.0 / (self.error_order + 1)) if err > 0 else 5.0
+        clock.h = h * min(5.0, max(0.2, factor if math.isfinite(factor) else 0.2))
+        if clock.h < 1e-12 * t_max:
+            raise Diverged(f"adaptive step size fell to {clock.h:.3g} at t = {clock.t:.6g}: the flow is too stiff or "
+                           "diverges")
+        return accepted
+
+
+def error_norm(error, y, y_next, rtol: float, atol: float) -> float:
+    """Hairer's RMS norm of the error relative to atol + rtol · max(|y|, |y_next|) (numpy arrays)."""
+    tol = atol + rtol * np.maximum(np.abs(y), np.abs(y_next))
+    return float(np.sqrt(np.mean((error / tol) ** 2)))
