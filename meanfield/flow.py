@@ -70,7 +70,7 @@ class ParticleFlow:
         self.weights = np.asarray(mu0.weights, dtype=np.float64)
         self.weights_on_backend = self.backend.asarray(self.weights)
         self.max_risk_factor, self.stop_risk = max_risk_factor, stop_risk
-        self.target_energy = bound.problem.target_energy
+        self.target_energy, self.measure_type = bound.problem.target_energy, bound.problem.measure_type
         self.label = f"simulate[{solver.name},{self.backend.name}]"
         self.n_evaluations, self.max_risk, self.risk_scale = 0, math.inf, self.target_energy
         self.previous_risk: float | None = None
@@ -88,7 +88,7 @@ class ParticleFlow:
             self.risk_scale = max(ev.risk, self.target_energy)
             return FlowState(y, ev)
         arrays = start.arrays
-        y = self.backend.asarray(np.column_stack([arrays["a"], arrays["b"]]))
+        y = self.backend.asarray(self.measure_type.from_arrays(arrays).state())
         self.n_evaluations, self.max_risk = int(arrays["n_evaluations"]), float(arrays["max_risk"])
         self.risk_scale = max(self.max_risk / self.max_risk_factor, self.target_energy)
         return FlowState(y, self._evaluate(y))
@@ -124,14 +124,13 @@ class ParticleFlow:
         return state, self.stop_risk is not None and risk <= self.stop_risk
 
     def measure(self, state: FlowState) -> ParticleMeasure:
-        return ParticleMeasure.from_state(self.backend.to_numpy(state.y), self.weights)
+        return self.measure_type.from_state(self.backend.to_numpy(state.y), self.weights)
 
     def observe(self, state: FlowState, clock) -> Snapshot:
         return Snapshot(state.evaluation.risk, self.measure(state))
 
     def checkpoint(self, state: FlowState) -> dict:
-        mu = self.measure(state)
-        return {"a": mu.a, "b": mu.b, "n_evaluations": self.n_evaluations, "max_risk": self.max_risk}
+        return dict(self.measure(state).arrays(), n_evaluations=self.n_evaluations, max_risk=self.max_risk)
 
     def where(self, clock) -> str:
         return f"simulation at t = {clock.t:.6g}"

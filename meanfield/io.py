@@ -11,7 +11,7 @@ Layout of a file (format ``meanfield-trajectory``, version 2; readable with plai
     /observables/<name>    (T, ...)  user observables, one row per save (arrays: one compressed row per chunk)
     /particles/weights     (m,)
     /particles/a           (T, m)    one snapshot per chunk, compressed (absent with SaveAt(particles=False))
-    /particles/b           (T, m, d)
+    /particles/b           (T, m, d)  neurons b (for a low-dimensional reduced flow: its rings' [u | r])
     /checkpoint/<name>     the stepping rule's state as named arrays (flow: a, b, n_evaluations, max_risk; SGD: a, b,
                            rng, max_risk; MLP: W0 …, W0.m1 …, W0.m2 …, optimizer_steps, initial_loss)
     /checkpoint/clock      (5,) t, step, n_saved, h, wall_time;  /checkpoint/checksum  () CRC-32 of the above
@@ -48,7 +48,7 @@ from . import checkpoint as ckpt_format
 from ._hdf5 import is_hdf5, open_swmr_read, truncation
 from ._signals import deferred_interrupts
 from .checkpoint import Checkpoint
-from .measure import ParticleMeasure
+from .measure import ParticleMeasure, measure_type
 from .status import Status
 from .trajectory import MemoryRecorder, Trajectory
 
@@ -358,16 +358,17 @@ def _fill_from_file(traj: Trajectory, f: h5py.File) -> Trajectory:
     traj.weights = weights
     traj.observables = {name.split("/", 1)[1]: _Rows(d, n) for name, d in ds.items() if name.startswith("observables/")}
     traj.kind = str(f.attrs.get("kind"))
-    particles = ckpt is not None and "a" in ckpt.arrays and "b" in ckpt.arrays
-    traj.final = ParticleMeasure(ckpt.arrays["a"], ckpt.arrays["b"], weights) if particles else None
+    traj.problem_spec = json.loads(f["problem"].attrs["spec"])
+    particle_type = measure_type(traj.problem_spec)
+    particles = ckpt is not None and {"a", *particle_type.coordinate_names} <= set(ckpt.arrays)
+    traj.final = particle_type.from_arrays(ckpt.arrays, weights) if particles else None
     if ckpt is None and recovered and traj.a is not None and n:  # recovered without a checkpoint: last snapshot
-        traj.final = ParticleMeasure(np.asarray(traj.a[n - 1]), np.asarray(traj.b[n - 1]), weights)
+        traj.final = traj.measure(n - 1)
     status = _close_attr(f, "status", "unknown")
     traj.status = Status.INTERRUPTED.value if status == Status.RUNNING and not is_locked(traj.path) else status
     traj.info = json.loads(_close_attr(f, "info", "{}"))
     traj.file_attributes = {k: f.attrs[k] for k in ("format", "format_version", "package_version", "created")
                             if k in f.attrs}
-    traj.problem_spec = json.loads(f["problem"].attrs["spec"])
     traj.target_arrays = {name: ds[()] for name, ds in f["problem/target"].items()} if "problem/target" in f else {}
     traj.config = json.loads(f.attrs.get("config", "{}"))
     return traj
@@ -487,10 +488,11 @@ class TrajectoryWriter:
             ds.resize(i + 1, axis=0)
             ds[i] = value
         if mu is not None and "particles/a" in f:
+            state = mu.state()
             f["particles/a"].resize(i + 1, axis=0)
-            f["particles/a"][i] = mu.a
+            f["particles/a"][i] = state[:, 0]
             f["particles/b"].resize(i + 1, axis=0)
-            f["particles/b"][i] = mu.b
+            f["particles/b"][i] = state[:, 1:]
         self.n_saved = i + 1
 
     def checkpoint(self, ckpt: Checkpoint) -> None:

@@ -1,4 +1,5 @@
-"""Particle measures μ = Σ_j w_j δ_{(a_j, b_j)} over neurons (a, b) ∈ R × R^d."""
+"""Particle measures: μ = Σ_j w_j δ_{(a_j, b_j)} over neurons (a, b) ∈ R × R^d (:class:`ParticleMeasure`), and the
+reduced coordinates of a low-dimensional flow, rings of neurons (a, u, r) (:class:`RingMeasure`)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,71 @@ import numpy as np
 
 from ._validation import as_float_array
 
-__all__ = ["ParticleMeasure"]
+__all__ = ["ParticleMeasure", "RingMeasure", "measure_type"]
 
 
-class ParticleMeasure:
+def _masses(weights, m: int) -> np.ndarray:
+    """Positive particle masses summing to 1 (uniform by default; others are normalised, with a warning)."""
+    if weights is None:
+        return np.full(m, 1.0 / m)
+    weights = as_float_array(weights, "weights", shape=(m,))
+    if np.any(weights <= 0):
+        raise ValueError("weights must all be > 0")
+    total = weights.sum()
+    if abs(total - 1.0) > 1e-12 * weights.size:  # far above the round-off of a normalised sum
+        warnings.warn(f"particle weights sum to {total:.6g}, not 1: they were divided by their sum (pass "
+                      "weights / weights.sum() to silence this)", stacklevel=3)
+    return weights / total
+
+
+def _check_rows(a: np.ndarray, coordinates: np.ndarray, name: str) -> None:
+    if a.shape[0] != coordinates.shape[0]:
+        raise ValueError(f"a has {a.shape[0]} particles but {name} has {coordinates.shape[0]} rows; they must match")
+    if a.shape[0] < 1:
+        raise ValueError("a particle measure needs at least one particle (m >= 1)")
+
+
+class _Particles:
+    """What every particle type shares: output weights ``a``, masses ``weights``, and the (m, 1 + k) state
+    [a | coordinates] that the solvers integrate."""
+
+    __slots__ = ()
+
+    @property
+    def m(self) -> int:
+        """Number of particles."""
+        return self.a.shape[0]
+
+    @property
+    def uniform(self) -> bool:
+        return bool(np.all(self.weights == self.weights[0]))
+
+    def arrays(self) -> dict:
+        """The particles by name (``a`` and the coordinates), as a checkpoint stores them."""
+        return {name: getattr(self, name) for name in ("a",) + self.coordinate_names}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, weights=None):
+        return cls(*(np.asarray(arrays[name], dtype=np.float64) for name in ("a",) + cls.coordinate_names),
+                   weights=weights)
+
+    def state(self) -> np.ndarray:
+        """The particles as one (m, 1 + k) array [a | coordinates], the state the solvers integrate."""
+        columns = [getattr(self, name) for name in self.coordinate_names]
+        return np.column_stack([self.a] + columns)
+
+    def checksum(self) -> str:
+        """SHA-1 of the state (how a resumed run checks that it continues from the same initialisation)."""
+        return hashlib.sha1(np.ascontiguousarray(self.state()).tobytes()).hexdigest()
+
+    def copy(self):
+        return type(self).from_state(self.state(), self.weights.copy())
+
+    def __repr__(self):
+        return f"{type(self).__name__}(m={self.m}, d={self.d})"
+
+
+class ParticleMeasure(_Particles):
     """A weighted particle measure over neurons θ = (a, b): the predictor is f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩).
 
     Parameters
@@ -34,40 +96,18 @@ class ParticleMeasure:
     """
 
     __slots__ = ("a", "b", "weights")
+    coordinate_names = ("b",)
 
     def __init__(self, a, b, weights=None):
         a = as_float_array(a, "a (output weights)", ndim=1)
         b = as_float_array(b, "b (input weights)", ndim=2)
-        if a.shape[0] != b.shape[0]:
-            raise ValueError(f"a has {a.shape[0]} particles but b has {b.shape[0]} rows; they must match")
-        if a.shape[0] < 1:
-            raise ValueError("a particle measure needs at least one particle (m >= 1)")
-        if weights is None:
-            weights = np.full(a.shape[0], 1.0 / a.shape[0])
-        else:
-            weights = as_float_array(weights, "weights", shape=(a.shape[0],))
-            if np.any(weights <= 0):
-                raise ValueError("weights must all be > 0")
-            total = weights.sum()
-            if abs(total - 1.0) > 1e-12 * weights.size:  # far above the round-off of a normalised sum
-                warnings.warn(f"particle weights sum to {total:.6g}, not 1: they were divided by their sum (pass "
-                              "weights / weights.sum() to silence this)", stacklevel=2)
-            weights = weights / total
-        self.a, self.b, self.weights = a, b, weights
-
-    @property
-    def m(self) -> int:
-        """Number of particles."""
-        return self.a.shape[0]
+        _check_rows(a, b, "b")
+        self.a, self.b, self.weights = a, b, _masses(weights, a.shape[0])
 
     @property
     def d(self) -> int:
         """Input dimension."""
         return self.b.shape[1]
-
-    @property
-    def uniform(self) -> bool:
-        return bool(np.all(self.weights == self.weights[0]))
 
     def predict(self, x, activation=0.0) -> np.ndarray:
         """f(μ; x) = Σ_j w_j a_j σ(⟨b_j, x⟩) on an (n, d) array of inputs; ``activation`` an
@@ -81,21 +121,74 @@ class ParticleMeasure:
                              f"got shape {x.shape}")
         return as_activation(activation)(x @ self.b.T) @ (self.weights * self.a)
 
-    def state(self) -> np.ndarray:
-        """The particles as one (m, 1 + d) array [a | b], the state the solvers integrate."""
-        return np.concatenate([self.a[:, None], self.b], axis=1)
-
     @classmethod
     def from_state(cls, state, weights=None) -> ParticleMeasure:
+        """The measure of a solver state [a | b]."""
         state = np.asarray(state, dtype=np.float64)
         return cls(state[:, 0].copy(), state[:, 1:].copy(), weights)
 
-    def checksum(self) -> str:
-        """SHA-1 of the state [a | b] (how a resumed run checks that it continues from the same initialisation)."""
-        return hashlib.sha1(np.ascontiguousarray(self.state()).tobytes()).hexdigest()
 
-    def copy(self) -> ParticleMeasure:
-        return ParticleMeasure(self.a.copy(), self.b.copy(), self.weights.copy())
+class RingMeasure(_Particles):
+    r"""Reduced particles of a flow whose target depends on x only through Qᵀx: particle j stands for the ring of
+    neurons (a_j, Q u_j + r_j e), e uniform over the unit sphere of H^⊥ = span(Q)^⊥ (Hajjar & Chizat 2023,
+    arXiv:2211.08771, §4.2). These are not neurons; :meth:`~meanfield.reduced.LowDimReducedProblem.lift` draws
+    neurons from them and :meth:`~meanfield.reduced.LowDimReducedProblem.reduce` maps neurons to them.
 
-    def __repr__(self):
-        return f"ParticleMeasure(m={self.m}, d={self.d})"
+    Parameters
+    ----------
+    a : array (m,)
+        Output weights.
+    u : array (m, d_H)
+        The component of the input weights in H (coordinates in the basis Q).
+    r : array (m,)
+        The norm |b_⊥| ≥ 0 of the component orthogonal to H.
+    weights : array (m,), optional
+        Particle masses, as for :class:`ParticleMeasure`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nu = RingMeasure(np.ones(3), np.zeros((3, 2)), np.ones(3))
+    >>> nu.m, nu.d_hidden, nu.state().shape
+    (3, 2, (3, 4))
+    """
+
+    __slots__ = ("a", "u", "r", "weights")
+    coordinate_names = ("u", "r")
+
+    def __init__(self, a, u, r, weights=None):
+        a = as_float_array(a, "a (output weights)", ndim=1)
+        u = as_float_array(u, "u (coordinates in H)", ndim=2)
+        r = as_float_array(r, "r (norms in the orthogonal complement of H)", ndim=1)
+        _check_rows(a, u, "u")
+        _check_rows(a, r[:, None], "r")
+        if np.any(r < 0):
+            raise ValueError("r is a norm |b_⊥| and must be >= 0")
+        self.a, self.u, self.r, self.weights = a, u, r, _masses(weights, a.shape[0])
+
+    @property
+    def d_hidden(self) -> int:
+        """Dimension of H."""
+        return self.u.shape[1]
+
+    @property
+    def d(self) -> int:
+        """Reduced coordinates per particle: d_H + 1."""
+        return self.u.shape[1] + 1
+
+    @classmethod
+    def from_state(cls, state, weights=None) -> RingMeasure:
+        """The measure of a solver state [a | u | r]."""
+        state = np.asarray(state, dtype=np.float64)
+        return cls(state[:, 0].copy(), state[:, 1:-1].copy(), state[:, -1].copy(), weights)
+
+    def repeat(self, n: int) -> RingMeasure:
+        """Each particle n times (masses divided by n)."""
+        return RingMeasure(np.repeat(self.a, n), np.repeat(self.u, n, axis=0), np.repeat(self.r, n),
+                           np.repeat(self.weights, n) / n)
+
+
+def measure_type(spec: dict) -> type:
+    """The particle type of a run from its problem description: rings for a low-dimensional reduction, neurons
+    otherwise."""
+    return RingMeasure if spec.get("reduction") == "low_dimensional" else ParticleMeasure

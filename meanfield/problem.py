@@ -65,8 +65,8 @@ class Problem:
     True
     """
 
-    #: Whether the particles of this problem's flows are neurons (a, b) with b ∈ R^d (False for reduced coordinates).
-    particles_are_neurons = True
+    #: The particles this problem's flows move: neurons (a, b), or another type for reduced coordinates.
+    measure_type = ParticleMeasure
 
     def __init__(self, target: Target, inputs: InputLaw, activation: str = "relu", slope: float = 0.01):
         if not isinstance(target, Target):
@@ -110,8 +110,35 @@ class Problem:
         backend = get_backend(backend, **options)
         key = id(backend)
         if key not in self._bound:
-            self._bound[key] = self._bound_class(self, backend)
+            self._bound[key] = BoundProblem(self, backend)
         return self._bound[key]
+
+    # -- the field strategy (problem variants override these, called with the bound form) ------------------------
+    def self_field(self, bound: BoundProblem, b, coef):
+        """(Σ_k c_k K(b_j, b_k), its gradient) at the particles b (backend arrays): all pairs here; variants
+        override it (symmetric images, ring averages)."""
+        return bound.backend.field(b, b, coef, self.scale, self.unit)
+
+    def target_field(self, bound: BoundProblem, b):
+        """(F*(b_j), ∇F*(b_j)) in the particles' coordinates (variants with reduced coordinates override it)."""
+        return bound.target_correlation(b)
+
+    def assemble(self, bound: BoundProblem, state, weights) -> Evaluation:
+        """ψ = Σ_k c_k K(·, b_k) − F*, ∇ψ and the risk ½[Σ_j c_j ψ_j + E f*² − Σ_j c_j F*_j] from
+        :meth:`self_field` and :meth:`target_field`, assembled here once for every variant (a variant with a closed
+        form, the odd reduction, overrides it)."""
+        b = state[:, 1:]
+        coef = weights * state[:, 0]
+        field, grad_field = self.self_field(bound, b, coef)
+        f_star, grad_f_star = self.target_field(bound, b)
+        psi = field - f_star
+        risk = 0.5 * (float(coef @ psi) + (self.target_energy - float(coef @ f_star)))
+        return Evaluation(psi, grad_field - grad_f_star, risk)
+
+    @property
+    def particles_are_neurons(self) -> bool:
+        """Whether the particles of this problem's flows are neurons (a, b) with b ∈ R^d."""
+        return self.measure_type is ParticleMeasure
 
     def check_measure(self, mu: ParticleMeasure) -> None:
         """Raise a one-line error unless ``mu`` is a measure this problem's flows can run."""
@@ -156,11 +183,13 @@ class Problem:
 class BoundProblem:
     """A :class:`Problem` evaluated on one backend's arrays; the solvers work with this object.
 
-    The state is the (m, 1 + d) array [a | b]; ``weights`` are the particle masses.
+    The state is the (m, 1 + d) array [a | b]; ``weights`` are the particle masses. The problem's constants are
+    converted to the backend's arrays once (:meth:`constant`).
     """
 
     def __init__(self, problem: Problem, backend: Backend):
         self.problem, self.backend = problem, backend
+        self._constants: dict = {}
         target = problem.target
         self._teacher = None
         if target.teacher_sources() is not None:
@@ -187,25 +216,15 @@ class BoundProblem:
             g = lam * self._m1 + rho * g
         return f, g
 
-    def self_field(self, b, coef):
-        """(Σ_k c_k K(b_j, b_k), its gradient) at the particles: the field strategy of the flow (all pairs here;
-        problem variants override it: symmetric images, ring averages)."""
-        return self.backend.field(b, b, coef, self.problem.scale, self.problem.unit)
-
-    def target_field(self, b):
-        """(F*(b_j), ∇F*(b_j)) in the particles' coordinates (variants with reduced coordinates override it)."""
-        return self.target_correlation(b)
+    def constant(self, name: str, make):
+        """``make(backend)`` computed once and kept: a problem's constants as this backend's arrays."""
+        if name not in self._constants:
+            self._constants[name] = make(self.backend)
+        return self._constants[name]
 
     def evaluate(self, state, weights) -> Evaluation:
-        """ψ = Σ_k c_k K(·, b_k) − F*, ∇ψ and the risk ½[Σ_j c_j ψ_j + E f*² − Σ_j c_j F*_j], assembled here once
-        for every variant from :meth:`self_field` and :meth:`target_field`."""
-        b = state[:, 1:]
-        coef = weights * state[:, 0]
-        field, grad_field = self.self_field(b, coef)
-        f_star, grad_f_star = self.target_field(b)
-        psi = field - f_star
-        risk = 0.5 * (float(coef @ psi) + (self.problem.target_energy - float(coef @ f_star)))
-        return Evaluation(psi, grad_field - grad_f_star, risk)
+        """ψ, ∇ψ and the risk at the state (the problem's :meth:`Problem.assemble`)."""
+        return self.problem.assemble(self, state, weights)
 
     def velocity_from(self, state, ev: Evaluation):
         return self.backend.concat([-ev.psi[:, None], -state[:, :1] * ev.grad_psi], axis=1)
@@ -215,13 +234,13 @@ class BoundProblem:
         return self.velocity_from(state, ev), ev
 
 
-Problem._bound_class = BoundProblem  # subclasses (reduced and symmetric flows) set their own
-
 
 class ProblemVariant(Problem):
     """A problem derived from a base problem (enforced symmetry, reduced flows): it wraps the base — target, input
-    law, activation and their constants are the base's — and changes only how its bound form evaluates the field
-    (:meth:`BoundProblem.self_field`, :meth:`BoundProblem.target_field`). :meth:`variant_spec` describes the change.
+    law, activation and their constants are the base's — and changes only the field strategy
+    (:meth:`Problem.self_field`, :meth:`Problem.target_field`, or the whole :meth:`Problem.assemble`), and, for reduced
+    coordinates, :attr:`Problem.measure_type`. :meth:`variant_spec` describes the change. One subclass is a new
+    variant; nothing else needs editing.
     """
 
     def __init__(self, base: Problem):

@@ -267,6 +267,9 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a meanfield Problem, got {type(problem).__name__}")
+    if not problem.particles_are_neurons:
+        raise ValueError(f"SGD trains neurons, and the particles of {type(problem).__name__} are not; train the full "
+                         "problem (problem.base) from a lifted measure")
     problem.check_measure(mu0)
     t_max, eta = check_positive(t_max, "t_max"), check_positive(eta, "eta")
     batch_size, save_every = check_positive_int(batch_size, "batch_size"), check_positive_int(save_every, "save_every")

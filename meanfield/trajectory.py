@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .measure import ParticleMeasure
+from .measure import ParticleMeasure, measure_type
 from .status import Status
 
 __all__ = ["Trajectory", "MemoryRecorder"]
@@ -85,10 +85,12 @@ class Trajectory:
         return len(self.times)
 
     def measure(self, i: int) -> ParticleMeasure:
-        """The particle measure of snapshot ``i``."""
+        """The particle measure of snapshot ``i`` (a :class:`~meanfield.measure.RingMeasure` for a low-dimensional
+        reduced flow, whose ``b`` rows hold [u | r])."""
         if self.a is None:
             raise ValueError("this trajectory kept no particle snapshots (SaveAt(particles=False))")
-        return ParticleMeasure(np.asarray(self.a[i]), np.asarray(self.b[i]), self.weights)
+        state = np.column_stack([np.asarray(self.a[i]), np.asarray(self.b[i])])
+        return measure_type(self.problem_spec or {}).from_state(state, self.weights)
 
     def __repr__(self):
         if self.times is None or not len(self.times):
@@ -120,8 +122,9 @@ class MemoryRecorder:
         self.times.append(float(t))
         self.risk.append(float(risk))
         if particles:
-            self.a.append(measure.a)
-            self.b.append(measure.b)
+            state = measure.state()
+            self.a.append(state[:, 0])
+            self.b.append(state[:, 1:])
         for name, value in observables.items():
             self.observables.setdefault(name, []).append(value)
         self.final = measure

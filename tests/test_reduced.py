@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import meanfield as mf
+from meanfield.measure import RingMeasure
 from meanfield.reduced import LowDimReducedProblem, OddReducedProblem, odd_minimum, ring_quadrature
 
 
@@ -75,15 +76,16 @@ def test_low_dim_reduced_is_exact_when_the_ring_has_two_points(backend):
     problem = mf.Problem(mf.RadialTarget(lambda r: r, Q), mf.Gaussian(d))
     lowdim = LowDimReducedProblem(problem)
     rng = np.random.default_rng(4)
-    nu = mf.ParticleMeasure(rng.choice([-1.0, 1.0], 10), np.abs(rng.standard_normal((10, d_h + 1))))
-    u, r = nu.b[:, :-1], nu.b[:, -1]
+    nu = RingMeasure(rng.choice([-1.0, 1.0], 10), np.abs(rng.standard_normal((10, d_h))),
+                     np.abs(rng.standard_normal(10)))
+    u, r = nu.u, nu.r
     e = lowdim.e_perp
     full_mu = mf.ParticleMeasure(np.concatenate([nu.a, nu.a]),
                                  np.concatenate([u @ Q.T + r[:, None] * e, u @ Q.T - r[:, None] * e]))
     red = mf.simulate(lowdim, nu, t_max=5.0, dt=0.1, solver="rk4", backend=backend)
     full = mf.simulate(problem, full_mu, t_max=5.0, dt=0.1, solver="rk4", backend=backend)
     np.testing.assert_allclose(red.risk, full.risk, rtol=1e-10)
-    np.testing.assert_allclose(red.final.b, lowdim.reduce(full.final).b[:10], atol=1e-10)
+    np.testing.assert_allclose(red.final.state(), lowdim.reduce(full.final).state()[:10], atol=1e-10)
 
 
 def test_low_dim_reduced_matches_the_full_flow_as_the_width_grows():
@@ -100,9 +102,34 @@ def test_low_dim_reduced_matches_the_full_flow_as_the_width_grows():
     widths = (8, 32, 128, 512)
     errors = []
     for n in widths:
-        reps = mf.ParticleMeasure(np.repeat(nu.a, n), np.repeat(nu.b, n, axis=0))
+        reps = nu.repeat(n)
         errors.append(np.mean([np.abs(mf.simulate(problem, lowdim.lift(reps, seed=int(rng.integers(1 << 31))),
                                                   t_max=10.0, dt=0.5, solver="heun", backend="numba").risk
                                       - red.risk).max() for _ in range(3)]))
     slope = np.polyfit(np.log(widths), np.log(errors), 1)[0]
     assert -1.35 < slope < -0.7, (errors, slope)
+
+
+def test_rings_are_their_own_measure_type_through_files_and_resume(tmp_path):
+    """A low-dimensional flow moves RingMeasures (a, u, r): a ParticleMeasure is refused, lift/reduce convert
+    (reduce ∘ lift is the identity), and a file run loads and resumes as rings, bit-identically."""
+    d = 6
+    problem = mf.Problem(mf.RadialTarget(lambda r: r, np.eye(d)[:, :2]), mf.Gaussian(d))
+    lowdim = LowDimReducedProblem(problem)
+    full = mf.init.sign_sphere(8, d, seed=1)
+    with pytest.raises(TypeError, match="RingMeasure.*reduce"):
+        mf.simulate(lowdim, full, t_max=1.0, dt=0.1)
+    with pytest.raises(ValueError, match="SGD trains neurons"):
+        mf.sgd.train(lowdim, lowdim.reduce(full), t_max=1.0, eta=0.1)
+    nu = lowdim.reduce(full)
+    assert isinstance(nu, RingMeasure) and nu.d_hidden == 2
+    np.testing.assert_allclose(lowdim.reduce(lowdim.lift(nu, seed=3)).state(), nu.state(), atol=1e-14)
+    path = tmp_path / "rings.h5"
+    mf.simulate(lowdim, nu, t_max=1.0, dt=0.1, save_every=2, path=path).close()
+    with mf.simulate(lowdim, nu, t_max=2.0, dt=0.1, save_every=2, path=path, resume=True) as resumed:
+        reference = mf.simulate(lowdim, nu, t_max=2.0, dt=0.1, save_every=2)
+        assert isinstance(resumed.final, RingMeasure) and isinstance(resumed.measure(3), RingMeasure)
+        assert isinstance(reference.measure(3), RingMeasure)
+        np.testing.assert_array_equal(resumed.final.state(), reference.final.state())
+        np.testing.assert_array_equal(resumed.measure(3).r, reference.measure(3).r)
+        np.testing.assert_array_equal(resumed.risk, reference.risk)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import roots_jacobi
 
-from ..measure import ParticleMeasure
-from ..problem import BoundProblem, Problem, ProblemVariant
+from ..measure import ParticleMeasure, RingMeasure
+from ..problem import Problem, ProblemVariant
 
 __all__ = ["LowDimReducedProblem", "ring_quadrature"]
 
@@ -42,9 +42,10 @@ def ring_quadrature(d_perp: int, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
 class LowDimReducedProblem(ProblemVariant):
     """The reduced flow on (a, u, r) for a target depending on x only through Qᵀx.
 
-    The state of a reduced measure is an (m, 1 + d_H + 1) array [a | u | r]; :meth:`reduce` maps a full measure
-    to it and :meth:`lift` draws a full measure whose orthogonal directions are uniform (an O(H^⊥)-invariant-in-law
-    start). Plugs into :func:`meanfield.simulate` on every backend (numba evaluates this kernel with numpy).
+    Its flows move a :class:`~meanfield.measure.RingMeasure` (solver state [a | u | r]); :meth:`reduce` maps a full
+    measure to it and :meth:`lift` draws a full measure whose orthogonal directions are uniform (an
+    O(H^⊥)-invariant-in-law start). Plugs into :func:`meanfield.simulate` on every backend (numba evaluates this
+    kernel with numpy).
 
     Parameters
     ----------
@@ -79,46 +80,34 @@ class LowDimReducedProblem(ProblemVariant):
     def variant_spec(self) -> dict:
         return {"reduction": "low_dimensional", "d_hidden": self.d_hidden, "n_quadrature": len(self.t_nodes)}
 
-    particles_are_neurons = False  # (a, u, r): u ∈ H, r = |b_⊥|
+    measure_type = RingMeasure  # (a, u, r): u ∈ H, r = |b_⊥|
 
     def check_measure(self, mu):
-        if not isinstance(mu, ParticleMeasure):
-            raise TypeError(f"expected a ParticleMeasure, got {type(mu).__name__}")
-        if mu.d != self.d_hidden + 1:
-            raise ValueError(f"a reduced measure has neurons (u, r) of dimension d_H + 1 = {self.d_hidden + 1}, "
-                             f"got {mu.d}; use reduce() on a full measure")
+        if not isinstance(mu, RingMeasure):
+            raise TypeError(f"a low-dimensional reduced flow moves rings (a, u, r), a RingMeasure; got "
+                            f"{type(mu).__name__}: use reduce() on a full measure")
+        if mu.d_hidden != self.d_hidden:
+            raise ValueError(f"the rings have u of dimension {mu.d_hidden} but H has dimension {self.d_hidden}")
 
-    def reduce(self, mu: ParticleMeasure) -> ParticleMeasure:
-        """(a, b) ↦ (a, Qᵀb, |b − QQᵀb|)."""
+    def reduce(self, mu: ParticleMeasure) -> RingMeasure:
+        """(a, b) ↦ (a, u = Qᵀb, r = |b − QQᵀb|)."""
         u = mu.b @ self.Q
-        r = np.linalg.norm(mu.b - u @ self.Q.T, axis=1)
-        return ParticleMeasure(mu.a, np.concatenate([u, r[:, None]], axis=1), mu.weights)
+        return RingMeasure(mu.a, u, np.linalg.norm(mu.b - u @ self.Q.T, axis=1), mu.weights)
 
-    def lift(self, nu: ParticleMeasure, seed=None) -> ParticleMeasure:
-        """A full measure with the same (a, u, r) and independent uniform directions of b_⊥ in H^⊥."""
+    def lift(self, nu: RingMeasure, seed=None) -> ParticleMeasure:
+        """Neurons b = Q u + r e with the same (a, u, r) and independent uniform directions e of H^⊥."""
+        self.check_measure(nu)
         rng = np.random.default_rng(seed)
         g = rng.standard_normal((nu.m, self.d))
         g -= (g @ self.Q) @ self.Q.T
         g /= np.linalg.norm(g, axis=1, keepdims=True)
-        u, r = nu.b[:, :-1], nu.b[:, -1]
-        return ParticleMeasure(nu.a, u @ self.Q.T + r[:, None] * g, nu.weights)
+        return ParticleMeasure(nu.a, nu.u @ self.Q.T + nu.r[:, None] * g, nu.weights)
 
     def alignment_basis(self) -> np.ndarray:
         """Q in reduced coordinates (u, r): the first d_H axes, for the alignment observables."""
         return np.eye(self.d_hidden + 1)[:, : self.d_hidden]
 
-
-
-class _BoundLowDim(BoundProblem):
-    def __init__(self, problem: LowDimReducedProblem, backend):
-        super().__init__(problem, backend)
-        self._Qt = backend.asarray(problem.Q.T)
-        self._Q = backend.asarray(problem.Q)
-        self._e = backend.asarray(problem.e_perp)
-        self._t = [float(t) for t in problem.t_nodes]
-        self._w = [float(w) for w in problem.t_weights]
-
-    def ring_field(self, points, sources, coef):
+    def ring_field(self, bound, points, sources, coef):
         r"""ψ-part Σ_k c_k K̄ and its (u, r)-gradient at the reduced points (n, d_H + 1).
 
         With hats for rows divided by their norm |(u, r)| = |b|, the cosine of two ring neurons at ring cosine t is
@@ -127,7 +116,7 @@ class _BoundLowDim(BoundProblem):
         ∇_u = κ[Σ_q w_q k'(c_q) u' + û |b'| Σ_q w_q (k − c k')(c_q)] and
         ∂_r = κ[Σ_q w_q t_q k'(c_q) r' + r̂ |b'| Σ_q w_q (k − c k')(c_q)].
         """
-        bk, p = self.backend, self.problem
+        bk = bound.backend
         hat_p, n_p = bk.unit_rows(points)
         hat_s, n_s = bk.unit_rows(sources)
         cn = coef * n_s
@@ -135,33 +124,32 @@ class _BoundLowDim(BoundProblem):
         weighted_r = coef * sources[:, -1]
         n = points.shape[0]
         value, g_u, g_r = bk.empty((n,)), bk.empty((n, points.shape[1] - 1)), bk.empty((n,))
-        rows = max(1, p.tile_elements // max(1, sources.shape[0]))
+        rows = max(1, self.tile_elements // max(1, sources.shape[0]))
         for i0 in range(0, n, rows):
             sl = slice(i0, min(n, i0 + rows))
             base = hat_p[sl, :-1] @ hat_s[:, :-1].T
             rr = hat_p[sl, -1:] * hat_s[:, -1]
             k_bar, dk_bar, dkt_bar, radial_bar = 0.0, 0.0, 0.0, 0.0
-            for t, w in zip(self._t, self._w):
-                k, dk, radial = p.unit.dual(bk.clip(base + t * rr, -1.0, 1.0), bk)
+            for t, w in zip(self.t_nodes.tolist(), self.t_weights.tolist()):
+                k, dk, radial = self.unit.dual(bk.clip(base + t * rr, -1.0, 1.0), bk)
                 k_bar, dk_bar = k_bar + w * k, dk_bar + w * dk
                 dkt_bar, radial_bar = dkt_bar + (w * t) * dk, radial_bar + w * radial
             value[sl] = n_p[sl] * (k_bar @ cn)
             radial_sum = radial_bar @ cn
             g_u[sl] = dk_bar @ weighted_u + hat_p[sl, :-1] * radial_sum[:, None]
             g_r[sl] = dkt_bar @ weighted_r + hat_p[sl, -1] * radial_sum
-        kappa = p.scale
+        kappa = self.scale
         return kappa * value, kappa * bk.concat([g_u, g_r[:, None]], axis=1)
 
-    def self_field(self, reduced, coef):
-        return self.ring_field(reduced, reduced, coef)
+    def self_field(self, bound, reduced, coef):
+        return self.ring_field(bound, reduced, reduced, coef)
 
-    def target_field(self, reduced):
+    def target_field(self, bound, reduced):
         """F* at any neuron of the ring (b = Q u + r e_⊥) and its gradient in (u, r)."""
+        Qt, Q, e = bound.constant("lowdim_basis", lambda bk: (bk.asarray(self.Q.T), bk.asarray(self.Q),
+                                                               bk.asarray(self.e_perp)))
         u, r = reduced[:, :-1], reduced[:, -1]
-        b = u @ self._Qt + r[:, None] * self._e
-        f_star, g_full = self.target_correlation(b)
+        b = u @ Qt + r[:, None] * e
+        f_star, g_full = bound.target_correlation(b)
         g_full = g_full + 0.0 * b  # odd targets return a broadcastable constant gradient
-        return f_star, self.backend.concat([g_full @ self._Q, (g_full @ self._e)[:, None]], axis=1)
-
-
-LowDimReducedProblem._bound_class = _BoundLowDim
+        return f_star, bound.backend.concat([g_full @ Q, (g_full @ e)[:, None]], axis=1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..problem import BoundProblem, Evaluation, Problem, ProblemVariant
+from ..problem import Evaluation, Problem, ProblemVariant
 
 __all__ = ["OddReducedProblem", "odd_minimum"]
 
@@ -47,36 +47,24 @@ class OddReducedProblem(ProblemVariant):
                              "declared odd (target.odd)")
         super().__init__(problem)
         self.linear_coefficient = self.unit.odd_linear_coefficient
+        self.minimum_risk = odd_minimum(problem)[1]
 
     def variant_spec(self) -> dict:
         return {"reduction": "odd"}
 
-    def linear_predictor(self, mu) -> np.ndarray:
-        """w with f(μ; x) = ⟨w, x⟩ for the symmetrised measure of the representatives μ."""
-        return self.linear_coefficient * (mu.weights * mu.a) @ mu.b
-
-
-
-class _BoundOdd(BoundProblem):
-    def __init__(self, problem: OddReducedProblem, backend):
-        super().__init__(problem, backend)
-        w_star, self._minimum = odd_minimum(problem)
-        self._w_star = backend.asarray(w_star)
-        self._c = problem.linear_coefficient
-
-    def evaluate(self, state, weights) -> Evaluation:
+    def assemble(self, bound, state, weights) -> Evaluation:
         """The odd-linear strategy: ψ and the risk in closed form in w, the risk in its excess form
         ½κ|w − w*|² + F_min, which stays accurate as the excess goes to 0 (the generic assembly would cancel
         E f*² against the fields)."""
-        kappa = self.problem.scale
+        kappa, c = self.scale, self.linear_coefficient
+        w_star = bound.constant("odd_w_star", lambda bk: bk.asarray(odd_minimum(self)[0]))
         a, b = state[:, 0], state[:, 1:]
-        w = self._c * ((weights * a) @ b)
-        g = kappa * (w - self._w_star)  # Σw − E[f* x] with Σ = κ I
-        psi = self._c * (b @ g)
-        diff = w - self._w_star
-        # F = ½κ|w − w*|² + F_min: accurate as the excess risk goes to 0.
-        risk = 0.5 * kappa * float(diff @ diff) + self._minimum
-        return Evaluation(psi, self._c * g, risk)
+        w = c * ((weights * a) @ b)
+        g = kappa * (w - w_star)  # Σw − E[f* x] with Σ = κ I
+        diff = w - w_star
+        risk = 0.5 * kappa * float(diff @ diff) + self.minimum_risk
+        return Evaluation(c * (b @ g), c * g, risk)
 
-
-OddReducedProblem._bound_class = _BoundOdd
+    def linear_predictor(self, mu) -> np.ndarray:
+        """w with f(μ; x) = ⟨w, x⟩ for the symmetrised measure of the representatives μ."""
+        return self.linear_coefficient * (mu.weights * mu.a) @ mu.b

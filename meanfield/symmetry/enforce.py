@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..measure import ParticleMeasure
-from ..problem import BoundProblem, Problem, ProblemVariant
+from ..problem import Problem, ProblemVariant
 from .maps import Symmetry, orbit
 
 __all__ = ["SymmetricProblem", "orbit_measure"]
@@ -67,22 +67,14 @@ class SymmetricProblem(ProblemVariant):
     def variant_spec(self) -> dict:
         return {"enforced_symmetry": [g.name for g in self.elements]}
 
-
-
-class _BoundSymmetric(BoundProblem):
-    def __init__(self, problem: SymmetricProblem, backend):
-        super().__init__(problem, backend)
-        self._maps = [(backend.asarray(g.matrix.T), float(g.parity)) for g in problem.elements]
-
-    def self_field(self, b, coef):
+    def self_field(self, bound, b, coef):
         """The field of all images T b_k with coefficients ε c_k / |G|. The risk then needs no correction: over an
         orbit, c·ψ and c·F* are the same for every image (ψ(Tb) = εψ(b)), so the representatives' sums with their
         own weights are the full measure's."""
-        bk = self.backend
-        k = len(self._maps)
-        sources = bk.concat([b @ Tt for Tt, _ in self._maps], axis=0)
-        coefs = bk.concat([(eps / k) * coef for _, eps in self._maps], axis=0)
-        return bk.field(b, sources, coefs, self.problem.scale, self.problem.unit)
-
-
-SymmetricProblem._bound_class = _BoundSymmetric
+        bk = bound.backend
+        maps = bound.constant("symmetry_maps", lambda bk: [(bk.asarray(g.matrix.T), float(g.parity))
+                                                           for g in self.elements])
+        k = len(maps)
+        sources = bk.concat([b @ Tt for Tt, _ in maps], axis=0)
+        coefs = bk.concat([(eps / k) * coef for _, eps in maps], axis=0)
+        return bk.field(b, sources, coefs, self.scale, self.unit)
