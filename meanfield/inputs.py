@@ -8,6 +8,7 @@ E|g|² K_sphere = K_Gauss (ReLU is 1-homogeneous).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,11 @@ class InputLaw:
     def sample(self, n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
         """Draw ``n`` inputs, an array of shape (n, d); ``rng`` is a Generator or a seed."""
         raise NotImplementedError
+
+    def sample_torch(self, n: int, generator, dtype=None):
+        """Draw ``n`` inputs as a CPU torch tensor (n, d) with a torch ``generator`` (fp64 draws, then cast to
+        ``dtype``), so that a run is reproducible on any device."""
+        raise NotImplementedError(f"{type(self).__name__} has no torch sampler")
 
     def spec(self) -> dict:
         """A JSON-serialisable description (used in trajectory files)."""
@@ -88,6 +94,12 @@ class Gaussian(InputLaw):
         rng = np.random.default_rng(rng)
         return np.sqrt(self.variance) * rng.standard_normal((int(n), self.d))
 
+    def sample_torch(self, n, generator, dtype=None):
+        import torch
+
+        g = math.sqrt(self.variance) * torch.randn(int(n), self.d, generator=generator, dtype=torch.float64)
+        return g.to(dtype or torch.float64)
+
     def spec(self):
         return {"law": "gaussian", "d": self.d, "variance": self.variance}
 
@@ -123,6 +135,12 @@ class Sphere(InputLaw):
         rng = np.random.default_rng(rng)
         g = rng.standard_normal((int(n), self.d))
         return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+    def sample_torch(self, n, generator, dtype=None):
+        import torch
+
+        g = torch.randn(int(n), self.d, generator=generator, dtype=torch.float64)
+        return (g / torch.linalg.vector_norm(g, dim=1, keepdim=True)).to(dtype or torch.float64)
 
     def radial_moment_gaussian(self, q: float) -> float:
         """E|g|^q for g ~ N(0, I_d): converts Gaussian expectations of q-homogeneous functions to the sphere."""

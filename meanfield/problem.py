@@ -190,25 +190,12 @@ class BoundProblem:
     def __init__(self, problem: Problem, backend: Backend):
         self.problem, self.backend = problem, backend
         self._constants: dict = {}
-        target = problem.target
-        self._teacher = None
-        if target.teacher_sources() is not None:
-            c, U = target.teacher_sources()
-            self._teacher = (backend.asarray(U), backend.asarray(c))
-        self._odd = bool(target.odd)
         self._m1 = backend.asarray(problem.target_linear_moment)
 
     def target_correlation(self, b):
         """F*_σ(b) and ∇F*_σ(b) on backend arrays, for the problem's activation."""
-        p, bk = self.problem, self.backend
-        if self._teacher is not None:
-            f, g = bk.field(b, self._teacher[0], self._teacher[1], p.scale, 0.0)
-        elif self._odd:
-            f = 0.5 * (b @ self._m1)
-            g = 0.5 * self._m1  # constant in b; broadcasts against the (m, d) kernel gradient
-        else:
-            f, g = p.target.relu_correlation(p.inputs, bk.to_numpy(b))
-            f, g = bk.asarray(f), bk.asarray(g)
+        p = self.problem
+        f, g = p.target.relu_correlation(p.inputs, b, self.backend)
         lam, rho = p.unit.relu_decomposition
         if lam:
             # σ = λ z + ρ relu(z): E[f* σ(⟨b, x⟩)] = λ⟨E[f* x], b⟩ + ρ F*(b).

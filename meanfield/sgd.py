@@ -19,17 +19,15 @@ import torch
 from ._validation import check_positive, check_positive_int
 from .activations import as_activation
 from .controllers import ConstantStep, Diverged
-from .inputs import Gaussian, InputLaw, Sphere
 from .kernels.torch_backend import torch_device
 from .loop import Snapshot, run_loop
 from .measure import ParticleMeasure
 from .problem import Problem
 from .saving import SaveAt
 from .symmetry.alignment import default_observables
-from .targets import CubicTarget, LinearTarget, TeacherNetwork
 from .trajectory import Trajectory
 
-__all__ = ["TwoLayerNetwork", "SGDStep", "train", "sample_inputs", "torch_target", "training_data", "minibatch_indices",
+__all__ = ["TwoLayerNetwork", "SGDStep", "train", "training_data", "minibatch_indices",
            "MODES"]
 
 MODES = ("online", "minibatch", "full")
@@ -79,32 +77,6 @@ class TwoLayerNetwork(torch.nn.Module):
             return ParticleMeasure(copy(self.a), copy(self.b), copy(self.weights))
 
 
-def sample_inputs(inputs: InputLaw, n: int, generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
-    """n inputs from the law, drawn with a (CPU) torch generator so that runs are reproducible on any device."""
-    g = torch.randn(n, inputs.d, generator=generator, dtype=torch.float64)
-    if isinstance(inputs, Gaussian):
-        g = math.sqrt(inputs.variance) * g
-    elif isinstance(inputs, Sphere):
-        g = g / torch.linalg.vector_norm(g, dim=1, keepdim=True)
-    else:
-        raise TypeError(f"no torch sampler for {type(inputs).__name__}")
-    return g.to(dtype)
-
-
-def torch_target(target) -> Callable[[torch.Tensor], torch.Tensor]:
-    """f* on torch tensors: native for teacher, linear and cubic targets, through numpy otherwise."""
-    if isinstance(target, TeacherNetwork):
-        U, c = torch.tensor(target.U), torch.tensor(target.c)
-        return lambda x: torch.relu(x @ U.to(x).T) @ c.to(x)
-    if isinstance(target, LinearTarget):
-        beta = torch.tensor(target.beta)
-        return lambda x: x @ beta.to(x)
-    if isinstance(target, CubicTarget):
-        z = torch.tensor(target.z)
-        return lambda x: target.scale * (x**3 @ z.to(x))
-    return lambda x: torch.as_tensor(target(x.detach().cpu().double().numpy())).to(x)
-
-
 def training_data(problem: Problem, n_data: int, seed: int, dtype=torch.float64, device="cpu"):
     """The fixed data set (x, f*(x)) of ``mode="minibatch"`` and ``"full"`` runs seeded by ``seed``: n_data inputs
     from the problem's law (a CPU generator seeded with seed + 7919, so that it differs from the online stream).
@@ -117,9 +89,9 @@ def training_data(problem: Problem, n_data: int, seed: int, dtype=torch.float64,
     >>> tuple(x.shape), tuple(y.shape)
     ((5, 3), (5,))
     """
-    xs = sample_inputs(problem.inputs, n_data, torch.Generator().manual_seed(int(seed) + 7919), dtype)
+    xs = problem.inputs.sample_torch(n_data, torch.Generator().manual_seed(int(seed) + 7919), dtype)
     xs = xs.to(torch_device(device))
-    return xs, torch_target(problem.target)(xs)
+    return xs, problem.target.torch(xs)
 
 
 def minibatch_indices(n_data: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
@@ -162,7 +134,6 @@ class SGDStep:
         self.problem, self.mu0, self.mode, self.batch_size = problem, mu0, mode, batch_size
         self.n_data, self.seed, self.device, self.dtype = n_data, int(seed), device, dtype
         self.risk_backend, self.max_risk_factor = risk_backend, max_risk_factor
-        self.f_star = torch_target(problem.target)
         self.label = f"sgd[{mode}]"
         self.max_risk = math.inf
         self.data = None
@@ -186,8 +157,8 @@ class SGDStep:
     def _batch(self, state: SGDState):
         net = state.net
         if self.mode == "online":
-            x = sample_inputs(self.problem.inputs, self.batch_size, state.generator, net.a.dtype).to(net.a.device)
-            return x, self.f_star(x)
+            x = self.problem.inputs.sample_torch(self.batch_size, state.generator, net.a.dtype).to(net.a.device)
+            return x, self.problem.target.torch(x)
         if self.mode == "minibatch":
             idx = minibatch_indices(self.n_data, self.batch_size, self.seed, state.step).to(net.a.device)
             return self.data[0][idx], self.data[1][idx]

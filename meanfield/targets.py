@@ -25,12 +25,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
 from ._validation import as_float_array, check_positive, check_positive_int
 from .inputs import Gaussian, InputLaw, Sphere
+from .kernels.base import Backend, get_backend
 from .kernels.closed_form import relu_kernel
-from .kernels.numpy_backend import NumpyBackend
 
 __all__ = [
     "subspace_from_arrays",
@@ -74,12 +74,12 @@ def half_normal_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, beta[0] * vecs[0] ** 2
 
 
-def _smoothed_relu(u, tau):
+def _smoothed_relu(u, tau, nx: Backend):
     """E_z σ(u + τ z) for z ~ N(0, 1), with Φ(u/τ) and φ(u/τ) (its derivatives in u and τ); τ = 0 allowed."""
     pos = tau > 0
-    zeta = np.divide(u, tau, out=np.zeros_like(u), where=pos)
-    cdf = np.where(pos, ndtr(zeta), (u > 0) + 0.5 * (u == 0))
-    pdf = np.where(pos, np.exp(-0.5 * zeta**2) / _SQRT_2PI, 0.0)
+    zeta = nx.where(pos, u / nx.where(pos, tau, 1.0), 0.0)
+    cdf = nx.where(pos, nx.ndtr(zeta), nx.where(u > 0, 1.0, nx.where(u == 0, 0.5, 0.0)))
+    pdf = nx.where(pos, nx.exp(-0.5 * zeta**2) / _SQRT_2PI, 0.0)
     return u * cdf + tau * pdf, cdf, pdf
 
 
@@ -109,8 +109,9 @@ def subspace_from_arrays(arrays: dict) -> np.ndarray | None:
 class Target:
     """Base class of targets. ``d`` is the input dimension.
 
-    Subclasses implement ``__call__`` (f* on an (n, d) array), :meth:`relu_correlation`,
-    :meth:`linear_moment` and :meth:`second_moment`.
+    Subclasses implement ``__call__`` (f* on an (n, d) array), :meth:`relu_correlation` (on the arrays of any
+    backend), :meth:`linear_moment` and :meth:`second_moment`; :meth:`torch` evaluates f* on torch tensors (through
+    numpy unless a subclass writes it natively).
     """
 
     d: int
@@ -120,9 +121,24 @@ class Target:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def relu_correlation(self, inputs: InputLaw, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """F*(b) = E[f*(x) σ(⟨b, x⟩)] and its gradient, for the rows of b (n, d)."""
+    def torch(self, x):
+        """f* on a torch tensor of inputs (n, d), on its device and dtype."""
+        import torch
+
+        return torch.as_tensor(self(x.detach().cpu().double().numpy())).to(x)
+
+    def relu_correlation(self, inputs: InputLaw, b, nx: Backend | None = None):
+        """F*(b) = E[f*(x) relu(⟨b, x⟩)] and its gradient, for the rows of b (n, d), computed on the arrays of the
+        backend ``nx`` (numpy when None), so that a torch or CUDA run never copies b to the host."""
         raise NotImplementedError
+
+    def _constant(self, nx: Backend, name: str, make):
+        """``nx.asarray(make())`` computed once per backend (the target's constant arrays on that backend)."""
+        cache = self.__dict__.setdefault("_on_backend", {})
+        key = (id(nx), name)
+        if key not in cache:
+            cache[key] = nx.asarray(make())
+        return cache[key]
 
     def linear_moment(self, inputs: InputLaw) -> np.ndarray:
         """E[f*(x) x], shape (d,)."""
@@ -186,8 +202,15 @@ class TeacherNetwork(Target):
     def __call__(self, x):
         return _relu(np.asarray(x) @ self.U.T) @ self.c
 
-    def relu_correlation(self, inputs, b):
-        return NumpyBackend().field(b, self.U, self.c, inputs.kernel_scale)
+    def torch(self, x):
+        import torch
+
+        return torch.relu(x @ torch.as_tensor(self.U).to(x).T) @ torch.as_tensor(self.c).to(x)
+
+    def relu_correlation(self, inputs, b, nx=None):
+        nx = nx or get_backend("numpy")
+        return nx.field(b, self._constant(nx, "U", lambda: self.U), self._constant(nx, "c", lambda: self.c),
+                        inputs.kernel_scale)
 
     def linear_moment(self, inputs):
         # E[σ(⟨u, x⟩) x] = E[(⟨u, x⟩/2) x] = κ u / 2.
@@ -215,10 +238,11 @@ class OddTarget(Target):
 
     odd = True
 
-    def relu_correlation(self, inputs, b):
-        m1 = self.linear_moment(inputs)
-        b = np.asarray(b, dtype=np.float64)
-        return 0.5 * (b @ m1), np.broadcast_to(0.5 * m1, b.shape).copy()
+    def relu_correlation(self, inputs, b, nx=None):
+        nx = nx or get_backend("numpy")
+        m1 = self._constant(nx, ("E[f* x]", tuple(sorted(inputs.spec().items()))), lambda: self.linear_moment(inputs))
+        b = nx.asarray(b)
+        return 0.5 * (b @ m1), 0.5 * m1 + 0.0 * b
 
 
 class LinearTarget(OddTarget):
@@ -230,6 +254,11 @@ class LinearTarget(OddTarget):
 
     def __call__(self, x):
         return np.asarray(x) @ self.beta
+
+    def torch(self, x):
+        import torch
+
+        return x @ torch.as_tensor(self.beta).to(x)
 
     def linear_moment(self, inputs):
         return inputs.kernel_scale * self.beta
@@ -280,6 +309,11 @@ class CubicTarget(OddTarget):
     def __call__(self, x):
         return self.scale * (np.asarray(x) ** 3 @ self.z)
 
+    def torch(self, x):
+        import torch
+
+        return self.scale * (x**3 @ torch.as_tensor(self.z).to(x))
+
     def linear_moment(self, inputs):
         return self.scale * inputs.coordinate_moment(2) * self.z
 
@@ -323,11 +357,11 @@ class _SubspaceTarget(Target):
             return 1.0
         raise TypeError(f"unsupported input law {inputs!r}")
 
-    def _split(self, b):
+    def _split(self, b, nx: Backend):
         """(b_H = Qᵀb, b_⊥ = b − Q b_H) for the rows of b."""
-        b = np.asarray(b, dtype=np.float64)
-        b_h = b @ self.Q
-        return b_h, b - b_h @ self.Q.T
+        b = nx.asarray(b)
+        b_h = b @ self._constant(nx, "Q", lambda: self.Q)
+        return b_h, b - b_h @ self._constant(nx, "Q.T", lambda: self.Q.T)
 
     def _sphere_factor(self, inputs, power):
         """1 for Gaussian inputs; 1/E|g|^power for the sphere (conversion of homogeneous expectations)."""
@@ -412,25 +446,25 @@ class MultiIndexTarget(_SubspaceTarget):
         u = qmc.Sobol(self.d_hidden, scramble=True, seed=seed).random(n)
         return ndtri(u), np.full(n, 1.0 / n), "sobol"
 
-    def relu_correlation(self, inputs, b, tile_elements: int = 1 << 22):
+    def relu_correlation(self, inputs, b, nx=None, tile_elements: int = 1 << 22):
         self.check_inputs(inputs)
+        nx = nx or get_backend("numpy")
         s = self._gaussian_std(inputs)
-        b_h, b_perp = self._split(b)
-        r = np.linalg.norm(b_perp, axis=1)
-        x_h = s * self._nodes
-        wg = self._weights * self._g_at(s)
-        value = np.empty(b.shape[0])
-        grad_h = np.empty((b.shape[0], self.d_hidden))
-        grad_r = np.empty(b.shape[0])
+        b_h, b_perp = self._split(b, nx)
+        direction, r = nx.unit_rows(b_perp)
+        x_h = self._constant(nx, f"x_h{s}", lambda: s * self._nodes)
+        x_h_t = self._constant(nx, f"x_h.T{s}", lambda: (s * self._nodes).T)
+        wg = self._constant(nx, f"wg{s}", lambda: self._weights * self._g_at(s))
+        n = b_h.shape[0]
+        value, grad_h, grad_r = nx.empty((n,)), nx.empty((n, self.d_hidden)), nx.empty((n,))
         rows = max(1, tile_elements // x_h.shape[0])
-        for i0 in range(0, b.shape[0], rows):
-            sl = slice(i0, min(b.shape[0], i0 + rows))
-            smooth, cdf, pdf = _smoothed_relu(b_h[sl] @ x_h.T, (s * r[sl])[:, None])
+        for i0 in range(0, n, rows):
+            sl = slice(i0, min(n, i0 + rows))
+            smooth, cdf, pdf = _smoothed_relu(b_h[sl] @ x_h_t, (s * r[sl])[:, None], nx)
             value[sl] = smooth @ wg
             grad_h[sl] = (cdf * wg) @ x_h
             grad_r[sl] = s * (pdf @ wg)
-        direction = np.divide(b_perp, r[:, None], out=np.zeros_like(b_perp), where=r[:, None] > 0)
-        grad = grad_h @ self.Q.T + grad_r[:, None] * direction
+        grad = grad_h @ self._constant(nx, "Q.T", lambda: self.Q.T) + grad_r[:, None] * direction
         factor = self._sphere_factor(inputs, (self.degree or 0) + 1)
         return factor * value, factor * grad
 
@@ -535,31 +569,47 @@ class RadialTarget(_SubspaceTarget):
         self._tables[s] = CubicSpline(a, h)
         return self._tables[s]
 
-    def relu_correlation(self, inputs, b, tile_elements: int = 1 << 22):
+    def _h_on(self, nx: Backend, s: float):
+        """The spline of h as piecewise-cubic arrays on ``nx`` (breakpoints, and coefficients of (a − a_i)³ … 1)."""
+        spline = self._h_table(s)
+        knots = self._constant(nx, f"h_knots{s}", lambda: spline.x)
+        coefficients = [self._constant(nx, f"h_c{j}{s}", lambda j=j: spline.c[j]) for j in range(4)]
+        return knots, coefficients
+
+    @staticmethod
+    def _piecewise_cubic(nx: Backend, knots, coefficients, a):
+        """A cubic spline at ``a`` (Horner in each interval; the end pieces extrapolate, as scipy's do)."""
+        i = nx.clip(nx.searchsorted(knots, a) - 1, 0, knots.shape[0] - 2)
+        t = a - knots[i]
+        c3, c2, c1, c0 = (c[i] for c in coefficients)
+        return ((c3 * t + c2) * t + c1) * t + c0
+
+    def relu_correlation(self, inputs, b, nx=None, tile_elements: int = 1 << 22):
         self.check_inputs(inputs)
+        nx = nx or get_backend("numpy")
         s = self._gaussian_std(inputs)
-        b_h, b_perp = self._split(b)
-        k, tau = s * np.linalg.norm(b_h, axis=1), s * np.linalg.norm(b_perp, axis=1)
-        nk = np.hypot(k, tau)
-        h = self._h_table(s)
-        value, d_k, d_tau = np.zeros(len(b)), np.zeros(len(b)), np.zeros(len(b))
-        live = nk > 0
+        b_h, b_perp = self._split(b, nx)
+        e_h, k = nx.unit_rows(b_h)
+        e_perp, tau = nx.unit_rows(b_perp)
+        k, tau = s * k, s * tau
+        nk = nx.sqrt(k * k + tau * tau)
+        inv = nx.where(nk > 0, 1.0 / nx.where(nk > 0, nk, 1.0), 0.0)  # zero neurons: F* = 0, ∇F* = 0
+        knots, coefficients = self._h_on(nx, s)
+        w, wp, ww = (self._constant(nx, name, lambda v=v: v) for name, v in
+                     (("w", self._w), ("wp", self._wp), ("ww", self._ww)))
+        n = b_h.shape[0]
+        value, d_k, d_tau = nx.empty((n,)), nx.empty((n,)), nx.empty((n,))
         rows = max(1, tile_elements // len(self._ww))
-        idx = np.nonzero(live)[0]
-        for i0 in range(0, len(idx), rows):
-            sel = idx[i0:i0 + rows]
-            ck, ct = (k[sel] / nk[sel])[:, None], (tau[sel] / nk[sel])[:, None]
-            x1 = ck * self._w + ct * self._wp       # component of x̃_H along b_H
-            z = ct * self._w - ck * self._wp        # orthogonal Gaussian part
-            hw = h(x1 * x1) * self._ww
-            value[sel] = nk[sel] * (hw @ self._w)
-            d_k[sel] = (hw * x1).sum(axis=1)
-            d_tau[sel] = (hw * z).sum(axis=1)
-        e_h = np.divide(b_h, np.linalg.norm(b_h, axis=1)[:, None], out=np.zeros_like(b_h),
-                        where=k[:, None] > 0)
-        e_perp = np.divide(b_perp, np.linalg.norm(b_perp, axis=1)[:, None], out=np.zeros_like(b_perp),
-                           where=tau[:, None] > 0)
-        grad = s * ((d_k[:, None] * e_h) @ self.Q.T + d_tau[:, None] * e_perp)
+        for i0 in range(0, n, rows):
+            sl = slice(i0, min(n, i0 + rows))
+            ck, ct = (k[sl] * inv[sl])[:, None], (tau[sl] * inv[sl])[:, None]
+            x1 = ck * w + ct * wp       # component of x̃_H along b_H
+            z = ct * w - ck * wp        # orthogonal Gaussian part
+            hw = self._piecewise_cubic(nx, knots, coefficients, x1 * x1) * ww
+            value[sl] = nk[sl] * (hw @ w)
+            d_k[sl] = (hw * x1).sum(axis=1)
+            d_tau[sl] = (hw * z).sum(axis=1)
+        grad = s * ((d_k[:, None] * e_h) @ self._constant(nx, "Q.T", lambda: self.Q.T) + d_tau[:, None] * e_perp)
         factor = self._sphere_factor(inputs, (self.degree or 0) + 1)
         return factor * value, factor * grad
 
@@ -622,16 +672,20 @@ class MonteCarloTarget(Target):
             self._cache[key] = (x, y)
         return self._cache[key]
 
-    def relu_correlation(self, inputs, b, tile_elements: int = 1 << 22):
-        x, y = self._sample(inputs)
-        b = np.asarray(b, dtype=np.float64)
-        weights = y / self.n_samples
-        value, grad = np.empty(b.shape[0]), np.empty(b.shape)
+    def relu_correlation(self, inputs, b, nx=None, tile_elements: int = 1 << 22):
+        nx = nx or get_backend("numpy")
+        key = tuple(sorted(inputs.spec().items()))
+        x = self._constant(nx, ("x", key), lambda: self._sample(inputs)[0])
+        x_t = self._constant(nx, ("x.T", key), lambda: self._sample(inputs)[0].T)
+        weights = self._constant(nx, ("y/n", key), lambda: self._sample(inputs)[1] / self.n_samples)
+        b = nx.asarray(b)
+        value, grad = nx.empty((b.shape[0],)), nx.empty(tuple(b.shape))
         rows = max(1, tile_elements // self.n_samples)
         for i0 in range(0, b.shape[0], rows):
-            z = b[i0:i0 + rows] @ x.T
-            value[i0:i0 + rows] = _relu(z) @ weights
-            grad[i0:i0 + rows] = ((z > 0) * weights) @ x
+            z = b[i0:i0 + rows] @ x_t
+            positive = z > 0
+            value[i0:i0 + rows] = nx.where(positive, z, 0.0) @ weights
+            grad[i0:i0 + rows] = nx.where(positive, weights, 0.0) @ x
         return value, grad
 
     def linear_moment(self, inputs):

@@ -83,6 +83,25 @@ class Backend:
     def copy(self, x):
         return x.copy()
 
+    def zeros(self, shape):
+        return np.zeros(shape)
+
+    def where(self, condition, x, y):
+        return np.where(condition, x, y)
+
+    def exp(self, x):
+        return np.exp(x)
+
+    def ndtr(self, x):
+        """The standard normal distribution function Φ."""
+        from scipy.special import ndtr
+
+        return ndtr(x)
+
+    def searchsorted(self, sorted_values, x):
+        """Indices i with sorted_values[i − 1] <= x < sorted_values[i] (side "right")."""
+        return np.searchsorted(sorted_values, x, side="right")
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 

@@ -105,6 +105,21 @@ class TorchBackend(Backend):
     def sqrt(self, x):
         return torch.sqrt(x)
 
+    def zeros(self, shape):
+        return torch.zeros(shape, dtype=self.dtype, device=self.device)
+
+    def where(self, condition, x, y):
+        return torch.where(condition, x, y)
+
+    def exp(self, x):
+        return torch.exp(x)
+
+    def ndtr(self, x):
+        return torch.special.ndtr(x)
+
+    def searchsorted(self, sorted_values, x):
+        return torch.searchsorted(sorted_values, x.contiguous(), right=True)
+
     def __repr__(self):
         return f"TorchBackend(device={str(self.device)!r}, dtype={str(self.dtype).split('.')[-1]!r})"
 
