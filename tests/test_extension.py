@@ -73,6 +73,16 @@ def test_abs_field_equals_the_relu_field_of_the_mirrored_measure(inputs):
         np.testing.assert_allclose(ev.grad_psi, ref.grad_psi[:7] - ref.grad_psi[7:], rtol=1e-11, atol=1e-13)
 
 
+def test_abs_equivalent_kernel_against_monte_carlo():
+    """The weight-statistics family takes the same unit: E_w|w·x||w·y| for w ~ N(0, (s/n) I)."""
+    from meanfield.weights.analysis import equivalent_kernel
+
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal(5), rng.standard_normal(5)
+    w = math.sqrt(1.7 / 5) * rng.standard_normal((400_000, 5))
+    assert_mc_close(equivalent_kernel(x, y, 1.7, Abs()), np.abs(w @ x) * np.abs(w @ y))
+
+
 def test_abs_flow_and_finite_network():
     """The flow runs (energy identity over a step), and the finite torch network of a measure predicts what the
     measure does; its population risk matches Monte Carlo."""

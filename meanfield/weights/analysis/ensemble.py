@@ -182,7 +182,7 @@ class Ensemble:
             test.add(batch)
         return test.result()
 
-    def layer_kernel(self, x, y, indices=None, name: str = "b", alpha: float = 0.0) -> dict:
+    def layer_kernel(self, x, y, indices=None, name: str = "b", activation=0.0) -> dict:
         r"""The empirical layer kernel k̂(x, y) = (1/m) Σ_i σ_α(w_i·x) σ_α(w_i·y) of each run (rows w_i of ``name``)
         on probe pairs, averaged over seeds, at every save, against the arc-cosine (equivalent) kernel with the
         same E|w|² (Tsuchida et al. 2018, 2019).
@@ -204,17 +204,17 @@ class Ensemble:
                 vals, vxx, vyy, sq = [], [], [], []
                 for batch in self.chunks(name, i):
                     for W in batch:
-                        vals.append(empirical_kernel(W, x, y, alpha))
-                        vxx.append(empirical_kernel(W, x, x, alpha))
-                        vyy.append(empirical_kernel(W, y, y, alpha))
+                        vals.append(empirical_kernel(W, x, y, activation))
+                        vxx.append(empirical_kernel(W, x, x, activation))
+                        vyy.append(empirical_kernel(W, y, y, activation))
                         sq.append(np.mean(np.sum(W**2, axis=1)))
                     bar.update(len(batch))
                 vals = np.array(vals)
                 mean[t], se[t] = vals.mean(axis=0), vals.std(axis=0, ddof=1) / np.sqrt(len(vals))
                 mxx[t], myy[t], m2[t] = np.mean(vxx, axis=0), np.mean(vyy, axis=0), np.mean(sq)
-        closed = np.array([equivalent_kernel(x, y, s, alpha) for s in m2])
-        cxx = np.array([equivalent_kernel(x, x, s, alpha) for s in m2])
-        cyy = np.array([equivalent_kernel(y, y, s, alpha) for s in m2])
+        closed = np.array([equivalent_kernel(x, y, s, activation) for s in m2])
+        cxx = np.array([equivalent_kernel(x, x, s, activation) for s in m2])
+        cyy = np.array([equivalent_kernel(y, y, s, activation) for s in m2])
         return {"time": self.times[idx], "mean": mean, "se": se, "mean_xx": mxx, "mean_yy": myy,
                 "second_moment": m2, "closed_form": closed, "cosine": mean / np.sqrt(mxx * myy),
                 "cosine_closed_form": closed / np.sqrt(cxx * cyy)}

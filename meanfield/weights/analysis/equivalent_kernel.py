@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._validation import check_positive, check_positive_int
-from ...activations import as_activation
+from ...activations import LeakyReLU, as_activation
 from ...kernels.closed_form import relu_kernel
 
 __all__ = ["equivalent_kernel", "empirical_kernel", "deep_cosine_map", "deep_cosines", "sample_weights", "WEIGHT_LAWS",
@@ -71,9 +71,11 @@ def second_moment(law: str, n: int, scale: float = 1.0, dof: float = 5.0) -> flo
     return n * per_coordinate[law]
 
 
-def equivalent_kernel(x, y, weight_second_moment: float, alpha=0.0):
-    """k(x, y) = E_w[σ(w·x) σ(w·y)] for a rotationally invariant law with E|w|² = ``weight_second_moment``;
-    ``alpha`` is the unit (a ReLU-family :class:`~meanfield.activations.Activation`, or a leaky slope).
+def equivalent_kernel(x, y, weight_second_moment: float, activation=0.0):
+    """k(x, y) = E_w[σ(w·x) σ(w·y)] for a rotationally invariant law with E|w|² = ``weight_second_moment``, any
+    positively homogeneous unit of degree 1: s |x||y| k(cos θ), s = E|w|²/n, k the unit's dual kernel (the ReLU
+    family through the closed form with accurate angles). ``activation``: an
+    :class:`~meanfield.activations.Activation`, or a leaky slope.
 
     Examples
     --------
@@ -82,32 +84,37 @@ def equivalent_kernel(x, y, weight_second_moment: float, alpha=0.0):
     >>> bool(np.isclose(equivalent_kernel(x, y, 2.0), 2.0 / (2 * np.pi * 2) * 2 * 1.0))   # θ = π/2: J = 1
     True
     """
-    x = np.asarray(x, dtype=np.float64)
-    unit = as_activation(alpha)
-    if unit.relu_decomposition is None:
-        raise ValueError(f"the equivalent kernel is available for the ReLU family, not {unit!r}")
-    return relu_kernel(x, y, weight_second_moment / x.shape[-1], unit.relu_decomposition[0])
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    unit = as_activation(activation)
+    scale = weight_second_moment / x.shape[-1]
+    if unit.relu_decomposition is not None and isinstance(unit, LeakyReLU):
+        return relu_kernel(x, y, scale, unit.relu_decomposition[0])
+    if unit.degree != 1:
+        raise ValueError(f"the equivalent kernel is written for units homogeneous of degree 1, not {unit!r}")
+    nx_, ny_ = np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
+    cosine = np.clip(np.sum(x * y, axis=-1) / (nx_ * ny_), -1.0, 1.0)
+    return scale * nx_ * ny_ * unit.dual(np.asarray(cosine), np)[0]
 
 
-def empirical_kernel(weights, x, y, alpha=0.0):
+def empirical_kernel(weights, x, y, activation=0.0):
     """k̂(x, y) = (1/N) Σ_i σ(w_i·x) σ(w_i·y) for a sample of weights (rows), at each pair of rows of x, y;
-    ``alpha`` is the unit (an :class:`~meanfield.activations.Activation`, or a leaky slope)."""
-    unit = as_activation(alpha)
+    ``activation`` is the unit (an :class:`~meanfield.activations.Activation`, or a leaky slope)."""
+    unit = as_activation(activation)
     zx, zy = np.asarray(x) @ np.asarray(weights).T, np.asarray(y) @ np.asarray(weights).T
     return np.mean(unit(zx) * unit(zy), axis=-1)
 
 
-def deep_cosine_map(rho, alpha=0.0):
+def deep_cosine_map(rho, activation=0.0):
     """One layer of the normalised kernel, ρ ↦ k(ρ)/k(1) with k the unit's dual kernel; for the leaky ReLU
     ρ ↦ [(1−α)²(√(1−ρ²) + (π − arccos ρ)ρ) + 2πα ρ] / (π(1+α²))."""
-    unit = as_activation(alpha)
+    unit = as_activation(activation)
     rho = np.clip(np.asarray(rho, dtype=np.float64), -1.0, 1.0)
     return unit.dual(rho, np)[0] / unit.dual(np.ones(1), np)[0][0]
 
 
-def deep_cosines(rho0, depth: int, alpha: float = 0.0) -> np.ndarray:
+def deep_cosines(rho0, depth: int, activation=0.0) -> np.ndarray:
     """ρ_0, ρ_1, …, ρ_depth under :func:`deep_cosine_map`."""
     out = [float(rho0)]
     for _ in range(check_positive_int(depth, "depth")):
-        out.append(float(deep_cosine_map(out[-1], alpha)))
+        out.append(float(deep_cosine_map(out[-1], activation)))
     return np.array(out)
