@@ -35,7 +35,8 @@ g = |x_H|, subspace = "first" (the first d_H coordinates) or "random" (seed)).
 
 A run of kind "mlp" (a bias-free MLP on a real data set, :func:`meanfield.weights.mlp.train_mlp`) has no [inputs],
 [target] or [init]; its [mlp] table holds the keyword arguments of ``train_mlp`` (width, depth, dataset, init, gain,
-optimizer, lr, momentum, batch_size, epochs, seed, save_every, n_test, split_seed) and [run] only kind and output.
+optimizer, lr, momentum, weight_decay, batch_size, epochs, seed, save_every, n_test, split_seed) and [run] only kind
+and output.
 """
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ def test_initial_weights_have_variance_gain2_over_fan_in(init):
     ("sgd", {"lr": 0.1}, lambda p: torch.optim.SGD(p, lr=0.1)),
     ("sgd", {"lr": 0.1, "momentum": 0.9}, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
     ("adam", {"lr": 1e-2}, lambda p: torch.optim.Adam(p, lr=1e-2)),
+    ("sgd", {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-2},
+     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-2)),
+    ("adam", {"lr": 1e-2, "weight_decay": 1e-2}, lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-2)),
 ])
 def test_optimisers_match_torch(kind, kwargs, reference):
     """Our fixed-state optimisers take the same steps as torch.optim (independent implementation)."""

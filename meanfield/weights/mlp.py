@@ -111,12 +111,16 @@ class Optimizer:
     """SGD (with optional momentum) or Adam, written out so that its whole state (parameters, first and second
     moments, step count) is named arrays that a checkpoint stores."""
 
-    def __init__(self, kind: str, params, lr: float, momentum: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, kind: str, params, lr: float, momentum: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
         if kind not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {kind!r}")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if not weight_decay >= 0.0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.kind, self.params, self.lr, self.momentum = kind, list(params), lr, momentum
+        self.weight_decay = float(weight_decay)
         self.betas, self.eps, self.steps = betas, eps, 0
         self.m1 = [torch.zeros_like(p) for p in self.params]
         self.m2 = [torch.zeros_like(p) for p in self.params]
@@ -126,6 +130,8 @@ class Optimizer:
         self.steps += 1
         for p, m1, m2 in zip(self.params, self.m1, self.m2):
             g = p.grad
+            if self.weight_decay:  # L2 regularisation (λ/2)|W|², as torch.optim's weight_decay
+                g = g.add(p, alpha=self.weight_decay)
             if self.kind == "sgd":
                 if self.momentum:
                     m1.mul_(self.momentum).add_(g)
@@ -229,9 +235,10 @@ class MLPEpoch:
 
 def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "gaussian",
               gain: float = math.sqrt(2.0), optimizer: str = "sgd", lr: float = 0.05, momentum: float = 0.0,
-              batch_size: int = 32, epochs: int = 30, seed: int = 0, save_every: int = 1, n_test: int = 297,
-              split_seed: int = 0, max_loss_factor: float = 100.0, path=None, overwrite: bool = False,
-              resume: bool = False, config: dict | None = None, progress: bool = False) -> Trajectory:
+              weight_decay: float = 0.0, batch_size: int = 32, epochs: int = 30, seed: int = 0, save_every: int = 1,
+              n_test: int = 297, split_seed: int = 0, max_loss_factor: float = 100.0, path=None,
+              overwrite: bool = False, resume: bool = False, config: dict | None = None,
+              progress: bool = False) -> Trajectory:
     """Train one bias-free MLP and record its weight matrices every ``save_every`` epochs (epoch 0 included).
 
     Parameters
@@ -240,6 +247,8 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
         Hidden width and number of hidden layers (depth − 1 square width×width matrices).
     init, gain : initial law (see :class:`BiasFreeMLP`).
     optimizer, lr, momentum : "sgd" (optionally with momentum) or "adam".
+    weight_decay : float
+        L2 regularisation λ: the loss gains (λ/2) Σ |W|² over every matrix (torch.optim's ``weight_decay``).
     seed : int
         Seeds the initial weights and the mini-batch order; a run is reproducible from it.
     max_loss_factor : float
@@ -261,10 +270,11 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
         raise ValueError(f"batch_size {batch_size} exceeds the training set size {len(x_tr)}")
     n_out = int(y_tr.max()) + 1
     net = BiasFreeMLP(x_tr.shape[1], width, depth, n_out, init, gain, torch.Generator().manual_seed(int(seed)))
-    rule = MLPEpoch(net, Optimizer(optimizer, net.parameters(), lr, momentum), (x_tr, y_tr, x_te, y_te), batch_size,
-                    seed, max_loss_factor)
+    rule = MLPEpoch(net, Optimizer(optimizer, net.parameters(), lr, momentum, weight_decay=weight_decay),
+                    (x_tr, y_tr, x_te, y_te), batch_size, seed, max_loss_factor)
     run_config = {"kind": "mlp", "dataset": dataset, "width": width, "depth": depth, "init": init, "gain": gain,
-                  "optimizer": optimizer, "lr": lr, "momentum": momentum, "batch_size": batch_size, "epochs": epochs,
+                  "optimizer": optimizer, "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
+                  "batch_size": batch_size, "epochs": epochs,
                   "seed": int(seed), "save_every": save_every, "n_test": n_test, "split_seed": split_seed,
                   "data_sha1": array_checksum(np.concatenate([x_tr.ravel(), y_tr, x_te.ravel(), y_te])),
                   "user": config or {}}

@@ -1,0 +1,79 @@
+"""The layer kernel of exchangeable Gaussian weights (Tsuchida, Roosta & Gallagher 2019) against Monte Carlo with
+rows drawn through a Cholesky factor of Σ (independent of the closed form's Σ^{1/2}), the invariance for zero-sum
+inputs, the 1/n scaling of the transition, and the fit of (v, c) from an ensemble."""
+
+import numpy as np
+import pytest
+from conftest import assert_mc_close, mc_mean
+
+from meanfield.activations import LeakyReLU
+from meanfield.weights.analysis import (
+    ExchangeableFit,
+    exchangeable_kernel,
+    normalized_exchangeable_kernel,
+    sample_exchangeable,
+    transition_covariance,
+)
+
+
+def _pairs(n, rng):
+    positive = np.abs(rng.standard_normal((2, n)))
+    zero_sum = rng.standard_normal((2, n))
+    zero_sum -= zero_sum.mean(axis=1, keepdims=True)
+    return {"positive": positive, "zero_sum": zero_sum}
+
+
+@pytest.mark.parametrize("c", [0.0, 0.08, -0.03])
+@pytest.mark.parametrize("activation", [0.0, LeakyReLU(0.2)])
+def test_closed_form_against_monte_carlo(c, activation):
+    n, v = 12, 1.3
+    rng = np.random.default_rng(1)
+    sigma = (v - c) * np.eye(n) + c * np.ones((n, n))
+    chol = np.linalg.cholesky(sigma)
+    unit = LeakyReLU(0.0) if activation == 0.0 else activation
+    for x, y in _pairs(n, rng).values():
+        values = []
+        for _ in range(4):  # 2·10⁶ rows in four batches
+            w = rng.standard_normal((500_000, n)) @ chol.T
+            values.append(unit(w @ x) * unit(w @ y))
+        assert_mc_close(exchangeable_kernel(x, y, v, c, activation), np.concatenate(values))
+
+
+def test_zero_sum_inputs_do_not_see_the_covariance_and_positive_ones_do():
+    rng = np.random.default_rng(2)
+    pairs = _pairs(400, rng)
+    x, y = pairs["zero_sum"]
+    flat = [float(normalized_exchangeable_kernel(x, y, 1.0, c)) for c in (0.0, 0.01, 0.05, 0.2)]
+    np.testing.assert_allclose(flat, flat[0], rtol=1e-12)  # only v − c changes, which the normalisation removes
+    x, y = pairs["positive"]
+    moving = [float(normalized_exchangeable_kernel(x, y, 1.0, c)) for c in (0.0, 0.01, 0.05, 0.2)]
+    assert np.all(np.diff(moving) > 0) and moving[-1] > 0.99
+
+
+def test_the_transition_sharpens_like_one_over_n():
+    """For inputs with the same entry profile, n · c_half tends to a constant: (1ᵀx)²/|x|² grows like n."""
+    profile = lambda n: 1.0 + 0.5 * np.sin(np.arange(n))  # noqa: E731 - positive entries, fixed profile
+    shifted = lambda n: 1.0 + 0.5 * np.cos(0.7 * np.arange(n))  # noqa: E731
+    scaled = [n * transition_covariance(profile(n), shifted(n)) for n in (100, 1000, 10000)]
+    np.testing.assert_allclose(scaled, scaled[-1], rtol=0.05)
+    x = profile(1000) - profile(1000).mean()
+    assert transition_covariance(x, shifted(1000) - shifted(1000).mean()) == 1.0  # zero-sum: never reached
+
+
+def test_fit_recovers_v_and_c_from_an_ensemble():
+    """(v̂, ĉ) from 3000 seeds of 8×16 matrices against the law's (v, c), within 5 standard errors estimated over 30
+    independent groups of seeds."""
+    v, c, n = 0.9, 0.05, 16
+    rng = np.random.default_rng(3)
+    W = sample_exchangeable(3000 * 8, n, v, c, rng).reshape(3000, 8, n)
+    groups = [ExchangeableFit.from_weights(g) for g in np.split(W, 30)]
+    for name, exact in (("v", v), ("c", c)):
+        mean, se = mc_mean([getattr(g, name) for g in groups])
+        assert abs(mean - exact) <= 5 * se, (name, mean, se)
+    fit = ExchangeableFit.from_weights(W)
+    assert fit.n == n and fit.scaled == pytest.approx(n * c / v, rel=0.2)
+
+
+def test_bad_covariance_is_one_line():
+    with pytest.raises(ValueError, match="within-row covariance c = 1.5 must lie in"):
+        exchangeable_kernel(np.ones(3), np.ones(3), 1.0, 1.5)
