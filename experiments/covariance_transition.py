@@ -1,0 +1,146 @@
+"""The macroscopic transition of exchangeable weights as their within-row covariance leaves zero (Tsuchida, Roosta &
+Gallagher 2019, arXiv:1810.08351), and where trained ensembles sit on it.
+
+Rows w ~ N(0, (v − c)I + c11ᵀ) in Rⁿ, v = 1 (meanfield.weights.analysis.exchangeable_kernel):
+* the normalised ReLU layer kernel k(x, y)/√(k(x, x)k(y, y)) against c ∈ [0, 0.05] for n ∈ {100, 500, 2000, 8000},
+  for a positive input pair (|g|, |g'|) and a zero-sum pair (g − ḡ1, g' − ḡ'1); closed form against Monte Carlo
+  (20 000 rows per point, standard errors from 20 batches);
+* the covariance c_half(n) of half the transition of the positive pair, and n · c_half (constant if the transition
+  sharpens like 1/n);
+* trained ensembles: the fitted (v̂, ĉ) of the first layers of the kernel-invariance runs (d = 8, 32 seeds; flows and
+  SGD) and of the digits MLPs (W0: rows of 64, W1: rows of D; 48 seeds), at the start and the end of training,
+  with n ĉ/v̂, c_half at their n and v̂, and the predicted normalised kernel of a positive pair against its c = 0
+  value: on which side of the transition their fitted covariance puts them.
+Writes results/covariance_transition/{transition.png, summary.json}. Uses the runs of kernel_invariance.py and
+digits_matrix_models.py (run as part of this script when they are missing).
+
+    python experiments/covariance_transition.py
+"""
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from meanfield import plot  # noqa: E402
+from meanfield.sweep import run_sweep  # noqa: E402
+from meanfield.weights.analysis import (  # noqa: E402
+    Ensemble,
+    ExchangeableFit,
+    normalized_exchangeable_kernel,
+    sample_exchangeable,
+    transition_covariance,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "results" / "covariance_transition"
+WIDTHS, V = (100, 500, 2000, 8000), 1.0
+C_GRID, C_MC = np.linspace(0.0, 0.05, 51), (0.0, 0.005, 0.02, 0.05)
+MC_ROWS, MC_BATCHES = 20_000, 20
+
+
+def input_pairs(n, seed=0):
+    g = np.random.default_rng(seed).standard_normal((2, n))
+    return {"positive": np.abs(g), "zero_sum": g - g.mean(axis=1, keepdims=True)}
+
+
+def monte_carlo(x, y, c, n, seed):
+    """The normalised kernel from MC_ROWS sampled rows: mean and standard error over MC_BATCHES batches."""
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for _ in range(MC_BATCHES):
+        w = sample_exchangeable(MC_ROWS // MC_BATCHES, n, V, c, rng)
+        zx, zy = np.maximum(w @ x, 0.0), np.maximum(w @ y, 0.0)
+        ratios.append(np.mean(zx * zy) / np.sqrt(np.mean(zx * zx) * np.mean(zy * zy)))
+    return float(np.mean(ratios)), float(np.std(ratios, ddof=1) / np.sqrt(MC_BATCHES))
+
+
+def trained_ensembles():
+    """(label, directory, matrix name) of the stored ensembles, running their sweeps when missing."""
+    import digits_matrix_models as digits
+    import kernel_invariance as invariance
+
+    found = []
+    for target in ("teacher", "radial"):
+        for kind in ("flow", "sgd"):
+            cfg = invariance.sweep_config(target, kind, 32)
+            run_sweep(cfg, n_workers=2, progress=False)
+            found.append((f"{target} {kind} (b, n = {invariance.D})", cfg["sweep"]["output_dir"], "b"))
+    for width, init, optimizer, lr in digits.SETTINGS:
+        cfg = digits.sweep_config(width, init, optimizer, lr, 48)
+        run_sweep(cfg, n_workers=2, progress=False)
+        key = digits.setting_key(width, init, optimizer)
+        found.append((f"digits {key} (W0, n = 64)", cfg["sweep"]["output_dir"], "W0"))
+        found.append((f"digits {key} (W1, n = {width})", cfg["sweep"]["output_dir"], "W1"))
+    return found
+
+
+def where_on_the_transition(fit: ExchangeableFit) -> dict:
+    x, y = input_pairs(fit.n, seed=1)["positive"]
+    c_half = transition_covariance(x, y, fit.v)
+    at_zero = float(normalized_exchangeable_kernel(x, y, fit.v, 0.0))
+    predicted = float(normalized_exchangeable_kernel(x, y, fit.v, fit.c)) if fit.c > -fit.v / (fit.n - 1) else None
+    return {"v": fit.v, "c": fit.c, "n_c_over_v": fit.scaled, "c_half": c_half, "c_over_c_half": fit.c / c_half,
+            "normalized_kernel_at_c0": at_zero, "normalized_kernel_predicted": predicted,
+            "side": "flat" if abs(fit.c) < 0.1 * c_half else "on the transition" if fit.c < c_half else "past it"}
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    summary = {"v": V, "widths": list(WIDTHS), "c_grid": C_GRID.tolist(), "mc_rows": MC_ROWS, "curves": {},
+               "monte_carlo": [], "transition": {}, "trained": {}}
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    for n in WIDTHS:
+        pairs = input_pairs(n)
+        for kind, (x, y) in pairs.items():
+            curve = [float(normalized_exchangeable_kernel(x, y, V, c)) for c in C_GRID]
+            summary["curves"][f"{kind}, n = {n}"] = curve
+            axes[0 if kind == "positive" else 1].plot(C_GRID, curve, label=f"n = {n}")
+            for c in C_MC:
+                exact = float(normalized_exchangeable_kernel(x, y, V, c))
+                mean, se = monte_carlo(x, y, c, n, seed=int(1000 * c) + n)
+                summary["monte_carlo"].append({"kind": kind, "n": n, "c": c, "closed_form": exact, "mc": mean,
+                                               "se": se, "z": (mean - exact) / se})
+                axes[0 if kind == "positive" else 1].errorbar([c], [mean], yerr=[2 * se], fmt="k.", ms=4)
+        c_half = transition_covariance(*pairs["positive"], V)
+        summary["transition"][n] = {"c_half": c_half, "n_c_half": n * c_half}
+        print(f"n = {n:5d}: c_half = {c_half:.3e}, n·c_half = {n * c_half:.3f}; normalised kernel (positive) "
+              f"{summary['curves'][f'positive, n = {n}'][0]:.4f} at c = 0 -> "
+              f"{summary['curves'][f'positive, n = {n}'][-1]:.4f} at c = 0.05; zero-sum stays "
+              f"{summary['curves'][f'zero_sum, n = {n}'][0]:.4f}")
+    z = np.array([r["z"] for r in summary["monte_carlo"]])
+    print(f"closed form vs Monte Carlo at {len(z)} points: max |z| = {np.abs(z).max():.2f}")
+    for ax, title in zip(axes[:2], ("positive inputs", "zero-sum inputs")):
+        ax.set_xlabel("within-row covariance c  (v = 1)")
+        ax.set_ylabel("normalised kernel k(x,y)/√(k(x,x)k(y,y))")
+        ax.set_title(f"{title}: closed form (lines), Monte Carlo ± 2 SE (dots)", fontsize=9)
+        ax.legend(fontsize=8)
+    ns = np.array(WIDTHS)
+    axes[2].loglog(ns, [summary["transition"][n]["c_half"] for n in WIDTHS], "o-", label="c_half (positive pair)")
+    axes[2].loglog(ns, summary["transition"][WIDTHS[0]]["n_c_half"] / ns, "k:", label="∝ 1/n")
+
+    for label, directory, name in trained_ensembles():
+        with Ensemble.from_sweep(directory, progress=False) as ens:
+            start, end = (ExchangeableFit.from_moments(ens.moments(name, i)) for i in (0, -1))
+        summary["trained"][label] = {"start": where_on_the_transition(start), "end": where_on_the_transition(end)}
+        e = summary["trained"][label]["end"]
+        print(f"{label:38s}: n ĉ/v̂ {summary['trained'][label]['start']['n_c_over_v']:+.3f} -> "
+              f"{e['n_c_over_v']:+.3f}; ĉ/c_half {e['c_over_c_half']:+.3f} ({e['side']}); normalised kernel "
+              f"{e['normalized_kernel_at_c0']:.4f} at c = 0, {e['normalized_kernel_predicted']:.4f} at ĉ")
+        n = int(label.split("n = ")[1].rstrip(")"))
+        axes[2].plot([n], [max(e["c"], 1e-6)], "x", ms=7, label=label)
+    axes[2].set_xlabel("row length n")
+    axes[2].set_ylabel("covariance")
+    axes[2].set_title("c_half(n) and the fitted ĉ of trained ensembles at the end (×; ĉ ≤ 0 drawn at 1e-6)",
+                      fontsize=9)
+    axes[2].legend(fontsize=6)
+    plot.savefig(fig, OUT / "transition.png")
+    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
