@@ -2,7 +2,9 @@
 same run: (i) the numpy reference backend (a plain vectorised numpy implementation of the same closed forms,
 tiled only so that it fits in memory) and (ii) the machine's fp64 matmul rate, as the fraction of the roofline
 4 m² d / time (two length-d contractions per pair). Also the peak memory of one evaluation at m = 65 536,
-d = 100 on the fastest CPU backend, measured in a fresh process.
+d = 100 on the fastest CPU backend, measured in a fresh process. Then one row per activation at m = 4096, d = 10
+(relu, relu², relu³ through the pair-kernel path, erf) on every backend, as pairs/s and as the ratio to the ReLU's
+time on numba (the fastest ReLU path) in the same run.
 
     python benchmarks/velocity.py            # full table, writes results/benchmarks/velocity.json
     python benchmarks/velocity.py --quick    # m in {1024, 4096} only, no memory probe
@@ -23,10 +25,11 @@ from _common import best_time, machine, matmul_rate, write_json  # noqa: E402
 import meanfield as mf  # noqa: E402
 
 
-def make_problem(m: int, d: int):
+def make_problem(m: int, d: int, activation="relu"):
     rng = np.random.default_rng(0)
     U = rng.standard_normal((3, d))
-    problem = mf.Problem(mf.TeacherNetwork(np.ones(3), U / np.linalg.norm(U, axis=1, keepdims=True)), mf.Gaussian(d))
+    teacher = mf.TeacherNetwork(np.ones(3), U / np.linalg.norm(U, axis=1, keepdims=True), activation=activation)
+    problem = mf.Problem(teacher, mf.Gaussian(d), activation=activation)
     return problem, mf.init.sign_sphere(m, d, seed=1)
 
 
@@ -39,8 +42,8 @@ def backends():
     return out
 
 
-def time_velocity(label: str, options: dict, m: int, d: int) -> float:
-    problem, mu = make_problem(m, d)
+def time_velocity(label: str, options: dict, m: int, d: int, activation="relu") -> float:
+    problem, mu = make_problem(m, d, activation)
     bound = problem.bind(label.split("-")[0], **options)
     bk = bound.backend
     state, weights = bk.asarray(mu.state()), bk.asarray(mu.weights)
@@ -167,7 +170,16 @@ def main(argv=None):
             rows.append(row)
             print(f"m={m:6d} d={d:4d} {label:16s} {t * 1e3:10.2f} ms {m * m / t / 1e6:9.1f} Mpairs/s "
                   f"x{base / t:6.2f} vs numpy  {100 * row['roofline_fraction']:5.1f}% of matmul roofline", flush=True)
-    payload = {"machine": machine(), "matmul_flops": gemm, "results": rows}
+    payload = {"machine": machine(), "matmul_flops": gemm, "results": rows, "activations": []}
+    m, d = 4096, 10
+    relu_numba = time_velocity("numba", {}, m, d)
+    for activation in ("relu", "relu2", "relu3", "erf"):
+        for label, options in backends():
+            t = time_velocity(label, options, m, d, activation)
+            payload["activations"].append({"activation": activation, "backend": label, "m": m, "d": d, "seconds": t,
+                                           "pairs_per_s": m * m / t, "relu_numba_over_this": relu_numba / t})
+            print(f"m={m} d={d} {activation:6s} {label:16s} {t * 1e3:9.2f} ms {m * m / t / 1e6:9.1f} Mpairs/s "
+                  f"({relu_numba / t:5.2f} x the ReLU's numba speed)", flush=True)
     payload["profile"] = profile_blas(4096, 100, gemm)
     if not args.quick:
         fastest = max((r for r in rows if r["m"] == 16384 and r["d"] == 100 and "cuda" not in r["backend"]),

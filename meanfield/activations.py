@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Activation", "LeakyReLU", "ReLU", "RELU", "as_activation"]
+__all__ = ["Activation", "LeakyReLU", "ReLU", "RELU", "ReLUPower", "Erf", "as_activation", "ACTIVATIONS"]
 
 
 class Activation:
@@ -37,8 +37,10 @@ class Activation:
     which gives its correlation with any target whose ReLU correlation is known."""
 
     name = "abstract"
-    #: Degree n of positive homogeneity (σ(t z) = tⁿ σ(z) for t > 0); the fields are written for n = 1.
+    #: Degree n of positive homogeneity (σ(t z) = tⁿ σ(z) for t > 0), None when σ is not homogeneous.
     degree = 1
+    #: Whether the kernel is given by :meth:`pair_kernel` (any degree, non-homogeneous units) rather than :meth:`dual`.
+    uses_pair_kernel = False
 
     def __call__(self, z):
         raise NotImplementedError
@@ -54,6 +56,18 @@ class Activation:
     def dual(self, c, nx):
         """(k(c), k'(c), k(c) − c k'(c)) elementwise on an array of cosines, with the array functions of the backend
         ``nx`` (numpy or torch arrays)."""
+        raise NotImplementedError
+
+    def gaussian_mean_derivative(self, s):
+        """E[σ'(s g)] for g ~ N(0, 1) and s ≥ 0 (array): by Stein's lemma E[σ(⟨u, x⟩) x] = κ u E[σ'(√κ|u| g)] for
+        x ~ N(0, κI), the linear moment of a teacher neuron."""
+        lam, rho = self.relu_decomposition
+        return lam + rho / 2 + 0.0 * np.asarray(s, dtype=np.float64)
+
+    def pair_kernel(self, p, q, q2, nx):
+        """(K, ∂K/∂p, ∂K/∂q) of K(p, q, q') = E[σ(u) σ(u')] for centred jointly Gaussian (u, u') with variances q, q'
+        and covariance p (backend arrays that broadcast). The field of such a unit at b from b' is
+        K(κ⟨b, b'⟩, κ|b|², κ|b'|²), with gradient κ(∂_p K b' + 2 ∂_q K b), for inputs x ~ N(0, κI)."""
         raise NotImplementedError
 
     def dual_parts(self, c, nx):
@@ -168,6 +182,129 @@ class ReLU(LeakyReLU):
         return {"activation": self.name, "slope": 0.0}
 
 
+def _arccos_j(n: int, cos, sin, pi_minus_theta):
+    """J_n(θ) of the arc-cosine kernels (Cho & Saul 2009), n = 0 … 3, from cos θ, sin θ and π − θ."""
+    if n == 0:
+        return pi_minus_theta
+    if n == 1:
+        return sin + pi_minus_theta * cos
+    if n == 2:
+        return 3.0 * sin * cos + pi_minus_theta * (1.0 + 2.0 * cos * cos)
+    return 15.0 * sin - 11.0 * sin**3 + pi_minus_theta * (9.0 * sin * sin * cos + 15.0 * cos**3)
+
+
+class ReLUPower(Activation):
+    r"""σ(z) = relu(z)ⁿ for n = 1, 2, 3 (homogeneous of degree n), with the arc-cosine kernels of Cho & Saul (2009):
+
+    .. math::  K_n(p, q, q') = \frac{(q q')^{n/2}}{2π} J_n(θ), \qquad \cos θ = p/\sqrt{q q'},
+
+    ∂K_n/∂p = n² K_{n−1} (Price's theorem: ∂_p E[σ(u)σ(u')] = E[σ'(u)σ'(u')]) and, by homogeneity of degree n in
+    (p, q, q'), ∂K_n/∂q = (n K_n − p ∂_p K_n)/(2q). n = 1 is the ReLU through this general path (the ReLU object
+    uses the faster dual-kernel path; the two are tested against each other). The step unit n = 0 is not offered:
+    its kernel's gradient is infinite for parallel neurons, each neuron with itself included.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unit = ReLUPower(2)
+    >>> unit(np.array([-1.0, 3.0])).tolist()
+    [0.0, 9.0]
+    >>> k, dp, dq = unit.pair_kernel(np.array(1.0), np.array(1.0), np.array(1.0), np)
+    >>> float(k)   # E relu(g)⁴ = 3/2 for g ~ N(0, 1)
+    1.5
+    """
+
+    name = "relu_power"
+    uses_pair_kernel = True
+
+    def __init__(self, power: int):
+        if power not in (1, 2, 3):
+            raise ValueError(f"relu(z)^n is available for n = 1, 2, 3, got {power!r} (n = 0, the step unit, has an "
+                             "infinite kernel gradient at parallel neurons)")
+        self.power = self.degree = int(power)
+
+    def __call__(self, z):
+        return np.maximum(z, 0.0) ** self.power
+
+    def torch(self, z):
+        import torch
+
+        return torch.relu(z) ** self.power
+
+    def derivative(self, z):
+        if self.power == 1:
+            return np.where(z > 0, 1.0, np.where(z < 0, 0.0, 0.5))
+        return self.power * np.maximum(z, 0.0) ** (self.power - 1)
+
+    def gaussian_mean_derivative(self, s):
+        # E[n relu(s g)^{n−1}] = n s^{n−1} E[relu(g)^{n−1}], E relu(g)^k = 1/2, 1/√(2π), 1/2 for k = 0, 1, 2.
+        moment = (0.5, 1.0 / math.sqrt(2 * math.pi), 0.5)[self.power - 1]
+        return self.power * moment * np.asarray(s, dtype=np.float64) ** (self.power - 1)
+
+    @staticmethod
+    def _kernel(n, cos, sin, pi_minus_theta, qq):
+        return qq ** (n / 2) * _arccos_j(n, cos, sin, pi_minus_theta) / (2 * math.pi)
+
+    def pair_kernel(self, p, q, q2, nx):
+        n = self.power
+        qq = q * q2
+        live = qq > 0
+        cos = nx.clip(nx.where(live, p / nx.sqrt(nx.where(live, qq, 1.0)), 0.0), -1.0, 1.0)
+        sin = nx.sqrt((1.0 - cos) * (1.0 + cos))
+        pi_minus_theta = math.pi - nx.arccos(cos)
+        k = self._kernel(n, cos, sin, pi_minus_theta, qq)
+        dk_dp = (n * n) * self._kernel(n - 1, cos, sin, pi_minus_theta, qq)
+        positive = q > 0
+        dk_dq = nx.where(positive, (n * k - p * dk_dp) / (2.0 * nx.where(positive, q, 1.0)), 0.0)
+        return k, dk_dp, dk_dq
+
+    def spec(self):
+        return {"activation": self.name, "power": self.power}
+
+
+class Erf(Activation):
+    r"""σ(z) = erf(z), the unit of the soft committee machine, with Williams' (1997) arcsine kernel:
+
+    .. math::  K(p, q, q') = \frac{2}{π} \arcsin \frac{2p}{\sqrt{(1 + 2q)(1 + 2q')}}, \qquad
+               ∂_p K = \frac{4}{π\sqrt{D}}, \quad ∂_q K = −\frac{4p}{π (1 + 2q) \sqrt{D}},
+
+    D = (1 + 2q)(1 + 2q') − 4p². Not homogeneous: Gaussian inputs only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k, _, _ = Erf().pair_kernel(np.array(0.5), np.array(0.5), np.array(0.5), np)
+    >>> bool(np.isclose(k, 2 / np.pi * np.arcsin(0.5), rtol=1e-14))   # E erf(g/√2)² for g ~ N(0, 1)
+    True
+    """
+
+    name = "erf"
+    degree = None
+    uses_pair_kernel = True
+
+    def __call__(self, z):
+        from scipy.special import erf
+
+        return erf(z)
+
+    def torch(self, z):
+        import torch
+
+        return torch.erf(z)
+
+    def derivative(self, z):
+        return 2.0 / math.sqrt(math.pi) * np.exp(-np.asarray(z) ** 2)
+
+    def gaussian_mean_derivative(self, s):
+        return 2.0 / np.sqrt(np.pi * (1.0 + 2.0 * np.asarray(s, dtype=np.float64) ** 2))
+
+    def pair_kernel(self, p, q, q2, nx):
+        a, a2 = 1.0 + 2.0 * q, 1.0 + 2.0 * q2
+        root = nx.sqrt(a * a2 - 4.0 * p * p)
+        k = (2 / math.pi) * (math.pi / 2 - nx.arccos(nx.clip(2.0 * p / nx.sqrt(a * a2), -1.0, 1.0)))
+        return k, (4 / math.pi) / root, (-4 / math.pi) * p / (a * root)
+
+
 RELU = ReLU()
 
 
@@ -193,4 +330,11 @@ def as_activation(activation=None, slope: float | None = None) -> Activation:
         if not 0.0 < slope < 1.0:
             raise ValueError(f"the leaky-ReLU slope must lie in (0, 1), got {slope}")
         return LeakyReLU(slope)
-    raise ValueError(f"activation must be 'relu', 'leaky_relu' or an Activation, got {activation!r}")
+    if activation in ACTIVATIONS:
+        return ACTIVATIONS[activation]()
+    raise ValueError(f"activation must be one of {['relu', 'leaky_relu', *ACTIVATIONS]} or an Activation, got "
+                     f"{activation!r}")
+
+
+#: Units by name (configuration files), besides "relu" and "leaky_relu" (with its slope).
+ACTIVATIONS = {"relu2": lambda: ReLUPower(2), "relu3": lambda: ReLUPower(3), "erf": Erf}

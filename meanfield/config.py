@@ -13,7 +13,7 @@ A configuration has five tables; every key is checked, and unknown ones are erro
     k = 3                             # teacher: k random unit neurons (seed), output weights `coefficients`
     seed = 0
 
-    [problem]                         # optional: activation = "relu" | "leaky_relu", slope
+    [problem]                         # optional: activation = "relu" | "leaky_relu" (slope) | "relu2" | "relu3" | "erf"
     activation = "relu"
 
     [init]                            # kind = sign_sphere | gaussian | paired
@@ -29,9 +29,10 @@ A configuration has five tables; every key is checked, and unknown ones are erro
     backend = "numba"
     output = "results/runs/student_teacher.h5"   # relative to the working directory
 
-Target options: teacher (k, coefficients = scalar or list, seed, unit_neurons), linear (beta = list or "random",
-seed), cubic (z = list or "random", seed, half_energy: ½E f*², default 1), multi_index (d_hidden, g = "norm" for
-g = |x_H|, subspace = "first" (the first d_H coordinates) or "random" (seed)).
+Target options: teacher (k, coefficients = scalar or list, seed, unit_neurons, activation: the teacher's unit, "relu"
+by default; the student's [problem] activation must be the same or of the ReLU family for a ReLU teacher), linear
+(beta = list or "random", seed), cubic (z = list or "random", seed, half_energy: ½E f*², default 1), multi_index
+(d_hidden, g = "norm" for g = |x_H|, subspace = "first" (the first d_H coordinates) or "random" (seed)).
 
 A run of kind "mlp" (a bias-free MLP on a real data set, :func:`meanfield.weights.mlp.train_mlp`) has no [inputs],
 [target] or [init]; its [mlp] table holds the keyword arguments of ``train_mlp`` (width, depth, dataset, init, gain,
@@ -66,7 +67,7 @@ _SCHEMA: dict[str, dict[str, object]] = {
     "inputs": {"law": _STR, "d": _INT, "variance": _NUM},
     "target": {"kind": _STR, "k": _INT, "coefficients": (_NUM, _VEC), "seed": _INT, "unit_neurons": _BOOL,
                "beta": (_VEC, _STR), "z": (_VEC, _STR), "half_energy": _NUM, "d_hidden": _INT, "g": _STR,
-               "subspace": _STR},
+               "subspace": _STR, "activation": _STR},
     "problem": {"activation": _STR, "slope": _NUM},
     "init": {"kind": _STR, "m": _INT, "seed": _INT, "radius": _NUM, "a_scale": _NUM, "a_std": _NUM, "b_std": _NUM,
              "base": _STR},
@@ -132,7 +133,8 @@ _REQUIRED_RUN = {"flow": ("t_max", "dt"), "sgd": ("t_max", "eta"), "mlp": ()}
 _CHOICES = {
     ("inputs", "law"): ("gaussian", "sphere"),
     ("target", "kind"): ("teacher", "linear", "cubic", "multi_index"),
-    ("problem", "activation"): ("relu", "leaky_relu"),
+    ("problem", "activation"): ("relu", "leaky_relu", "relu2", "relu3", "erf"),
+    ("target", "activation"): ("relu", "relu2", "relu3", "erf"),
     ("init", "kind"): ("sign_sphere", "gaussian", "paired"),
     ("init", "base"): ("sign_sphere", "gaussian"),
     ("run", "solver"): ("euler", "heun", "rk4", "bosh3", "dopri5"),
@@ -294,7 +296,7 @@ def _target(cfg, inputs):
         if spec.get("unit_neurons", True):
             U /= np.linalg.norm(U, axis=1, keepdims=True)
         c = np.broadcast_to(np.asarray(spec.get("coefficients", 1.0), dtype=np.float64), (k,))
-        return TeacherNetwork(c.copy(), U)
+        return TeacherNetwork(c.copy(), U, activation=spec.get("activation", "relu"))
     if kind == "linear":
         return LinearTarget(_vector(spec.get("beta", "random"), d, rng, "beta"))
     if kind == "cubic":

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import as_activation
-from .inputs import InputLaw
+from .inputs import Gaussian, InputLaw
 from .kernels.base import Backend, get_backend
 from .measure import ParticleMeasure
 from .targets import Target
@@ -75,8 +75,10 @@ class Problem:
             raise TypeError(f"inputs must be a meanfield input law (Gaussian, Sphere), got {type(inputs).__name__}")
         target.check_inputs(inputs)
         self.unit = as_activation(activation, slope if activation == "leaky_relu" else None)
-        if self.unit.relu_decomposition is None:
-            raise ValueError(f"{self.unit!r} has no target correlations yet: use the ReLU or leaky ReLU")
+        target.check_unit(self.unit)
+        if self.unit.degree != 1 and not isinstance(inputs, Gaussian):
+            raise ValueError(f"{self.unit!r} runs on Gaussian inputs only for now (the sphere needs a unit homogeneous "
+                             "of degree 1); use mf.Gaussian(d)")
         self.target, self.inputs = target, inputs
         self.scale = inputs.kernel_scale
         self.target_energy = float(target.second_moment(inputs))
@@ -94,8 +96,9 @@ class Problem:
 
     @property
     def slope(self) -> float:
-        """The linear part λ of σ(z) = λ z + ρ relu(z) (the leaky slope; 0 for the ReLU)."""
-        return self.unit.relu_decomposition[0]
+        """The linear part λ of σ(z) = λ z + ρ relu(z) (the leaky slope; 0 for the ReLU); None outside that family."""
+        decomposition = self.unit.relu_decomposition
+        return None if decomposition is None else decomposition[0]
 
     def activation_fn(self, z):
         """σ(z) (numpy)."""
@@ -190,18 +193,11 @@ class BoundProblem:
     def __init__(self, problem: Problem, backend: Backend):
         self.problem, self.backend = problem, backend
         self._constants: dict = {}
-        self._m1 = backend.asarray(problem.target_linear_moment)
 
     def target_correlation(self, b):
         """F*_σ(b) and ∇F*_σ(b) on backend arrays, for the problem's activation."""
         p = self.problem
-        f, g = p.target.relu_correlation(p.inputs, b, self.backend)
-        lam, rho = p.unit.relu_decomposition
-        if lam:
-            # σ = λ z + ρ relu(z): E[f* σ(⟨b, x⟩)] = λ⟨E[f* x], b⟩ + ρ F*(b).
-            f = lam * (b @ self._m1) + rho * f
-            g = lam * self._m1 + rho * g
-        return f, g
+        return p.target.correlation(p.inputs, b, p.unit, self.backend)
 
     def constant(self, name: str, make):
         """``make(backend)`` computed once and kept: a problem's constants as this backend's arrays."""

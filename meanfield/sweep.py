@@ -160,8 +160,9 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
     cluster = None
     if scheduler is None:
         with _sigint_ignored():  # worker processes inherit it: Ctrl-C reaches the client only, which stops them
+            # ":0": the dashboard on a free port (None still takes 8787 here, and warns when another cluster has it)
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=":0")
         client = Client(cluster)
     else:
         client = Client(scheduler)

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from ._validation import as_float_array, check_positive, check_positive_int
+from .activations import RELU, as_activation
 from .inputs import Gaussian, InputLaw, Sphere
 from .kernels.base import Backend, get_backend
 from .kernels.closed_form import relu_kernel
@@ -132,6 +133,28 @@ class Target:
         backend ``nx`` (numpy when None), so that a torch or CUDA run never copies b to the host."""
         raise NotImplementedError
 
+    def check_unit(self, unit) -> None:
+        """Raise a one-line error unless the correlation of this target with the unit σ is available (here: units
+        σ = λz + ρ relu(z) of the ReLU family, through :meth:`relu_correlation`)."""
+        if unit.relu_decomposition is None:
+            raise ValueError(f"{type(self).__name__} has no correlation with {unit!r} yet (only with the ReLU family); "
+                             "use a TeacherNetwork with that activation or a MonteCarloTarget")
+
+    def correlation(self, inputs: InputLaw, b, unit, nx: Backend | None = None):
+        """F*_σ(b) = E[f*(x) σ(⟨b, x⟩)] and its gradient for the unit σ, on the arrays of ``nx``. Here for
+        σ = λz + ρ relu(z): λ⟨E[f* x], b⟩ + ρ F*(b)."""
+        self.check_unit(unit)
+        nx = nx or get_backend("numpy")
+        f, g = self.relu_correlation(inputs, b, nx)
+        lam, rho = unit.relu_decomposition
+        if lam:
+            m1 = self._constant(nx, ("E[f* x]", tuple(sorted(inputs.spec().items()))),
+                                lambda: self.linear_moment(inputs))
+            b = nx.asarray(b)
+            f = lam * (b @ m1) + rho * f
+            g = lam * m1 + rho * g
+        return f, g
+
     def _constant(self, nx: Backend, name: str, make):
         """``nx.asarray(make())`` computed once per backend (the target's constant arrays on that backend)."""
         cache = self.__dict__.setdefault("_on_backend", {})
@@ -190,7 +213,7 @@ class TeacherNetwork(Target):
     0.0
     """
 
-    def __init__(self, c, U):
+    def __init__(self, c, U, activation="relu"):
         U = as_float_array(U, "U (teacher neurons)", ndim=2)
         c = as_float_array(c, "c (teacher output weights)", ndim=1)
         if c.shape[0] != U.shape[0]:
@@ -198,33 +221,57 @@ class TeacherNetwork(Target):
         if U.shape[0] < 1:
             raise ValueError("a teacher network needs at least one neuron")
         self.c, self.U, self.d = c, U, U.shape[1]
+        self.unit = as_activation(activation)
+        self._relu = self.unit == RELU
 
     def __call__(self, x):
-        return _relu(np.asarray(x) @ self.U.T) @ self.c
+        return self.unit(np.asarray(x) @ self.U.T) @ self.c
 
     def torch(self, x):
         import torch
 
-        return torch.relu(x @ torch.as_tensor(self.U).to(x).T) @ torch.as_tensor(self.c).to(x)
+        return self.unit.torch(x @ torch.as_tensor(self.U).to(x).T) @ torch.as_tensor(self.c).to(x)
+
+    def check_unit(self, unit):
+        if unit != self.unit and not (self._relu and unit.relu_decomposition is not None):
+            raise ValueError(f"a teacher of {self.unit!r} units and a student of {unit!r} units: their mixed kernel is "
+                             "not available; give both the same activation")
+
+    def _field(self, inputs, b, unit, nx):
+        return nx.field(b, self._constant(nx, "U", lambda: self.U), self._constant(nx, "c", lambda: self.c),
+                        inputs.kernel_scale, unit)
 
     def relu_correlation(self, inputs, b, nx=None):
-        nx = nx or get_backend("numpy")
-        return nx.field(b, self._constant(nx, "U", lambda: self.U), self._constant(nx, "c", lambda: self.c),
-                        inputs.kernel_scale)
+        if not self._relu:
+            raise ValueError(f"the ReLU correlation of a teacher of {self.unit!r} units is not available")
+        return self._field(inputs, b, RELU, nx or get_backend("numpy"))
+
+    def correlation(self, inputs, b, unit, nx=None):
+        if unit == self.unit and not self._relu:  # Σ c_i K_σ(b, u_i): the student's own kernel
+            self.check_unit(unit)
+            return self._field(inputs, b, unit, nx or get_backend("numpy"))
+        return super().correlation(inputs, b, unit, nx)
 
     def linear_moment(self, inputs):
-        # E[σ(⟨u, x⟩) x] = E[(⟨u, x⟩/2) x] = κ u / 2.
-        return inputs.kernel_scale * (self.c @ self.U) / 2
+        if self._relu:  # E[σ(⟨u, x⟩) x] = E[(⟨u, x⟩/2) x] = κ u / 2.
+            return inputs.kernel_scale * (self.c @ self.U) / 2
+        # Stein: E[σ(⟨u, x⟩) x] = κ u E[σ'(√κ |u| g)] for x ~ N(0, κI).
+        kappa = inputs.kernel_scale
+        slopes = self.unit.gaussian_mean_derivative(np.sqrt(kappa) * np.linalg.norm(self.U, axis=1))
+        return kappa * ((self.c * slopes) @ self.U)
 
     def second_moment(self, inputs):
-        gram = relu_kernel(self.U[:, None, :], self.U[None, :, :], inputs.kernel_scale)
-        return float(self.c @ gram @ self.c)
+        if self._relu:
+            gram = relu_kernel(self.U[:, None, :], self.U[None, :, :], inputs.kernel_scale)
+            return float(self.c @ gram @ self.c)
+        return float(self._field(inputs, self.U, self.unit, get_backend("numpy"))[0] @ self.c)
 
     def teacher_sources(self):
         return self.c, self.U
 
     def spec(self):
-        return {"target": "TeacherNetwork", "k": int(self.U.shape[0]), "d": self.d}
+        extra = {} if self._relu else {"activation": self.unit.spec()}
+        return {"target": "TeacherNetwork", "k": int(self.U.shape[0]), "d": self.d, **extra}
 
     def arrays(self):
         return {"c": self.c, "U": self.U}
@@ -671,6 +718,19 @@ class MonteCarloTarget(Target):
                 raise ValueError(f"the target function must map (n, d) inputs to (n,) values, got {y.shape}")
             self._cache[key] = (x, y)
         return self._cache[key]
+
+    def check_unit(self, unit):
+        """Any unit: the correlation is a sample average."""
+
+    def correlation(self, inputs, b, unit, nx=None):
+        if unit.relu_decomposition is not None:
+            return super().correlation(inputs, b, unit, nx)
+        nx = nx or get_backend("numpy")  # other units: σ and σ' in numpy on the fixed sample
+        x, y = self._sample(inputs)
+        b = nx.to_numpy(b)
+        z = b @ x.T
+        weights = y / self.n_samples
+        return nx.asarray(unit(z) @ weights), nx.asarray((unit.derivative(z) * weights) @ x)
 
     def relu_correlation(self, inputs, b, nx=None, tile_elements: int = 1 << 22):
         nx = nx or get_backend("numpy")
