@@ -93,13 +93,16 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     summary = {"v": V, "widths": list(WIDTHS), "c_grid": C_GRID.tolist(), "mc_rows": MC_ROWS, "curves": {},
                "monte_carlo": [], "transition": {}, "trained": {}}
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.6), constrained_layout=True)
     for n in WIDTHS:
         pairs = input_pairs(n)
         for kind, (x, y) in pairs.items():
             curve = [float(normalized_exchangeable_kernel(x, y, V, c)) for c in C_GRID]
             summary["curves"][f"{kind}, n = {n}"] = curve
-            axes[0 if kind == "positive" else 1].plot(C_GRID, curve, label=f"n = {n}")
+            label = f"n = {n}"
+            if kind == "positive":
+                label += f" (n·c_half = {n * transition_covariance(x, y, V):.2f})"
+            axes[0 if kind == "positive" else 1].plot(C_GRID, curve, label=label)
             for c in C_MC:
                 exact = float(normalized_exchangeable_kernel(x, y, V, c))
                 mean, se = monte_carlo(x, y, c, n, seed=int(1000 * c) + n)
@@ -119,9 +122,6 @@ def main():
         ax.set_ylabel("normalised kernel k(x,y)/√(k(x,x)k(y,y))")
         ax.set_title(f"{title}: closed form (lines), Monte Carlo ± 2 SE (dots)", fontsize=9)
         ax.legend(fontsize=8)
-    ns = np.array(WIDTHS)
-    axes[2].loglog(ns, [summary["transition"][n]["c_half"] for n in WIDTHS], "o-", label="c_half (positive pair)")
-    axes[2].loglog(ns, summary["transition"][WIDTHS[0]]["n_c_half"] / ns, "k:", label="∝ 1/n")
 
     for label, directory, name in trained_ensembles():
         with Ensemble.from_sweep(directory, progress=False) as ens:
@@ -131,13 +131,19 @@ def main():
         print(f"{label:38s}: n ĉ/v̂ {summary['trained'][label]['start']['n_c_over_v']:+.3f} -> "
               f"{e['n_c_over_v']:+.3f}; ĉ/c_half {e['c_over_c_half']:+.3f} ({e['side']}); normalised kernel "
               f"{e['normalized_kernel_at_c0']:.4f} at c = 0, {e['normalized_kernel_predicted']:.4f} at ĉ")
-        n = int(label.split("n = ")[1].rstrip(")"))
-        axes[2].plot([n], [max(e["c"], 1e-6)], "x", ms=7, label=label)
-    axes[2].set_xlabel("row length n")
-    axes[2].set_ylabel("covariance")
-    axes[2].set_title("c_half(n) and the fitted ĉ of trained ensembles at the end (×; ĉ ≤ 0 drawn at 1e-6)",
-                      fontsize=9)
-    axes[2].legend(fontsize=6)
+    labels = list(summary["trained"])
+    ypos = np.arange(len(labels))
+    axes[2].barh(ypos, [summary["trained"][k]["end"]["c_over_c_half"] for k in labels], color="C0", alpha=0.7,
+                 label="end of training")
+    axes[2].plot([summary["trained"][k]["start"]["c_over_c_half"] for k in labels], ypos, "ko", mfc="none",
+                 label="initialisation")
+    for level in (-1, -0.1, 0.1, 1):
+        axes[2].axvline(level, color="grey", ls=":" if abs(level) < 1 else "--", lw=0.8)
+    axes[2].set_yticks(ypos, labels, fontsize=7)
+    axes[2].invert_yaxis()
+    axes[2].set_xlabel("ĉ / c_half(n) at the fitted v̂ (dotted: ±0.1, flat; dashed: ±1, half the transition)")
+    axes[2].set_title("trained ensembles on the transition (positive input pair)", fontsize=9)
+    axes[2].legend(fontsize=7)
     plot.savefig(fig, OUT / "transition.png")
     (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 

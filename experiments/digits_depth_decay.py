@@ -105,9 +105,13 @@ def main():
         ax.set_title(f"{title}  (dotted: sampling floor + 2 sd)", fontsize=9)
     plot.savefig(fig, OUT / "w2.png")
 
-    fig, axes = plt.subplots(1, len(invariant_rows), figsize=(3.6 * len(invariant_rows), 4.2),
-                             constrained_layout=True, sharey=True)
-    for ax, (label, rows) in zip(axes, invariant_rows.items()):
+    cols = 4
+    nrows = -(-len(invariant_rows) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 4.2 * nrows), constrained_layout=True, sharey=True,
+                             squeeze=False)
+    for ax in axes.flat[len(invariant_rows):]:
+        ax.set_visible(False)
+    for ax, (label, rows) in zip(axes.flat, invariant_rows.items()):
         plot.invariant_deviations(rows, ax=ax)
         ax.set_title(label.replace("_", ", "), fontsize=8)
     plot.savefig(fig, OUT / "invariants.png")
