@@ -11,7 +11,7 @@ Rows w ~ N(0, (v − c)I + c11ᵀ) in Rⁿ, v = 1 (meanfield.weights.analysis.ex
   SGD) and of the digits MLPs (W0: rows of 64, W1: rows of D; 48 seeds), at the start and the end of training,
   with n ĉ/v̂, c_half at their n and v̂, and the predicted normalised kernel of a positive pair against its c = 0
   value: on which side of the transition their fitted covariance puts them.
-Writes results/covariance_transition/{transition.png, summary.json}. Uses the runs of kernel_invariance.py and
+Writes results/covariance_transition/{transition.png, summary.json, table.md}. Uses the runs of kernel_invariance.py and
 digits_matrix_models.py (run as part of this script when they are missing).
 
     python experiments/covariance_transition.py
@@ -146,6 +146,27 @@ def main():
     axes[2].legend(fontsize=7)
     plot.savefig(fig, OUT / "transition.png")
     (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (OUT / "table.md").write_text(table(summary))
+
+
+def table(summary) -> str:
+    lines = ["| n | c_half (positive pair, v = 1) | n · c_half | normalised kernel at c = 0 → 0.05 (positive) | "
+             "zero-sum (any c) |", "| ---: | ---: | ---: | --- | ---: |"]
+    for n in WIDTHS:
+        pos, zero = summary["curves"][f"positive, n = {n}"], summary["curves"][f"zero_sum, n = {n}"]
+        tr = summary["transition"][n]
+        lines.append(f"| {n} | {tr['c_half']:.3e} | {tr['n_c_half']:.3f} | {pos[0]:.4f} → {pos[-1]:.4f} | "
+                     f"{zero[0]:.4f} |")
+    z = [abs(r["z"]) for r in summary["monte_carlo"]]
+    lines += ["", f"Closed form against Monte Carlo ({summary['mc_rows']} rows per point): {len(z)} points, "
+              f"max |z| = {max(z):.2f}.", "",
+              "| trained ensemble | n ĉ/v̂ at init → end | ĉ / c_half at the end | side | normalised kernel c = 0 → ĉ |",
+              "| --- | --- | ---: | --- | --- |"]
+    for label, r in summary["trained"].items():
+        s0, e = r["start"], r["end"]
+        lines.append(f"| {label} | {s0['n_c_over_v']:+.3f} → {e['n_c_over_v']:+.3f} | {e['c_over_c_half']:+.3f} | "
+                     f"{e['side']} | {e['normalized_kernel_at_c0']:.4f} → {e['normalized_kernel_predicted']:.4f} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
