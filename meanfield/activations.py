@@ -28,7 +28,8 @@ import math
 
 import numpy as np
 
-__all__ = ["Activation", "LeakyReLU", "ReLU", "RELU", "ReLUPower", "Erf", "as_activation", "ACTIVATIONS"]
+__all__ = ["Activation", "LeakyReLU", "ReLU", "RELU", "ReLUPower", "Erf", "HermiteActivation", "GELU", "Tanh", "SiLU",
+           "Softplus", "as_activation", "ACTIVATIONS"]
 
 
 class Activation:
@@ -305,6 +306,191 @@ class Erf(Activation):
         return k, (4 / math.pi) / root, (-4 / math.pi) * p / (a * root)
 
 
+class HermiteActivation(Activation):
+    r"""Any smooth unit, through the Mehler expansion of its Gaussian pair kernel: with h_k = He_k/√k! (orthonormal
+    under N(0, 1)) and c_k(s) = E[σ(s g) h_k(g)],
+
+    .. math::
+
+        K(p, q, q') = \sum_{k ≤ K} c_k(\sqrt q)\, c_k(\sqrt{q'})\, ρ^k, \qquad ρ = p/\sqrt{q q'},
+
+    and, by Price's theorem and the heat equation, ∂_p K = E[σ'(u)σ'(u')] and ∂_q K = ½ E[σ''(u)σ(u')], the same
+    series with the coefficients of σ' and σ''. The coefficients are computed per particle (O(m K) Gauss–Hermite sums
+    of ``nodes`` points) and summed over pairs by Horner's rule in ρ (O(m² K)). The order K is the smallest for which
+    the relative tail 1 − Σ_{k≤K} c_k(s)²/E[σ(s g)²] (and the same for σ', σ'') is at most ``tol`` at every particle;
+    by Cauchy–Schwarz the kernel and its derivatives are then accurate to ``tol`` relative to √(E σ(u)² E σ(u')²).
+    The order used and that bound are kept in :attr:`last_order` and :attr:`last_error`. The series converges
+    geometrically for smooth units and slowly (a power of K) for units with a kink; a tolerance that ``max_order``
+    cannot meet is an error. Gaussian inputs only.
+
+    Parameters
+    ----------
+    function, derivative, second_derivative : callable
+        σ, σ', σ'' on numpy arrays.
+    torch_function : callable
+        σ on torch tensors (the finite network).
+    name : str
+        How files record the unit.
+    tol : float
+        Relative truncation tolerance.
+    max_order : int
+        The largest K tried.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unit = GELU()
+    >>> k, _, _ = unit.pair_kernel(np.array([[0.5]]), np.array([[1.0]]), np.array([[1.0]]), np)
+    >>> unit.last_order <= 64 and unit.last_error <= 1e-10
+    True
+    """
+
+    degree = None
+    uses_pair_kernel = True
+
+    def __init__(self, function, derivative, second_derivative, torch_function, name: str, tol: float = 1e-10,
+                 max_order: int = 160, nodes: int = 240):
+        if not 0 < tol < 1:
+            raise ValueError(f"the Hermite tolerance must lie in (0, 1), got {tol}")
+        self.function, self.first, self.second = function, derivative, second_derivative
+        self.torch_function, self.name = torch_function, name
+        self.tol, self.max_order = float(tol), int(max_order)
+        x, w = np.polynomial.hermite_e.hermegauss(int(nodes))
+        self._x, self._w = x, w / w.sum()
+        table = np.empty((len(x), self.max_order + 1))  # h_k(x_n) by the recurrence He_{k+1} = x He_k − k He_{k−1}
+        table[:, 0], table[:, 1] = 1.0, x
+        for k in range(1, self.max_order):
+            table[:, k + 1] = (x * table[:, k] - math.sqrt(k) * table[:, k - 1]) / math.sqrt(k + 1)
+        self._h = table
+        self.last_order, self.last_error = 0, 0.0
+
+    def __call__(self, z):
+        return self.function(np.asarray(z, dtype=np.float64))
+
+    def torch(self, z):
+        return self.torch_function(z)
+
+    def derivative(self, z):
+        return self.first(np.asarray(z, dtype=np.float64))
+
+    def _coefficients(self, fn, s):
+        """c_k(s) = E[fn(s g) h_k(g)] for k ≤ max_order, and E[fn(s g)²], for an array of scales s."""
+        values = fn(np.asarray(s, dtype=np.float64)[:, None] * self._x[None, :])
+        weighted = values * self._w
+        return weighted @ self._h, np.einsum("ij,ij->i", weighted, values)
+
+    def gaussian_mean_derivative(self, s):
+        s = np.atleast_1d(np.asarray(s, dtype=np.float64))
+        return self._coefficients(self.first, s)[0][:, 0]
+
+    def _series(self, scales):
+        """Coefficients of σ, σ', σ'' at the scales (all orders up to max_order), with their relative tails
+        1 − Σ_{j≤k} c_j²/E[σ(s g)²] (rows: scales, columns: k)."""
+        out = []
+        for fn in (self.function, self.first, self.second):
+            coefficients, energy = self._coefficients(fn, scales)
+            tails = (energy[:, None] - np.cumsum(coefficients**2, axis=1)) / np.maximum(energy, 1e-300)[:, None]
+            out.append((coefficients, np.maximum(tails, 0.0)))
+        return out
+
+    def relative_tails(self, scales) -> np.ndarray:
+        """(n, max_order + 1): at each scale s = √κ|b| and order K, the largest relative tail
+        1 − Σ_{k≤K} c_k(s)²/E[f(s g)²] of the three series (f = σ, σ', σ''), what :attr:`tol` is compared with."""
+        return np.max([tails for _, tails in self._series(np.asarray(scales, dtype=np.float64))], axis=0)
+
+    def _order(self, series, scales) -> int:
+        """The smallest K at which every relative tail is at most ``tol``."""
+        ok = np.ones(self.max_order + 1, dtype=bool)
+        for _, tails in series:
+            ok &= np.all(tails <= self.tol, axis=0)
+        if not ok.any():
+            worst = max(float(np.max(tails[:, -1])) for _, tails in series)
+            bad = float(scales[np.argmax(np.max([t[:, -1] for _, t in series], axis=0))])
+            raise ValueError(f"the Hermite expansion of {self.name} at scale √κ|b| = {bad:.3g} needs more than "
+                             f"max_order = {self.max_order} terms for tol = {self.tol:g} (tail {worst:.1e} there): "
+                             "raise max_order or tol")
+        return int(np.argmax(ok))
+
+    def pair_kernel(self, p, q, q2, nx):
+        to_numpy = getattr(nx, "to_numpy", np.asarray)  # the scales go to the host: O(m) numbers
+        s1 = np.sqrt(np.maximum(to_numpy(q).reshape(-1), 0.0))
+        s2 = np.sqrt(np.maximum(to_numpy(q2).reshape(-1), 0.0))
+        first, second = self._series(s1), self._series(s2)
+        # One order K for both sides: truncating one side lower would leave cross terms of size √tol.
+        order = max(self._order(first, s1), self._order(second, s2))
+        self.last_order = order
+        self.last_error = max(float(np.max(t[:, order])) for _, t in first + second)
+        (c1, _), (d1, _), (e1, _) = first
+        (c2, _), (d2, _), _ = second
+        c1, d1, e1, c2, d2 = (nx.asarray(np.ascontiguousarray(a[:, :order + 1])) for a in (c1, d1, e1, c2, d2))
+        qq = q * q2
+        live = qq > 0
+        rho = nx.clip(nx.where(live, p / nx.sqrt(nx.where(live, qq, 1.0)), 0.0), -1.0, 1.0)
+        k = c1[:, order:order + 1] * c2[:, order][None, :]
+        dk_dp = d1[:, order:order + 1] * d2[:, order][None, :]
+        dk_dq = e1[:, order:order + 1] * c2[:, order][None, :]
+        for j in range(order - 1, -1, -1):  # Horner in ρ, in place (memory-bound: one pass per term and series)
+            k *= rho
+            k += c1[:, j:j + 1] * c2[:, j][None, :]
+            dk_dp *= rho
+            dk_dp += d1[:, j:j + 1] * d2[:, j][None, :]
+            dk_dq *= rho
+            dk_dq += e1[:, j:j + 1] * c2[:, j][None, :]
+        dk_dq *= 0.5
+        return k, dk_dp, dk_dq
+
+    def spec(self):
+        return {"activation": self.name, "tol": self.tol, "max_order": self.max_order}
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def GELU(tol: float = 1e-10) -> HermiteActivation:
+    """σ(z) = z Φ(z) (the exact GELU), through its Hermite expansion."""
+    from scipy.special import ndtr
+
+    def pdf(z):
+        return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+    return HermiteActivation(lambda z: z * ndtr(z), lambda z: ndtr(z) + z * pdf(z), lambda z: pdf(z) * (2.0 - z * z),
+                             _torch("gelu"), "gelu", tol)
+
+
+def Tanh(tol: float = 1e-10) -> HermiteActivation:
+    """σ(z) = tanh z, through its Hermite expansion."""
+    return HermiteActivation(np.tanh, lambda z: 1.0 - np.tanh(z) ** 2,
+                             lambda z: -2.0 * np.tanh(z) * (1.0 - np.tanh(z) ** 2), _torch("tanh"), "tanh", tol)
+
+
+def SiLU(tol: float = 1e-10) -> HermiteActivation:
+    """σ(z) = z / (1 + e^{−z}), through its Hermite expansion."""
+    def first(z):
+        s = _sigmoid(z)
+        return s + z * s * (1.0 - s)
+
+    def second(z):
+        s = _sigmoid(z)
+        return s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s))
+
+    return HermiteActivation(lambda z: z * _sigmoid(z), first, second, _torch("silu"), "silu", tol)
+
+
+def Softplus(tol: float = 1e-10) -> HermiteActivation:
+    """σ(z) = log(1 + e^z), through its Hermite expansion."""
+    return HermiteActivation(lambda z: np.logaddexp(0.0, z), _sigmoid, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)),
+                             _torch("softplus"), "softplus", tol)
+
+
+def _torch(name: str):
+    def apply(z):
+        import torch
+
+        return getattr(torch.nn.functional, name)(z) if name != "tanh" else torch.tanh(z)
+    return apply
+
+
 RELU = ReLU()
 
 
@@ -337,4 +523,5 @@ def as_activation(activation=None, slope: float | None = None) -> Activation:
 
 
 #: Units by name (configuration files), besides "relu" and "leaky_relu" (with its slope).
-ACTIVATIONS = {"relu2": lambda: ReLUPower(2), "relu3": lambda: ReLUPower(3), "erf": Erf}
+ACTIVATIONS = {"relu2": lambda: ReLUPower(2), "relu3": lambda: ReLUPower(3), "erf": Erf, "gelu": GELU, "tanh": Tanh,
+               "silu": SiLU, "softplus": Softplus}
