@@ -14,6 +14,7 @@ A configuration has five tables; every key is checked, and unknown ones are erro
     seed = 0
 
     [problem]                         # optional: activation = "relu" | "leaky_relu" (slope) | "relu2" | "relu3" | "erf"
+                                      #   | "gelu" | "tanh" | "silu" | "softplus" (Hermite expansion)
     activation = "relu"
 
     [init]                            # kind = sign_sphere | gaussian | paired
@@ -133,8 +134,8 @@ _REQUIRED_RUN = {"flow": ("t_max", "dt"), "sgd": ("t_max", "eta"), "mlp": ()}
 _CHOICES = {
     ("inputs", "law"): ("gaussian", "sphere"),
     ("target", "kind"): ("teacher", "linear", "cubic", "multi_index"),
-    ("problem", "activation"): ("relu", "leaky_relu", "relu2", "relu3", "erf"),
-    ("target", "activation"): ("relu", "relu2", "relu3", "erf"),
+    ("problem", "activation"): ("relu", "leaky_relu", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"),
+    ("target", "activation"): ("relu", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"),
     ("init", "kind"): ("sign_sphere", "gaussian", "paired"),
     ("init", "base"): ("sign_sphere", "gaussian"),
     ("run", "solver"): ("euler", "heun", "rk4", "bosh3", "dopri5"),
