@@ -33,7 +33,8 @@ def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope=0.
     b = np.concatenate([mu.b, nu.b])
     v = np.concatenate([mu.weights * mu.a, -nu.weights * nu.a])
     pts = bk.asarray(b)
-    field, _ = bk.field(pts, pts, bk.asarray(v), inputs.kernel_scale, as_activation(slope), grad=False)
+    unit = as_activation(slope)
+    field, _ = bk.field(pts, pts, bk.asarray(v), inputs.unit_scale(unit), unit, grad=False)
     return float(np.sqrt(max(0.0, float(v @ bk.to_numpy(field)))))
 
 

@@ -34,6 +34,12 @@ class InputLaw:
         """κ such that E[x xᵀ] = κ I (and K(b, b') = κ |b||b'| J(θ)/(2π))."""
         raise NotImplementedError
 
+    def unit_scale(self, unit) -> float:
+        """The κ at which a unit's kernel on this law is its Gaussian pair kernel K(κ⟨b, b'⟩, κ|b|², κ|b'|²): κ itself
+        for a Gaussian; on the sphere, a unit homogeneous of degree n has E_sphere = E_Gauss / E|g|^{2n} (g = |g| x,
+        |g| independent of x), i.e. κ_n = (E|g|^{2n})^{−1/n} (1/d for n = 1)."""
+        return self.kernel_scale
+
     def covariance(self) -> np.ndarray:
         """Second-moment matrix Σ = E[x xᵀ] = κ I."""
         return self.kernel_scale * np.eye(self.d)
@@ -141,6 +147,13 @@ class Sphere(InputLaw):
 
         g = torch.randn(int(n), self.d, generator=generator, dtype=torch.float64)
         return (g / torch.linalg.vector_norm(g, dim=1, keepdim=True)).to(dtype or torch.float64)
+
+    def unit_scale(self, unit) -> float:
+        if unit.degree is None:
+            raise ValueError(f"{unit!r} is not positively homogeneous, so its kernel on the sphere has no closed form "
+                             "here; use Gaussian inputs (mf.Gaussian(d))")
+        n = unit.degree
+        return self.kernel_scale if n == 1 else float(self.radial_moment_gaussian(2 * n) ** (-1.0 / n))
 
     def radial_moment_gaussian(self, q: float) -> float:
         """E|g|^q for g ~ N(0, I_d): converts Gaussian expectations of q-homogeneous functions to the sphere."""

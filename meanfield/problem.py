@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import as_activation
-from .inputs import Gaussian, InputLaw
+from .inputs import InputLaw
 from .kernels.base import Backend, get_backend
 from .measure import ParticleMeasure
 from .targets import Target
@@ -76,11 +76,8 @@ class Problem:
         target.check_inputs(inputs)
         self.unit = as_activation(activation, slope if activation == "leaky_relu" else None)
         target.check_unit(self.unit)
-        if self.unit.degree != 1 and not isinstance(inputs, Gaussian):
-            raise ValueError(f"{self.unit!r} runs on Gaussian inputs only for now (the sphere needs a unit homogeneous "
-                             "of degree 1); use mf.Gaussian(d)")
         self.target, self.inputs = target, inputs
-        self.scale = inputs.kernel_scale
+        self.scale = inputs.unit_scale(self.unit)  # κ, or the sphere's radial conversion for a degree-n unit
         self.target_energy = float(target.second_moment(inputs))
         self.target_linear_moment = np.asarray(target.linear_moment(inputs), dtype=np.float64)
         self._bound: dict = {}

@@ -239,7 +239,7 @@ class TeacherNetwork(Target):
 
     def _field(self, inputs, b, unit, nx):
         return nx.field(b, self._constant(nx, "U", lambda: self.U), self._constant(nx, "c", lambda: self.c),
-                        inputs.kernel_scale, unit)
+                        inputs.unit_scale(unit), unit)
 
     def relu_correlation(self, inputs, b, nx=None):
         if not self._relu:
@@ -255,9 +255,15 @@ class TeacherNetwork(Target):
     def linear_moment(self, inputs):
         if self._relu:  # E[σ(⟨u, x⟩) x] = E[(⟨u, x⟩/2) x] = κ u / 2.
             return inputs.kernel_scale * (self.c @ self.U) / 2
-        # Stein: E[σ(⟨u, x⟩) x] = κ u E[σ'(√κ |u| g)] for x ~ N(0, κI).
+        # Stein: E[σ(⟨u, x⟩) x] = κ u E[σ'(√κ |u| g)] for x ~ N(0, κI); on the sphere, for σ homogeneous of degree
+        # n, σ(⟨u, x⟩) x is homogeneous of degree n + 1: the Gaussian value (κ = 1) divided by E|g|^{n+1}.
+        norms = np.linalg.norm(self.U, axis=1)
+        if isinstance(inputs, Sphere):
+            inputs.unit_scale(self.unit)  # the error for a non-homogeneous unit
+            slopes = self.unit.gaussian_mean_derivative(norms) / inputs.radial_moment_gaussian(self.unit.degree + 1)
+            return (self.c * slopes) @ self.U
         kappa = inputs.kernel_scale
-        slopes = self.unit.gaussian_mean_derivative(np.sqrt(kappa) * np.linalg.norm(self.U, axis=1))
+        slopes = self.unit.gaussian_mean_derivative(np.sqrt(kappa) * norms)
         return kappa * ((self.c * slopes) @ self.U)
 
     def second_moment(self, inputs):
