@@ -7,12 +7,11 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_mc_close
+from conftest import assert_mc_close, check_unit_flow, field_on_every_backend
 from scipy.special import erf
 
 import meanfield as mf
 from meanfield.activations import GELU, Erf, HermiteActivation, SiLU, Softplus, Tanh
-from meanfield.kernels import get_backend
 
 
 def _erf_by_hermite(tol=1e-10):
@@ -82,23 +81,11 @@ def test_field_on_every_backend_and_a_flow_with_its_energy_identity():
     unit = GELU()
     rng = np.random.default_rng(2)
     b, coef = rng.standard_normal((30, 5)) / math.sqrt(5), rng.standard_normal(30) / 30
-    v, g = get_backend("numpy").field(b, b, coef, 0.9, unit)
-    for backend in ("numba", "torch"):
-        bk = get_backend(backend)
-        vb, gb = bk.field(bk.asarray(b), bk.asarray(b), bk.asarray(coef), 0.9, unit)
-        np.testing.assert_allclose(bk.to_numpy(vb), v, rtol=1e-10, atol=1e-13)
-        np.testing.assert_allclose(bk.to_numpy(gb), g, rtol=1e-10, atol=1e-13)
+    v, g = field_on_every_backend(b, coef, 0.9, unit)
     U = rng.standard_normal((2, 5)) / math.sqrt(5)
     problem = mf.Problem(mf.TeacherNetwork([1.0, -0.5], U, activation="gelu"), mf.Gaussian(5, variance=0.5),
                          activation="gelu")
-    mu0 = mf.init.sign_sphere(16, 5, seed=3)
-    x = mf.Gaussian(5, variance=0.5).sample(2_000_000, 4)
-    assert_mc_close(problem.risk(mu0), 0.5 * (problem.predict(mu0, x) - problem.target(x)) ** 2)
-    h = 0.01
-    traj = mf.simulate(problem, mu0, t_max=0.5, dt=h, solver="rk4", save_every=1)
-    dF = (traj.risk[2:] - traj.risk[:-2]) / (2 * h)
-    diss = np.array([problem.dissipation(traj.measure(i)) for i in range(1, len(traj) - 1)])
-    np.testing.assert_allclose(dF, -diss, rtol=1e-4)  # central differences: O(h²) = 1e-4
+    check_unit_flow(problem, mf.init.sign_sphere(16, 5, seed=3), h=0.01, t_max=0.5, seed=4)
 
 
 def test_bad_tolerance_is_one_line():

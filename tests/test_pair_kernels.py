@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_mc_close
+from conftest import assert_mc_close, check_unit_flow, field_on_every_backend
 
 import meanfield as mf
 from meanfield.activations import RELU, Erf, ReLUPower
@@ -67,12 +67,7 @@ def test_field_on_every_backend_and_against_finite_differences(name):
     unit = UNITS[name]
     rng = np.random.default_rng(2)
     b, coef = _cloud(rng), rng.standard_normal(40) / 40
-    v, g = get_backend("numpy").field(b, b, coef, 0.8, unit)
-    for backend in ("numba", "torch"):
-        bk = get_backend(backend)
-        vb, gb = bk.field(bk.asarray(b), bk.asarray(b), bk.asarray(coef), 0.8, unit)
-        np.testing.assert_allclose(bk.to_numpy(vb), v, rtol=1e-10, atol=1e-13)
-        np.testing.assert_allclose(bk.to_numpy(gb), g, rtol=1e-10, atol=1e-13)
+    v, g = field_on_every_backend(b, coef, 0.8, unit)
     # ∇V at b_j with the sources held fixed: central differences of V(b_j + h e_i; sources), error O(h²) where V is
     # smooth; at the zero neuron (j = 3) V of relu(z)ⁿ, n ≥ 2, is O(|b|ⁿ) with a direction-dependent factor, so the
     # difference quotient is O(h) = 1e-6 while the gradient is 0.
@@ -107,14 +102,7 @@ def test_flows_with_pair_kernel_units(name):
     U = rng.standard_normal((2, 5)) / math.sqrt(5)
     problem = mf.Problem(mf.TeacherNetwork([1.0, -0.6], U, activation=unit), mf.Gaussian(5, variance=0.5),
                          activation=unit)
-    mu0 = mf.init.sign_sphere(24, 5, seed=5)
-    x = mf.Gaussian(5, variance=0.5).sample(2_000_000, 6)
-    assert_mc_close(problem.risk(mu0), 0.5 * (problem.predict(mu0, x) - problem.target(x)) ** 2)
-    h = 0.005
-    traj = mf.simulate(problem, mu0, t_max=1.0, dt=h, solver="rk4", save_every=1)
-    dF = (traj.risk[2:] - traj.risk[:-2]) / (2 * h)
-    diss = np.array([problem.dissipation(traj.measure(i)) for i in range(1, len(traj) - 1)])
-    np.testing.assert_allclose(dF, -diss, rtol=1e-4)
+    traj = check_unit_flow(problem, mf.init.sign_sphere(24, 5, seed=5), h=0.005, t_max=1.0, seed=6)
     assert traj.risk[-1] < traj.risk[0]
 
 
