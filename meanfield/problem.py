@@ -13,6 +13,7 @@ and the Wasserstein gradient flow of F moves each particle by ȧ_j = −ψ_μ(b_
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,11 @@ from .kernels.base import Backend, get_backend
 from .measure import ParticleMeasure
 from .targets import Target
 
-__all__ = ["Problem", "ProblemVariant", "BoundProblem", "Evaluation"]
+__all__ = ["Problem", "ProblemVariant", "BoundProblem", "Evaluation", "ApproximateRiskWarning"]
+
+
+class ApproximateRiskWarning(UserWarning):
+    """The risk of a problem whose target is approximate (a Monte-Carlo target) came out negative."""
 
 
 @dataclass
@@ -133,6 +138,12 @@ class Problem:
         f_star, grad_f_star = self.target_field(bound, b)
         psi = field - f_star
         risk = 0.5 * (float(coef @ psi) + (self.target_energy - float(coef @ f_star)))
+        if risk < 0 and not self.target.exact and not self.__dict__.get("_warned_negative_risk"):
+            self.__dict__["_warned_negative_risk"] = True
+            warnings.warn(f"the risk came out negative ({risk:.3g}): {type(self.target).__name__}'s moments are sample "
+                          "averages, so this risk is a surrogate that can fall below 0 (and without bound) once the "
+                          "particles fit the sample; increase its n_samples or measure the risk on fresh inputs",
+                          ApproximateRiskWarning, stacklevel=2)
         return Evaluation(psi, grad_field - grad_f_star, risk)
 
     @property

@@ -701,6 +701,11 @@ class MonteCarloTarget(Target):
         Size of the fixed sample (the Monte-Carlo error of F* is about std(f* σ)/√n_samples).
     seed : int
         Seed of the sample, so that runs are reproducible.
+
+    The risk of a problem with this target mixes the closed-form self term with sample averages: a surrogate that a
+    flow can drive below 0 (and without bound) once the particles fit the sample, which
+    :class:`~meanfield.problem.ApproximateRiskWarning` reports; use enough samples, or measure the risk on fresh
+    inputs.
     """
 
     exact = False

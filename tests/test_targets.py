@@ -174,3 +174,15 @@ def test_target_correlations_on_torch_equal_numpy_and_stay_on_torch(name):
                                atol=1e-14)
     x = inputs.sample(50, 13)
     np.testing.assert_allclose(target.torch(torch.as_tensor(x)).numpy(), target(x), rtol=1e-13, atol=1e-15)
+
+
+def test_a_monte_carlo_target_warns_when_its_surrogate_risk_goes_negative():
+    """With 64 samples the sample correlations are not those of any function the kernel can fit, so the flow drives
+    the surrogate risk below 0 (here to about −2.5 by t = 20): warned once, naming the fix; exact targets never warn."""
+    rng = np.random.default_rng(0)
+    teacher = mf.TeacherNetwork(np.ones(2), rng.standard_normal((2, 5)))
+    problem = mf.Problem(mf.MonteCarloTarget(teacher, 5, n_samples=64, seed=0), mf.Gaussian(5))
+    with pytest.warns(mf.problem.ApproximateRiskWarning, match="negative.*increase its n_samples") as caught:
+        traj = mf.simulate(problem, mf.init.sign_sphere(64, 5, seed=1), t_max=5.0, dt=0.05, backend="numpy",
+                           alignment=False)
+    assert traj.risk.min() < 0 and sum(w.category is mf.problem.ApproximateRiskWarning for w in caught) == 1
