@@ -129,8 +129,8 @@ class ParticleFlow:
     def observe(self, state: FlowState, clock) -> Snapshot:
         return Snapshot(state.evaluation.risk, self.measure(state))
 
-    def checkpoint(self, state: FlowState) -> dict:
-        return dict(self.measure(state).arrays(), n_evaluations=self.n_evaluations, max_risk=self.max_risk)
+    def checkpoint(self, state: FlowState, snapshot: Snapshot) -> dict:
+        return dict(snapshot.measure.arrays(), n_evaluations=self.n_evaluations, max_risk=self.max_risk)
 
     def where(self, clock) -> str:
         return f"simulation at t = {clock.t:.6g}"

@@ -11,7 +11,8 @@ A stepping rule (the flow's Runge–Kutta step, an SGD step, an MLP epoch) is an
   state, after the rule's checks (raising :class:`~meanfield.controllers.Diverged`); ``stop`` ends the run as
   converged;
 - ``observe(state, clock) -> Snapshot`` (risk, measure, the rule's own observables) and
-  ``checkpoint(state) -> dict`` of named arrays, at each save; ``info(state) -> dict`` at the end;
+  ``checkpoint(state, snapshot) -> dict`` of named arrays (the snapshot just observed, so the host copy of the
+  particles is made once), at each save; ``info(state) -> dict`` at the end;
   ``where(clock) -> str``: where the run stands, in words (for the interruption message).
 
 The loop owns everything else: the clock, resume, the progress bar, Ctrl-C/SIGTERM and failures (through
@@ -70,7 +71,7 @@ class Saver:
     def record(self, state, clock: Clock) -> None:
         snap = self.rule.observe(state, clock)
         observables = dict(snap.observables, **self.save.evaluate(snap.measure))
-        ckpt = Checkpoint(clock.t, clock.step, clock.h, self.wall_time(), self.rule.checkpoint(state))
+        ckpt = Checkpoint(clock.t, clock.step, clock.h, self.wall_time(), self.rule.checkpoint(state, snap))
         self.recorder.save(clock.t, snap.risk, snap.measure, observables, ckpt,
                            particles=self.save.particles and snap.measure is not None)
         clock.n_saved += 1

@@ -191,10 +191,9 @@ class SGDStep:
             diverged = f"SGD diverged at t = {clock.t:.6g}: the risk blew up to {risk:.3g}; reduce eta"
         return Snapshot(risk, mu, divergence=diverged)
 
-    def checkpoint(self, state: SGDState) -> dict:
-        mu = state.net.to_measure()
+    def checkpoint(self, state: SGDState, snapshot: Snapshot) -> dict:
         rng = state.generator.get_state().numpy().copy()
-        return {"a": mu.a, "b": mu.b, "rng": rng, "max_risk": self.max_risk}
+        return dict(snapshot.measure.arrays(), rng=rng, max_risk=self.max_risk)
 
     def where(self, clock) -> str:
         return f"training at step {clock.step}"

@@ -157,10 +157,13 @@ class Target:
 
     def _constant(self, nx: Backend, name: str, make):
         """``nx.asarray(make())`` computed once per backend (the target's constant arrays on that backend)."""
+        return self._cached((id(nx), name), lambda: nx.asarray(make()))
+
+    def _cached(self, key, make):
+        """``make()`` computed once per key (constants on a backend or a torch device)."""
         cache = self.__dict__.setdefault("_on_backend", {})
-        key = (id(nx), name)
         if key not in cache:
-            cache[key] = nx.asarray(make())
+            cache[key] = make()
         return cache[key]
 
     def linear_moment(self, inputs: InputLaw) -> np.ndarray:
@@ -230,7 +233,10 @@ class TeacherNetwork(Target):
     def torch(self, x):
         import torch
 
-        return self.unit.torch(x @ torch.as_tensor(self.U).to(x).T) @ torch.as_tensor(self.c).to(x)
+        # U and c on the inputs' device, converted once (this runs at every SGD step).
+        U, c = self._cached(("torch", x.device, x.dtype), lambda: (torch.as_tensor(self.U).to(x),
+                                                                   torch.as_tensor(self.c).to(x)))
+        return self.unit.torch(x @ U.T) @ c
 
     def check_unit(self, unit):
         if unit != self.unit and not (self._relu and unit.relu_decomposition is not None):

@@ -127,7 +127,7 @@ class OutputLayerDescent:
         mu = mf.ParticleMeasure.from_state(state, self.mu0.weights)
         return Snapshot(self.bound.evaluate(state, self.mu0.weights).risk, mu)
 
-    def checkpoint(self, state):
+    def checkpoint(self, state, snapshot):
         return {"a": state[:, 0], "b": state[:, 1:]}
 
     def where(self, clock):

@@ -223,7 +223,7 @@ class MLPEpoch:
                    test_loss=float(torch.nn.functional.cross_entropy(out_te, self.y_test)))
         return Snapshot(loss, None, obs)
 
-    def checkpoint(self, state: MLPState) -> dict:
+    def checkpoint(self, state: MLPState, snapshot: Snapshot) -> dict:
         return dict(state.optimizer.arrays(state.net.names), initial_loss=self.initial_loss)
 
     def where(self, clock) -> str:
