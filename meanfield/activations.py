@@ -28,8 +28,8 @@ import math
 
 import numpy as np
 
-__all__ = ["Activation", "LeakyReLU", "ReLU", "RELU", "ReLUPower", "Erf", "HermiteActivation", "GELU", "Tanh", "SiLU",
-           "Softplus", "as_activation", "ACTIVATIONS"]
+__all__ = ["Activation", "ReLUFamily", "LeakyReLU", "ReLU", "Abs", "RELU", "ReLUPower", "Erf", "HermiteActivation",
+           "GELU", "Tanh", "SiLU", "Softplus", "as_activation", "ACTIVATIONS", "BIASED"]
 
 
 class Activation:
@@ -42,6 +42,8 @@ class Activation:
     degree = 1
     #: Whether the kernel is given by :meth:`pair_kernel` (any degree, non-homogeneous units) rather than :meth:`dual`.
     uses_pair_kernel = False
+    #: Whether neurons σ(⟨b, x⟩ + c) with a bias c are available (:meth:`shifted_pair_kernel`).
+    supports_bias = False
 
     def __call__(self, z):
         raise NotImplementedError
@@ -59,17 +61,31 @@ class Activation:
         ``nx`` (numpy or torch arrays)."""
         raise NotImplementedError
 
-    def gaussian_mean_derivative(self, s):
-        """E[σ'(s g)] for g ~ N(0, 1) and s ≥ 0 (array): by Stein's lemma E[σ(⟨u, x⟩) x] = κ u E[σ'(√κ|u| g)] for
-        x ~ N(0, κI), the linear moment of a teacher neuron."""
+    def gaussian_mean_derivative(self, s, shift=None):
+        """E[σ'(s g + c)] for g ~ N(0, 1), s ≥ 0 and shifts c (0 when None; arrays): by Stein's lemma
+        E[σ(⟨u, x⟩ + c) x] = κ u E[σ'(√κ|u| g + c)] for x ~ N(0, κI), the linear moment of a teacher neuron."""
         lam, rho = self.relu_decomposition
-        return lam + rho / 2 + 0.0 * np.asarray(s, dtype=np.float64)
+        s = np.asarray(s, dtype=np.float64)
+        if shift is None:
+            return lam + rho / 2 + 0.0 * s
+        from scipy.special import ndtr
+
+        shift = np.asarray(shift, dtype=np.float64)
+        ratio = np.divide(shift, s, out=np.where(shift > 0, np.inf, np.where(shift < 0, -np.inf, 0.0)), where=s > 0)
+        return lam + rho * ndtr(ratio)
 
     def pair_kernel(self, p, q, q2, nx):
         """(K, ∂K/∂p, ∂K/∂q) of K(p, q, q') = E[σ(u) σ(u')] for centred jointly Gaussian (u, u') with variances q, q'
         and covariance p (backend arrays that broadcast). The field of such a unit at b from b' is
         K(κ⟨b, b'⟩, κ|b|², κ|b'|²), with gradient κ(∂_p K b' + 2 ∂_q K b), for inputs x ~ N(0, κI)."""
         raise NotImplementedError
+
+    def shifted_pair_kernel(self, p, q, q2, c, c2, nx):
+        """(K, ∂K/∂p, ∂K/∂q, ∂K/∂c) of K = E[σ(u) σ(u')] for jointly Gaussian (u, u') with means (c, c') — the biases
+        —, variances q, q' and covariance p. The field of a biased neuron (b, c) from (b', c') is
+        K(κ⟨b, b'⟩, κ|b|², κ|b'|², c, c'), with gradient κ(∂_p K b' + 2 ∂_q K b) in b and ∂_c K in c."""
+        raise ValueError(f"{self!r} has no kernel for biased neurons; biases are available for "
+                         f"{', '.join(BIASED)}")
 
     def dual_parts(self, c, nx):
         """The dual kernel split as k(c) = ℓ c + w · k̃(c): returns (ℓ, w, k̃, k̃', k̃ − c k̃'). The backends add the
@@ -103,7 +119,40 @@ class Activation:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.spec().items() if k != 'activation')})"
 
 
-class LeakyReLU(Activation):
+class ReLUFamily(Activation):
+    """Units σ(z) = λ z + ρ relu(z) (:attr:`relu_decomposition`): their dual kernel is
+    k(c) = (λ² + λρ) c + ρ² k_relu(c), the first arc-cosine kernel plus a linear part that the backends add exactly
+    (:meth:`dual_parts`)."""
+
+    def dual(self, c, nx):
+        linear, w, k, dk, radial = self.dual_parts(c, nx)
+        k, dk, radial = w * k, w * dk, w * radial
+        if linear:
+            k = k + linear * c
+            dk = dk + linear
+        return k, dk, radial
+
+    def dual_parts(self, c, nx):
+        # In place on fresh arrays (numpy arrays and torch tensors alike): this pass is memory-bound.
+        pi_minus_theta = nx.arccos(c)
+        pi_minus_theta *= -1.0
+        pi_minus_theta += math.pi
+        sin = 1.0 - c
+        sin *= 1.0 + c
+        sin = nx.sqrt(sin)
+        k = pi_minus_theta * c
+        k += sin
+        linear, weight = self.kernel_weights
+        return linear, weight / (2 * math.pi), k, pi_minus_theta, sin
+
+    @property
+    def kernel_weights(self) -> tuple[float, float]:
+        """(λ² + λρ, ρ²): k(c) = (λ² + λρ) c + ρ² J(θ)/(2π)."""
+        lam, rho = self.relu_decomposition
+        return lam * (lam + rho), rho * rho
+
+
+class LeakyReLU(ReLUFamily):
     """σ_α(z) = max(z, αz) for 0 ≤ α < 1 (α = 0 is the ReLU).
 
     Examples
@@ -136,32 +185,44 @@ class LeakyReLU(Activation):
     def derivative(self, z):
         return np.where(z > 0, 1.0, np.where(z < 0, self.slope, (1 + self.slope) / 2))
 
-    def dual(self, c, nx):
-        linear, w, k, dk, radial = self.dual_parts(c, nx)
-        k, dk, radial = w * k, w * dk, w * radial
-        if linear:
-            k = k + linear * c
-            dk = dk + linear
-        return k, dk, radial
-
-    def dual_parts(self, c, nx):
-        # In place on fresh arrays (numpy arrays and torch tensors alike): this pass is memory-bound.
-        pi_minus_theta = nx.arccos(c)
-        pi_minus_theta *= -1.0
-        pi_minus_theta += math.pi
-        sin = 1.0 - c
-        sin *= 1.0 + c
-        sin = nx.sqrt(sin)
-        k = pi_minus_theta * c
-        k += sin
-        return self.slope, (1 - self.slope) ** 2 / (2 * math.pi), k, pi_minus_theta, sin
-
     @property
     def relu_decomposition(self):
         return self.slope, 1.0 - self.slope
 
+    @property
+    def kernel_weights(self):
+        return self.slope, (1.0 - self.slope) ** 2  # λ² + λρ = α, written so that it is α to the last bit
+
     def spec(self):
         return {"activation": self.name, "slope": self.slope}
+
+
+class Abs(ReLUFamily):
+    """σ(z) = |z| = −z + 2 relu(z): k(c) = −c + 4 k_relu(c) = (2/π)(√(1 − c²) + c arcsin c). Positively homogeneous
+    (degree 1), so also on the sphere; no biases.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k, _, _ = Abs().dual(np.array([1.0]), np)
+    >>> float(k[0])   # E g² = 1
+    1.0
+    """
+
+    name = "abs"
+
+    def __call__(self, z):
+        return np.abs(z)
+
+    def torch(self, z):
+        return z.abs()
+
+    def derivative(self, z):
+        return np.sign(z)
+
+    @property
+    def relu_decomposition(self):
+        return -1.0, 2.0
 
 
 class ReLU(LeakyReLU):
@@ -175,9 +236,16 @@ class ReLU(LeakyReLU):
     """
 
     name = "relu"
+    supports_bias = True
 
     def __init__(self):
         super().__init__(0.0)
+
+    def shifted_pair_kernel(self, p, q, q2, c, c2, nx):
+        """Closed form through the bivariate normal distribution function (:func:`meanfield.bivariate.relu_moments`)."""
+        from .bivariate import relu_moments
+
+        return relu_moments(p, q, q2, c, c2, nx)
 
     def spec(self):
         return {"activation": self.name, "slope": 0.0}
@@ -296,8 +364,21 @@ class Erf(Activation):
     def derivative(self, z):
         return 2.0 / math.sqrt(math.pi) * np.exp(-np.asarray(z) ** 2)
 
-    def gaussian_mean_derivative(self, s):
-        return 2.0 / np.sqrt(np.pi * (1.0 + 2.0 * np.asarray(s, dtype=np.float64) ** 2))
+    def gaussian_mean_derivative(self, s, shift=None):
+        spread = 1.0 + 2.0 * np.asarray(s, dtype=np.float64) ** 2  # E erf'(s g + c) = 2 e^{−c²/(1+2s²)}/√(π(1+2s²))
+        shift = 0.0 if shift is None else np.asarray(shift, dtype=np.float64)
+        return 2.0 / np.sqrt(np.pi * spread) * np.exp(-shift**2 / spread)
+
+    supports_bias = True
+
+    def shifted_pair_kernel(self, p, q, q2, c, c2, nx):
+        """With biases through the Hermite route (:class:`HermiteActivation`; erf is entire, so it converges fast)."""
+        if "_hermite" not in self.__dict__:
+            def second(z):
+                return -4.0 / math.sqrt(math.pi) * z * np.exp(-z * z)
+
+            self._hermite = HermiteActivation(self, self.derivative, second, self.torch, self.name)
+        return self._hermite.shifted_pair_kernel(p, q, q2, c, c2, nx)
 
     def pair_kernel(self, p, q, q2, nx):
         a, a2 = 1.0 + 2.0 * q, 1.0 + 2.0 * q2
@@ -347,6 +428,7 @@ class HermiteActivation(Activation):
 
     degree = None
     uses_pair_kernel = True
+    supports_bias = True
 
     def __init__(self, function, derivative, second_derivative, torch_function, name: str, tol: float = 1e-10,
                  max_order: int = 160, nodes: int = 240):
@@ -373,30 +455,36 @@ class HermiteActivation(Activation):
     def derivative(self, z):
         return self.first(np.asarray(z, dtype=np.float64))
 
-    def _coefficients(self, fn, s):
-        """c_k(s) = E[fn(s g) h_k(g)] for k ≤ max_order, and E[fn(s g)²], for an array of scales s."""
-        values = fn(np.asarray(s, dtype=np.float64)[:, None] * self._x[None, :])
+    def _coefficients(self, fn, s, shift=None):
+        """c_k(s, c) = E[fn(s g + c) h_k(g)] for k ≤ max_order, and E[fn(s g + c)²], for arrays of scales s and
+        shifts c (0 when None)."""
+        arguments = np.asarray(s, dtype=np.float64)[:, None] * self._x[None, :]
+        if shift is not None:
+            arguments += np.asarray(shift, dtype=np.float64)[:, None]
+        values = fn(arguments)
         weighted = values * self._w
         return weighted @ self._h, np.einsum("ij,ij->i", weighted, values)
 
-    def gaussian_mean_derivative(self, s):
+    def gaussian_mean_derivative(self, s, shift=None):
         s = np.atleast_1d(np.asarray(s, dtype=np.float64))
-        return self._coefficients(self.first, s)[0][:, 0]
+        shift = None if shift is None else np.broadcast_to(np.asarray(shift, dtype=np.float64), s.shape)
+        return self._coefficients(self.first, s, shift)[0][:, 0]
 
-    def _series(self, scales):
-        """Coefficients of σ, σ', σ'' at the scales (all orders up to max_order), with their relative tails
-        1 − Σ_{j≤k} c_j²/E[σ(s g)²] (rows: scales, columns: k)."""
+    def _series(self, scales, shifts=None):
+        """Coefficients of σ, σ', σ'' at the scales (and shifts), all orders up to max_order, with their relative
+        tails 1 − Σ_{j≤k} c_j²/E[σ(s g + c)²] (rows: particles, columns: k)."""
         out = []
         for fn in (self.function, self.first, self.second):
-            coefficients, energy = self._coefficients(fn, scales)
+            coefficients, energy = self._coefficients(fn, scales, shifts)
             tails = (energy[:, None] - np.cumsum(coefficients**2, axis=1)) / np.maximum(energy, 1e-300)[:, None]
             out.append((coefficients, np.maximum(tails, 0.0)))
         return out
 
-    def relative_tails(self, scales) -> np.ndarray:
-        """(n, max_order + 1): at each scale s = √κ|b| and order K, the largest relative tail
-        1 − Σ_{k≤K} c_k(s)²/E[f(s g)²] of the three series (f = σ, σ', σ''), what :attr:`tol` is compared with."""
-        return np.max([tails for _, tails in self._series(np.asarray(scales, dtype=np.float64))], axis=0)
+    def relative_tails(self, scales, shifts=None) -> np.ndarray:
+        """(n, max_order + 1): at each scale s = √κ|b| (and shift c, the bias) and order K, the largest relative tail
+        1 − Σ_{k≤K} c_k(s)²/E[f(s g + c)²] of the three series (f = σ, σ', σ''), what :attr:`tol` is compared with."""
+        scales = np.asarray(scales, dtype=np.float64)
+        return np.max([tails for _, tails in self._series(scales, shifts)], axis=0)
 
     def _order(self, series, scales) -> int:
         """The smallest K at which every relative tail is at most ``tol``."""
@@ -412,32 +500,42 @@ class HermiteActivation(Activation):
         return int(np.argmax(ok))
 
     def pair_kernel(self, p, q, q2, nx):
+        return self._expansion(p, q, q2, None, None, nx)[:3]
+
+    def shifted_pair_kernel(self, p, q, q2, c, c2, nx):
+        return self._expansion(p, q, q2, c, c2, nx)
+
+    def _expansion(self, p, q, q2, c, c2, nx):
+        """(K, ∂_pK, ∂_qK, ∂_cK) by the Mehler series; ∂_cK = E[σ'(u)σ(u')] is only formed with shifts."""
         to_numpy = getattr(nx, "to_numpy", np.asarray)  # the scales go to the host: O(m) numbers
+        shifted = c is not None
+
+        def host(x, like):  # one entry per row (per column) of the pair tile, as the scales
+            return np.broadcast_to(to_numpy(x), np.shape(to_numpy(like))).reshape(-1)
+
         s1 = np.sqrt(np.maximum(to_numpy(q).reshape(-1), 0.0))
         s2 = np.sqrt(np.maximum(to_numpy(q2).reshape(-1), 0.0))
-        first, second = self._series(s1), self._series(s2)
+        first = self._series(s1, host(c, q) if shifted else None)
+        second = self._series(s2, host(c2, q2) if shifted else None)
         # One order K for both sides: truncating one side lower would leave cross terms of size √tol.
         order = max(self._order(first, s1), self._order(second, s2))
         self.last_order = order
         self.last_error = max(float(np.max(t[:, order])) for _, t in first + second)
         (c1, _), (d1, _), (e1, _) = first
-        (c2, _), (d2, _), _ = second
-        c1, d1, e1, c2, d2 = (nx.asarray(np.ascontiguousarray(a[:, :order + 1])) for a in (c1, d1, e1, c2, d2))
+        (c2_, _), (d2, _), _ = second
+        c1, d1, e1, c2_, d2 = (nx.asarray(np.ascontiguousarray(a[:, :order + 1])) for a in (c1, d1, e1, c2_, d2))
         qq = q * q2
         live = qq > 0
         rho = nx.clip(nx.where(live, p / nx.sqrt(nx.where(live, qq, 1.0)), 0.0), -1.0, 1.0)
-        k = c1[:, order:order + 1] * c2[:, order][None, :]
-        dk_dp = d1[:, order:order + 1] * d2[:, order][None, :]
-        dk_dq = e1[:, order:order + 1] * c2[:, order][None, :]
-        for j in range(order - 1, -1, -1):  # Horner in ρ, in place (memory-bound: one pass per term and series)
-            k *= rho
-            k += c1[:, j:j + 1] * c2[:, j][None, :]
-            dk_dp *= rho
-            dk_dp += d1[:, j:j + 1] * d2[:, j][None, :]
-            dk_dq *= rho
-            dk_dq += e1[:, j:j + 1] * c2[:, j][None, :]
-        dk_dq *= 0.5
-        return k, dk_dp, dk_dq
+        # Horner in ρ, in place (memory-bound: one pass per term and series): (left, right) coefficient pairs.
+        pairs = [(c1, c2_), (d1, d2), (e1, c2_)] + ([(d1, c2_)] if shifted else [])
+        sums = [left[:, order:order + 1] * right[:, order][None, :] for left, right in pairs]
+        for j in range(order - 1, -1, -1):
+            for total, (left, right) in zip(sums, pairs):
+                total *= rho
+                total += left[:, j:j + 1] * right[:, j][None, :]
+        sums[2] *= 0.5
+        return tuple(sums) if shifted else (*sums, None)
 
     def spec(self):
         return {"activation": self.name, "tol": self.tol, "max_order": self.max_order}
@@ -492,6 +590,8 @@ def _torch(name: str):
 
 
 RELU = ReLU()
+#: Units whose neurons can carry a bias (by name).
+BIASED = ("relu", "erf", "gelu", "tanh", "silu", "softplus")
 
 
 def as_activation(activation=None, slope: float | None = None) -> Activation:
@@ -523,5 +623,5 @@ def as_activation(activation=None, slope: float | None = None) -> Activation:
 
 
 #: Units by name (configuration files), besides "relu" and "leaky_relu" (with its slope).
-ACTIVATIONS = {"relu2": lambda: ReLUPower(2), "relu3": lambda: ReLUPower(3), "erf": Erf, "gelu": GELU, "tanh": Tanh,
-               "silu": SiLU, "softplus": Softplus}
+ACTIVATIONS = {"abs": Abs, "relu2": lambda: ReLUPower(2), "relu3": lambda: ReLUPower(3), "erf": Erf, "gelu": GELU,
+               "tanh": Tanh, "silu": SiLU, "softplus": Softplus}

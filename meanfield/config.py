@@ -13,9 +13,9 @@ A configuration has five tables; every key is checked, and unknown ones are erro
     k = 3                             # teacher: k random unit neurons (seed), output weights `coefficients`
     seed = 0
 
-    [problem]                         # optional: activation = "relu" | "leaky_relu" (slope) | "relu2" | "relu3" | "erf"
-                                      #   | "gelu" | "tanh" | "silu" | "softplus" (Hermite expansion)
-    activation = "relu"
+    [problem]                         # optional: activation = "relu" | "leaky_relu" (slope) | "abs" | "relu2" | "relu3"
+                                      #   | "erf" | "gelu" | "tanh" | "silu" | "softplus" (Hermite); bias = true for
+    activation = "relu"               #   neurons σ(⟨b, x⟩ + c) (Gaussian inputs; the init then needs bias_std)
 
     [init]                            # kind = sign_sphere | gaussian | paired
     kind = "sign_sphere"
@@ -31,7 +31,8 @@ A configuration has five tables; every key is checked, and unknown ones are erro
     output = "results/runs/student_teacher.h5"   # relative to the working directory
 
 Target options: teacher (k, coefficients = scalar or list, seed, unit_neurons, activation: the teacher's unit, "relu"
-by default; the student's [problem] activation must be the same or of the ReLU family for a ReLU teacher), linear
+by default; the student's [problem] activation must be the same or of the ReLU family for a ReLU teacher; bias = scalar
+or list: the teacher's biases), linear
 (beta = list or "random", seed), cubic (z = list or "random", seed, half_energy: ½E f*², default 1), multi_index
 (d_hidden, g = "norm" for g = |x_H|, subspace = "first" (the first d_H coordinates) or "random" (seed)).
 
@@ -68,10 +69,10 @@ _SCHEMA: dict[str, dict[str, object]] = {
     "inputs": {"law": _STR, "d": _INT, "variance": _NUM},
     "target": {"kind": _STR, "k": _INT, "coefficients": (_NUM, _VEC), "seed": _INT, "unit_neurons": _BOOL,
                "beta": (_VEC, _STR), "z": (_VEC, _STR), "half_energy": _NUM, "d_hidden": _INT, "g": _STR,
-               "subspace": _STR, "activation": _STR},
-    "problem": {"activation": _STR, "slope": _NUM},
+               "subspace": _STR, "activation": _STR, "bias": (_NUM, _VEC)},
+    "problem": {"activation": _STR, "slope": _NUM, "bias": _BOOL},
     "init": {"kind": _STR, "m": _INT, "seed": _INT, "radius": _NUM, "a_scale": _NUM, "a_std": _NUM, "b_std": _NUM,
-             "base": _STR},
+             "base": _STR, "bias_std": _NUM},
 }
 _TABLES = {"name", "inputs", "target", "problem", "init", "run", "sweep", "mlp"}
 #: Arguments of the run functions that are not settings of a configuration file.
@@ -134,8 +135,9 @@ _REQUIRED_RUN = {"flow": ("t_max", "dt"), "sgd": ("t_max", "eta"), "mlp": ()}
 _CHOICES = {
     ("inputs", "law"): ("gaussian", "sphere"),
     ("target", "kind"): ("teacher", "linear", "cubic", "multi_index"),
-    ("problem", "activation"): ("relu", "leaky_relu", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"),
-    ("target", "activation"): ("relu", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"),
+    ("problem", "activation"): ("relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu",
+                                "softplus"),
+    ("target", "activation"): ("relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"),
     ("init", "kind"): ("sign_sphere", "gaussian", "paired"),
     ("init", "base"): ("sign_sphere", "gaussian"),
     ("run", "solver"): ("euler", "heun", "rk4", "bosh3", "dopri5"),
@@ -297,7 +299,13 @@ def _target(cfg, inputs):
         if spec.get("unit_neurons", True):
             U /= np.linalg.norm(U, axis=1, keepdims=True)
         c = np.broadcast_to(np.asarray(spec.get("coefficients", 1.0), dtype=np.float64), (k,))
-        return TeacherNetwork(c.copy(), U, activation=spec.get("activation", "relu"))
+        bias = spec.get("bias")
+        if bias is not None:
+            bias = np.asarray(bias, dtype=np.float64)
+            if bias.ndim and bias.shape != (k,):
+                raise ConfigError(f"[target] bias has {bias.size} entries but the teacher has k = {k} neurons")
+            bias = np.broadcast_to(bias, (k,)).copy()
+        return TeacherNetwork(c.copy(), U, activation=spec.get("activation", "relu"), bias=bias)
     if kind == "linear":
         return LinearTarget(_vector(spec.get("beta", "random"), d, rng, "beta"))
     if kind == "cubic":
@@ -330,7 +338,8 @@ def build_problem(cfg: dict) -> Problem:
     inputs = _in_table("inputs", _inputs, cfg)
     target = _in_table("target", _target, cfg, inputs)
     prob = cfg.get("problem", {})
-    return _in_table("problem", Problem, target, inputs, prob.get("activation", "relu"), prob.get("slope", 0.01))
+    return _in_table("problem", Problem, target, inputs, prob.get("activation", "relu"), prob.get("slope", 0.01),
+                     prob.get("bias", False))
 
 
 def build_init(cfg: dict):

@@ -5,13 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_positive, check_positive_int
-from .measure import ParticleMeasure
+from .measure import BiasedMeasure, ParticleMeasure
 
 __all__ = ["sign_sphere", "gaussian", "paired", "symmetrize"]
 
 
-def sign_sphere(m: int, d: int, seed=None, radius: float = 1.0, a_scale: float = 1.0) -> ParticleMeasure:
-    """a_j = ±a_scale with independent fair signs, b_j uniform on the sphere of radius ``radius``.
+def _biases(a, b, rng, bias_std) -> ParticleMeasure:
+    """Neurons (a, b), with biases c_j ~ N(0, bias_std²) drawn after them when ``bias_std`` is given (0 gives zero
+    biases that the flow then moves), so that the draws of a and b do not depend on it."""
+    if bias_std is None:
+        return ParticleMeasure(a, b)
+    bias_std = float(bias_std)
+    if not bias_std >= 0:
+        raise ValueError(f"bias_std must be >= 0 (or None for neurons without biases), got {bias_std}")
+    return BiasedMeasure(a, b, bias_std * rng.standard_normal(a.shape[0]))
+
+
+def sign_sphere(m: int, d: int, seed=None, radius: float = 1.0, a_scale: float = 1.0,
+                bias_std: float | None = None) -> ParticleMeasure:
+    """a_j = ±a_scale with independent fair signs, b_j uniform on the sphere of radius ``radius``; with ``bias_std``,
+    biased neurons with c_j ~ N(0, bias_std²) (a :class:`~meanfield.measure.BiasedMeasure`).
 
     Examples
     --------
@@ -25,16 +38,27 @@ def sign_sphere(m: int, d: int, seed=None, radius: float = 1.0, a_scale: float =
     rng = np.random.default_rng(seed)
     a = a_scale * rng.choice([-1.0, 1.0], size=m)
     g = rng.standard_normal((m, d))
-    return ParticleMeasure(a, radius * g / np.linalg.norm(g, axis=1, keepdims=True))
+    return _biases(a, radius * g / np.linalg.norm(g, axis=1, keepdims=True), rng, bias_std)
 
 
-def gaussian(m: int, d: int, seed=None, a_std: float = 1.0, b_std: float | None = None) -> ParticleMeasure:
-    """a_j ~ N(0, a_std²), b_j ~ N(0, b_std² I_d) with b_std = 1/√d by default (|b_j| ≈ 1)."""
+def gaussian(m: int, d: int, seed=None, a_std: float = 1.0, b_std: float | None = None,
+             bias_std: float | None = None) -> ParticleMeasure:
+    """a_j ~ N(0, a_std²), b_j ~ N(0, b_std² I_d) with b_std = 1/√d by default (|b_j| ≈ 1); with ``bias_std``,
+    biases c_j ~ N(0, bias_std²).
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> mu = mf.init.gaussian(m=4, d=3, seed=0, bias_std=0.5)
+    >>> type(mu).__name__, mu.c.shape
+    ('BiasedMeasure', (4,))
+    """
     m, d = check_positive_int(m, "m"), check_positive_int(d, "d")
     a_std = check_positive(a_std, "a_std")
     b_std = check_positive(b_std, "b_std") if b_std is not None else 1.0 / np.sqrt(d)
     rng = np.random.default_rng(seed)
-    return ParticleMeasure(a_std * rng.standard_normal(m), b_std * rng.standard_normal((m, d)))
+    a = a_std * rng.standard_normal(m)
+    return _biases(a, b_std * rng.standard_normal((m, d)), rng, bias_std)
 
 
 def symmetrize(mu: ParticleMeasure) -> ParticleMeasure:
@@ -43,6 +67,9 @@ def symmetrize(mu: ParticleMeasure) -> ParticleMeasure:
     A measure invariant under S keeps its predictor odd (linear for ReLU, since σ(z) − σ(−z) = z) along
     the flow whenever the target is odd (Hajjar & Chizat 2023, arXiv:2211.08771).
     """
+    if isinstance(mu, BiasedMeasure):
+        raise ValueError("symmetrize pairs (a, b) with (−a, −b), a symmetry that neurons with biases do not have "
+                         "(a σ(z + c) − a σ(−z − c) = a(z + c)); use neurons without biases")
     return ParticleMeasure(np.concatenate([mu.a, -mu.a]), np.concatenate([mu.b, -mu.b]),
                            np.concatenate([mu.weights, mu.weights]) / 2)
 

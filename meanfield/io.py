@@ -11,7 +11,7 @@ Layout of a file (format ``meanfield-trajectory``, version 2; readable with plai
     /observables/<name>    (T, ...)  user observables, one row per save (arrays: one compressed row per chunk)
     /particles/weights     (m,)
     /particles/a           (T, m)    one snapshot per chunk, compressed (absent with SaveAt(particles=False))
-    /particles/b           (T, m, d)  neurons b (for a low-dimensional reduced flow: its rings' [u | r])
+    /particles/b           (T, m, d)  neurons b ([b | c] with biases; rings' [u | r] for a low-dimensional flow)
     /checkpoint/<name>     the stepping rule's state as named arrays (flow: a, b, n_evaluations, max_risk; SGD: a, b,
                            rng, max_risk; MLP: W0 …, W0.m1 …, W0.m2 …, optimizer_steps, initial_loss)
     /checkpoint/clock      (5,) t, step, n_saved, h, wall_time;  /checkpoint/checksum  () CRC-32 of the above
@@ -765,7 +765,7 @@ class FileRecorder:
     def save(self, t, risk, measure, observables, checkpoint: Checkpoint, particles: bool = True):
         """Append one snapshot, then write its checkpoint and flush."""
         if not self.writer.started:
-            self.writer.start(observables, (measure.m, measure.d) if particles else None, checkpoint)
+            self.writer.start(observables, (measure.m, measure.width) if particles else None, checkpoint)
         self.writer.append(t, risk, measure if particles else None, observables)
         self.writer.checkpoint(checkpoint)
 

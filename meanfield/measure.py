@@ -10,7 +10,7 @@ import numpy as np
 
 from ._validation import as_float_array
 
-__all__ = ["ParticleMeasure", "RingMeasure", "measure_type"]
+__all__ = ["ParticleMeasure", "BiasedMeasure", "RingMeasure", "measure_type"]
 
 
 def _masses(weights, m: int) -> np.ndarray:
@@ -48,6 +48,12 @@ class _Particles:
     @property
     def uniform(self) -> bool:
         return bool(np.all(self.weights == self.weights[0]))
+
+    @property
+    def width(self) -> int:
+        """Columns of the coordinates in the state [a | coordinates] (the rows of ``particles/b`` in files)."""
+        return sum(1 if getattr(self, name).ndim == 1 else getattr(self, name).shape[1]
+                   for name in self.coordinate_names)
 
     def arrays(self) -> dict:
         """The particles by name (``a`` and the coordinates), as a checkpoint stores them."""
@@ -128,6 +134,60 @@ class ParticleMeasure(_Particles):
         return cls(state[:, 0].copy(), state[:, 1:].copy(), weights)
 
 
+class BiasedMeasure(ParticleMeasure):
+    """Neurons with biases θ = (a, b, c): the predictor is f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩ + c_j). The solvers' state is
+    [a | b | c]; trajectory files store [b | c] as the rows of ``particles/b``.
+
+    Parameters
+    ----------
+    a : array (m,)
+        Output weights.
+    b : array (m, d)
+        Input weights.
+    c : array (m,)
+        Biases.
+    weights : array (m,), optional
+        Particle masses, as for :class:`ParticleMeasure`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mu = BiasedMeasure(np.ones(2), np.eye(2), np.array([0.5, -1.0]))
+    >>> mu.d, mu.state().shape, mu.predict(np.zeros((1, 2))).tolist()
+    (2, (2, 4), [0.25])
+    """
+
+    __slots__ = ("c",)
+    coordinate_names = ("b", "c")
+
+    def __init__(self, a, b, c, weights=None):
+        super().__init__(a, b, weights)
+        c = as_float_array(c, "c (biases)", ndim=1)
+        _check_rows(self.a, c[:, None], "c")
+        self.c = c
+
+    def predict(self, x, activation=0.0) -> np.ndarray:
+        """f(μ; x) = Σ_j w_j a_j σ(⟨b_j, x⟩ + c_j) on an (n, d) array of inputs."""
+        from .activations import as_activation
+
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.d:
+            raise ValueError(f"predict needs inputs of shape (n, {self.d}) for neurons of dimension {self.d}, "
+                             f"got shape {x.shape}")
+        return as_activation(activation)(x @ self.b.T + self.c) @ (self.weights * self.a)
+
+    @classmethod
+    def from_state(cls, state, weights=None) -> BiasedMeasure:
+        """The measure of a solver state [a | b | c]."""
+        state = np.asarray(state, dtype=np.float64)
+        return cls(state[:, 0].copy(), state[:, 1:-1].copy(), state[:, -1].copy(), weights)
+
+    @classmethod
+    def with_biases(cls, mu: ParticleMeasure, c) -> BiasedMeasure:
+        """The neurons of ``mu`` given biases ``c`` (an (m,) array or a scalar)."""
+        return cls(mu.a, mu.b, np.broadcast_to(np.asarray(c, dtype=np.float64), (mu.m,)).copy(), mu.weights)
+
+
 class RingMeasure(_Particles):
     r"""Reduced particles of a flow whose target depends on x only through Qᵀx: particle j stands for the ring of
     neurons (a_j, Q u_j + r_j e), e uniform over the unit sphere of H^⊥ = span(Q)^⊥ (Hajjar & Chizat 2023,
@@ -189,6 +249,8 @@ class RingMeasure(_Particles):
 
 
 def measure_type(spec: dict) -> type:
-    """The particle type of a run from its problem description: rings for a low-dimensional reduction, neurons
-    otherwise."""
-    return RingMeasure if spec.get("reduction") == "low_dimensional" else ParticleMeasure
+    """The particle type of a run from its problem description: rings for a low-dimensional reduction, biased neurons
+    for a problem with biases, neurons otherwise."""
+    if spec.get("reduction") == "low_dimensional":
+        return RingMeasure
+    return BiasedMeasure if spec.get("bias") else ParticleMeasure

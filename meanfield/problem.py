@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import as_activation
-from .inputs import InputLaw
+from .activations import BIASED, as_activation
+from .inputs import Gaussian, InputLaw
 from .kernels.base import Backend, get_backend
-from .measure import ParticleMeasure
+from .measure import BiasedMeasure, ParticleMeasure
 from .targets import Target
 
 __all__ = ["Problem", "ProblemVariant", "BoundProblem", "Evaluation", "ApproximateRiskWarning"]
@@ -53,6 +53,11 @@ class Problem:
         The unit, e.g. ``mf.ReLU()`` or ``mf.LeakyReLU(0.1)``; the names are shorthands.
     slope : float
         α for ``activation="leaky_relu"`` (ignored otherwise).
+    bias : bool
+        Neurons with biases, f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩ + c_j), moved by the flow like b (particles are
+        :class:`~meanfield.measure.BiasedMeasure`): Gaussian inputs and the units of
+        :data:`~meanfield.activations.BIASED`, exact through the bivariate normal distribution for the ReLU and the
+        Hermite route otherwise.
 
     Notes
     -----
@@ -73,7 +78,8 @@ class Problem:
     #: The particles this problem's flows move: neurons (a, b), or another type for reduced coordinates.
     measure_type = ParticleMeasure
 
-    def __init__(self, target: Target, inputs: InputLaw, activation: str = "relu", slope: float = 0.01):
+    def __init__(self, target: Target, inputs: InputLaw, activation: str = "relu", slope: float = 0.01,
+                 bias: bool = False):
         if not isinstance(target, Target):
             raise TypeError(f"target must be a meanfield Target, got {type(target).__name__}")
         if not isinstance(inputs, InputLaw):
@@ -81,6 +87,16 @@ class Problem:
         target.check_inputs(inputs)
         self.unit = as_activation(activation, slope if activation == "leaky_relu" else None)
         target.check_unit(self.unit)
+        self.bias = bool(bias)
+        if self.bias:
+            if not isinstance(inputs, Gaussian):
+                raise ValueError(f"biases need Gaussian inputs (the kernel of a biased unit on {type(inputs).__name__} "
+                                 "has no closed form): use mf.Gaussian(d) or bias=False")
+            if not self.unit.supports_bias:
+                raise ValueError(f"{self.unit!r} has no kernel for biased neurons; use one of {', '.join(BIASED)} "
+                                 "or bias=False")
+            target.check_bias()
+            self.measure_type = BiasedMeasure
         self.target, self.inputs = target, inputs
         self.scale = inputs.unit_scale(self.unit)  # κ, or the sphere's radial conversion for a degree-n unit
         self.target_energy = float(target.second_moment(inputs))
@@ -107,7 +123,8 @@ class Problem:
         return self.unit(z)
 
     def spec(self) -> dict:
-        return {"inputs": self.inputs.spec(), "target": self.target.spec(), **self.unit.spec()}
+        return {"inputs": self.inputs.spec(), "target": self.target.spec(), **self.unit.spec(),
+                **({"bias": True} if self.bias else {})}
 
     # -- evaluation on backend arrays -------------------------------------------------------------------
     def bind(self, backend: Backend | str = "auto", **options) -> BoundProblem:
@@ -122,7 +139,7 @@ class Problem:
     def self_field(self, bound: BoundProblem, b, coef):
         """(Σ_k c_k K(b_j, b_k), its gradient) at the particles b (backend arrays): all pairs here; variants
         override it (symmetric images, ring averages)."""
-        return bound.backend.field(b, b, coef, self.scale, self.unit)
+        return bound.backend.field(b, b, coef, self.scale, self.unit, bias=self.bias)
 
     def target_field(self, bound: BoundProblem, b):
         """(F*(b_j), ∇F*(b_j)) in the particles' coordinates (variants with reduced coordinates override it)."""
@@ -148,8 +165,8 @@ class Problem:
 
     @property
     def particles_are_neurons(self) -> bool:
-        """Whether the particles of this problem's flows are neurons (a, b) with b ∈ R^d."""
-        return self.measure_type is ParticleMeasure
+        """Whether the particles of this problem's flows are neurons (a, b) with b ∈ R^d (with or without biases)."""
+        return issubclass(self.measure_type, ParticleMeasure)
 
     def check_measure(self, mu: ParticleMeasure) -> None:
         """Raise a one-line error unless ``mu`` is a measure this problem's flows can run."""
@@ -157,6 +174,12 @@ class Problem:
             raise TypeError(f"expected a ParticleMeasure, got {type(mu).__name__}")
         if mu.d != self.d:
             raise ValueError(f"the measure's neurons have dimension {mu.d} but the problem has d = {self.d}")
+        biased = isinstance(mu, BiasedMeasure)
+        if biased != self.bias:
+            fix = ("give the neurons biases (mf.BiasedMeasure.with_biases(mu, 0.0), or an init with bias_std)"
+                   if self.bias else "use Problem(..., bias=True) or a measure without biases")
+            raise ValueError(f"the problem {'has' if self.bias else 'has no'} biases but the measure "
+                             f"{'has' if biased else 'has no'} biases: {fix}")
 
     def evaluate(self, mu: ParticleMeasure, backend="auto") -> Evaluation:
         """ψ, ∇ψ at the particles and the risk, as numpy arrays."""
@@ -205,7 +228,7 @@ class BoundProblem:
     def target_correlation(self, b):
         """F*_σ(b) and ∇F*_σ(b) on backend arrays, for the problem's activation."""
         p = self.problem
-        return p.target.correlation(p.inputs, b, p.unit, self.backend)
+        return p.target.correlation(p.inputs, b, p.unit, self.backend, bias=p.bias)
 
     def constant(self, name: str, make):
         """``make(backend)`` computed once and kept: a problem's constants as this backend's arrays."""
@@ -234,15 +257,21 @@ class ProblemVariant(Problem):
     variant; nothing else needs editing.
     """
 
+    #: Why this variant does not take biased neurons (None when it does).
+    bias_refusal: str | None = "it is written for neurons without biases"
+
     def __init__(self, base: Problem):
         if not isinstance(base, Problem):
             raise TypeError(f"a problem variant wraps a meanfield Problem, got {type(base).__name__}")
+        if base.bias and self.bias_refusal:
+            raise ValueError(f"{type(self).__name__} cannot wrap a problem with biases: {self.bias_refusal}")
         self.base = base
         self._bound = {}
 
     target = property(lambda self: self.base.target)
     inputs = property(lambda self: self.base.inputs)
     unit = property(lambda self: self.base.unit)
+    bias = property(lambda self: self.base.bias)
     scale = property(lambda self: self.base.scale)
     target_energy = property(lambda self: self.base.target_energy)
     target_linear_moment = property(lambda self: self.base.target_linear_moment)

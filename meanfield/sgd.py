@@ -1,11 +1,12 @@
 r"""Finite-width two-layer networks in torch, trained by SGD, from the same description as the mean-field flow.
 
 The network of a particle measure μ = Σ_j w_j δ_{(a_j, b_j)} is f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩) (1/m output scaling for
-uniform weights). Training minimises ½ mean_batch (f(x) − f*(x))² and moves each neuron by η / w_j times its own
-gradient (lr = m · η for uniform weights), so that t = steps · η is mean-field time and, as the batch grows and η
-shrinks, the network follows the Euler scheme of the flow (Mei, Montanari & Nguyen 2018, arXiv:1804.06561; Chizat &
-Bach 2018, arXiv:1805.09545). The population risk of every saved state is the exact closed form of the flow's
-:class:`~meanfield.Problem`, so SGD runs and flows are compared on the same footing (and stored in the same format).
+uniform weights; σ(⟨b_j, x⟩ + c_j) for neurons with biases). Training minimises ½ mean_batch (f(x) − f*(x))² and
+moves each neuron by η / w_j times its own gradient (lr = m · η for uniform weights), so that t = steps · η is
+mean-field time and, as the batch grows and η shrinks, the network follows the Euler scheme of the flow (Mei,
+Montanari & Nguyen 2018, arXiv:1804.06561; Chizat & Bach 2018, arXiv:1805.09545). The population risk of every
+saved state is the exact closed form of the flow's :class:`~meanfield.Problem`, so SGD runs and flows are compared on
+the same footing (and stored in the same format).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .activations import as_activation
 from .controllers import ConstantStep, Diverged
 from .kernels.torch_backend import torch_device
 from .loop import Snapshot, run_loop
-from .measure import ParticleMeasure
+from .measure import BiasedMeasure, ParticleMeasure
 from .problem import Problem
 from .saving import SaveAt
 from .symmetry.alignment import default_observables
@@ -35,8 +36,8 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 class TwoLayerNetwork(torch.nn.Module):
-    """Bias-free two-layer network f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩), the finite counterpart of a
-    :class:`~meanfield.ParticleMeasure`.
+    """Two-layer network f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩ + c_j), the finite counterpart of a
+    :class:`~meanfield.ParticleMeasure` (c = None: no biases) or a :class:`~meanfield.measure.BiasedMeasure`.
 
     Examples
     --------
@@ -48,12 +49,18 @@ class TwoLayerNetwork(torch.nn.Module):
     True
     """
 
-    def __init__(self, a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, activation=0.0):
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, activation=0.0,
+                 c: torch.Tensor | None = None):
         super().__init__()
         self.a = torch.nn.Parameter(a)
         self.b = torch.nn.Parameter(b)
+        self.c = None if c is None else torch.nn.Parameter(c)
         self.register_buffer("weights", weights)
         self.unit = as_activation(activation)
+
+    def neuron_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """The per-neuron parameters by their names in a measure: a, b and, with biases, c."""
+        return {name: getattr(self, name) for name in ("a", "b", "c") if getattr(self, name) is not None}
 
     @classmethod
     def from_measure(cls, mu: ParticleMeasure, device="cpu", dtype: str = "float64", slope=0.0):
@@ -62,10 +69,12 @@ class TwoLayerNetwork(torch.nn.Module):
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         opts = {"device": torch_device(device), "dtype": _DTYPES[dtype]}
-        return cls(torch.tensor(mu.a, **opts), torch.tensor(mu.b, **opts), torch.tensor(mu.weights, **opts), slope)
+        c = torch.tensor(mu.c, **opts) if isinstance(mu, BiasedMeasure) else None
+        return cls(torch.tensor(mu.a, **opts), torch.tensor(mu.b, **opts), torch.tensor(mu.weights, **opts), slope, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.unit.torch(x @ self.b.T) @ (self.weights * self.a)
+        z = x @ self.b.T
+        return self.unit.torch(z if self.c is None else z + self.c) @ (self.weights * self.a)
 
     def to_measure(self) -> ParticleMeasure:
         """The measure of the current parameters: a copy (on a CPU fp64 network ``numpy()`` would share the
@@ -74,6 +83,8 @@ class TwoLayerNetwork(torch.nn.Module):
             def copy(t):
                 return t.detach().cpu().double().numpy().copy()
 
+            if self.c is not None:
+                return BiasedMeasure(copy(self.a), copy(self.b), copy(self.c), copy(self.weights))
             return ParticleMeasure(copy(self.a), copy(self.b), copy(self.weights))
 
 
@@ -148,8 +159,8 @@ class SGDStep:
             self.max_risk = self.max_risk_factor * max(risk0, self.problem.target_energy)
             return state
         with torch.no_grad():
-            net.a.copy_(torch.as_tensor(start.arrays["a"]))
-            net.b.copy_(torch.as_tensor(start.arrays["b"]))
+            for name, parameter in net.neuron_parameters().items():
+                parameter.copy_(torch.as_tensor(start.arrays[name]))
         state.generator.set_state(torch.as_tensor(np.asarray(start.arrays["rng"], dtype=np.uint8).copy()))
         state.step, self.max_risk = start.step, float(start.arrays["max_risk"])
         return state
@@ -173,8 +184,8 @@ class SGDStep:
         loss.backward()
         with torch.no_grad():
             inv_w = state.inverse_weights
-            net.a -= h * inv_w * net.a.grad
-            net.b -= h * inv_w[:, None] * net.b.grad
+            for parameter in net.neuron_parameters().values():
+                parameter -= h * (inv_w if parameter.ndim == 1 else inv_w[:, None]) * parameter.grad
         state.loss = loss.detach()
         return state, None
 

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from ._validation import as_float_array, check_positive, check_positive_int
-from .activations import RELU, as_activation
+from .activations import BIASED, RELU, as_activation
 from .inputs import Gaussian, InputLaw, Sphere
 from .kernels.base import Backend, get_backend
 from .kernels.closed_form import relu_kernel
@@ -140,9 +140,17 @@ class Target:
             raise ValueError(f"{type(self).__name__} has no correlation with {unit!r} yet (only with the ReLU family); "
                              "use a TeacherNetwork with that activation or a MonteCarloTarget")
 
-    def correlation(self, inputs: InputLaw, b, unit, nx: Backend | None = None):
+    def check_bias(self) -> None:
+        """Raise a one-line error unless this target's correlation with biased neurons is available."""
+        raise ValueError(f"{type(self).__name__} has no correlation with biased neurons yet; use a TeacherNetwork "
+                         "(with or without biases) or a MonteCarloTarget, or bias=False")
+
+    def correlation(self, inputs: InputLaw, b, unit, nx: Backend | None = None, bias: bool = False):
         """F*_σ(b) = E[f*(x) σ(⟨b, x⟩)] and its gradient for the unit σ, on the arrays of ``nx``. Here for
-        σ = λz + ρ relu(z): λ⟨E[f* x], b⟩ + ρ F*(b)."""
+        σ = λz + ρ relu(z): λ⟨E[f* x], b⟩ + ρ F*(b). With ``bias`` the rows of b are [b | c] and the correlation is
+        E[f*(x) σ(⟨b, x⟩ + c)] (targets that override :meth:`check_bias`)."""
+        if bias:
+            self.check_bias()
         self.check_unit(unit)
         nx = nx or get_backend("numpy")
         f, g = self.relu_correlation(inputs, b, nx)
@@ -199,7 +207,7 @@ class Target:
 
 
 class TeacherNetwork(Target):
-    r"""Teacher network f*(x) = Σ_i c_i σ(⟨u_i, x⟩), exact.
+    r"""Teacher network f*(x) = Σ_i c_i σ(⟨u_i, x⟩ + β_i), exact.
 
     Parameters
     ----------
@@ -207,6 +215,10 @@ class TeacherNetwork(Target):
         Output weights.
     U : array (k, d)
         Teacher neurons, one per row.
+    activation : Activation or str
+        The teacher's unit (the student's must be the same, or of the ReLU family for a ReLU teacher without biases).
+    bias : array (k,), optional
+        The teacher's biases β_i (Gaussian inputs; a student with or without biases learns it).
 
     Examples
     --------
@@ -214,9 +226,11 @@ class TeacherNetwork(Target):
     >>> t = mf.TeacherNetwork([1.0, -0.5], np.eye(2))
     >>> float(t(np.array([[1.0, 2.0]]))[0])
     0.0
+    >>> float(mf.TeacherNetwork([1.0], [[1.0, 0.0]], bias=[0.5])(np.array([[1.0, 2.0]]))[0])
+    1.5
     """
 
-    def __init__(self, c, U, activation="relu"):
+    def __init__(self, c, U, activation="relu", bias=None):
         U = as_float_array(U, "U (teacher neurons)", ndim=2)
         c = as_float_array(c, "c (teacher output weights)", ndim=1)
         if c.shape[0] != U.shape[0]:
@@ -224,69 +238,103 @@ class TeacherNetwork(Target):
         if U.shape[0] < 1:
             raise ValueError("a teacher network needs at least one neuron")
         self.c, self.U, self.d = c, U, U.shape[1]
+        self.bias = None if bias is None else as_float_array(bias, "bias (teacher biases)", shape=c.shape)
         self.unit = as_activation(activation)
-        self._relu = self.unit == RELU
+        if self.bias is not None and not self.unit.supports_bias:
+            raise ValueError(f"a teacher of {self.unit!r} units cannot carry biases; use one of "
+                             f"{', '.join(BIASED)} or bias=None")
+        self._relu = self.unit == RELU and self.bias is None
 
     def __call__(self, x):
-        return self.unit(np.asarray(x) @ self.U.T) @ self.c
+        z = np.asarray(x) @ self.U.T
+        return self.unit(z if self.bias is None else z + self.bias) @ self.c
 
     def torch(self, x):
         import torch
 
-        # U and c on the inputs' device, converted once (this runs at every SGD step).
-        U, c = self._cached(("torch", x.device, x.dtype), lambda: (torch.as_tensor(self.U).to(x),
-                                                                   torch.as_tensor(self.c).to(x)))
-        return self.unit.torch(x @ U.T) @ c
+        # U, c and the biases on the inputs' device, converted once (this runs at every SGD step).
+        U, c, bias = self._cached(("torch", x.device, x.dtype), lambda: tuple(
+            None if v is None else torch.as_tensor(v).to(x) for v in (self.U, self.c, self.bias)))
+        z = x @ U.T
+        return self.unit.torch(z if bias is None else z + bias) @ c
+
+    def check_inputs(self, inputs):
+        super().check_inputs(inputs)
+        if self.bias is not None and not isinstance(inputs, Gaussian):
+            raise ValueError(f"a teacher with biases needs Gaussian inputs, got {type(inputs).__name__}")
 
     def check_unit(self, unit):
         if unit != self.unit and not (self._relu and unit.relu_decomposition is not None):
             raise ValueError(f"a teacher of {self.unit!r} units and a student of {unit!r} units: their mixed kernel is "
                              "not available; give both the same activation")
 
-    def _field(self, inputs, b, unit, nx):
-        return nx.field(b, self._constant(nx, "U", lambda: self.U), self._constant(nx, "c", lambda: self.c),
-                        inputs.unit_scale(unit), unit)
+    def check_bias(self):
+        """A student with biases: the same unit's shifted kernel."""
+
+    def _neurons(self, shifted: bool):
+        """The teacher's neurons as the field's sources: U, or [U | β] for the shifted kernel (β = 0 without biases)."""
+        if not shifted:
+            return self.U
+        return np.column_stack([self.U, np.zeros(len(self.c)) if self.bias is None else self.bias])
+
+    def _field(self, inputs, b, unit, nx, bias=False):
+        shifted = bias or self.bias is not None
+        sources = self._constant(nx, ("neurons", shifted), lambda: self._neurons(shifted))
+        coef = self._constant(nx, "c", lambda: self.c)
+        scale = inputs.unit_scale(unit)
+        if shifted and not bias:  # a student without biases against a biased teacher: its neurons have c = 0
+            b = nx.asarray(b)
+            value, grad = nx.field(nx.concat([b, nx.zeros((b.shape[0], 1))], axis=1), sources, coef, scale, unit,
+                                   bias=True)
+            return value, grad[:, :-1]
+        return nx.field(b, sources, coef, scale, unit, bias=shifted)
 
     def relu_correlation(self, inputs, b, nx=None):
         if not self._relu:
             raise ValueError(f"the ReLU correlation of a teacher of {self.unit!r} units is not available")
         return self._field(inputs, b, RELU, nx or get_backend("numpy"))
 
-    def correlation(self, inputs, b, unit, nx=None):
-        if unit == self.unit and not self._relu:  # Σ c_i K_σ(b, u_i): the student's own kernel
+    def correlation(self, inputs, b, unit, nx=None, bias=False):
+        if bias or not self._relu:  # Σ c_i K_σ(b, u_i): the student's own kernel
             self.check_unit(unit)
-            return self._field(inputs, b, unit, nx or get_backend("numpy"))
+            return self._field(inputs, b, unit, nx or get_backend("numpy"), bias)
         return super().correlation(inputs, b, unit, nx)
 
     def linear_moment(self, inputs):
         if self._relu:  # E[σ(⟨u, x⟩) x] = E[(⟨u, x⟩/2) x] = κ u / 2.
             return inputs.kernel_scale * (self.c @ self.U) / 2
-        # Stein: E[σ(⟨u, x⟩) x] = κ u E[σ'(√κ |u| g)] for x ~ N(0, κI); on the sphere, for σ homogeneous of degree
-        # n, σ(⟨u, x⟩) x is homogeneous of degree n + 1: the Gaussian value (κ = 1) divided by E|g|^{n+1}.
+        # Stein: E[σ(⟨u, x⟩ + β) x] = κ u E[σ'(√κ |u| g + β)] for x ~ N(0, κI); on the sphere, for σ homogeneous of
+        # degree n, σ(⟨u, x⟩) x is homogeneous of degree n + 1: the Gaussian value (κ = 1) divided by E|g|^{n+1}.
         norms = np.linalg.norm(self.U, axis=1)
         if isinstance(inputs, Sphere):
             inputs.unit_scale(self.unit)  # the error for a non-homogeneous unit
             slopes = self.unit.gaussian_mean_derivative(norms) / inputs.radial_moment_gaussian(self.unit.degree + 1)
             return (self.c * slopes) @ self.U
         kappa = inputs.kernel_scale
-        slopes = self.unit.gaussian_mean_derivative(np.sqrt(kappa) * norms)
+        if self.bias is None:
+            slopes = self.unit.gaussian_mean_derivative(np.sqrt(kappa) * norms)
+        else:
+            slopes = self.unit.gaussian_mean_derivative(np.sqrt(kappa) * norms, self.bias)
         return kappa * ((self.c * slopes) @ self.U)
 
     def second_moment(self, inputs):
         if self._relu:
             gram = relu_kernel(self.U[:, None, :], self.U[None, :, :], inputs.kernel_scale)
             return float(self.c @ gram @ self.c)
-        return float(self._field(inputs, self.U, self.unit, get_backend("numpy"))[0] @ self.c)
+        shifted = self.bias is not None
+        return float(self._field(inputs, self._neurons(shifted), self.unit, get_backend("numpy"), shifted)[0] @ self.c)
 
     def teacher_sources(self):
         return self.c, self.U
 
     def spec(self):
-        extra = {} if self._relu else {"activation": self.unit.spec()}
+        extra = {} if self.unit == RELU else {"activation": self.unit.spec()}
+        if self.bias is not None:
+            extra["bias"] = True
         return {"target": "TeacherNetwork", "k": int(self.U.shape[0]), "d": self.d, **extra}
 
     def arrays(self):
-        return {"c": self.c, "U": self.U}
+        return {"c": self.c, "U": self.U, **({} if self.bias is None else {"bias": self.bias})}
 
 
 class OddTarget(Target):
@@ -739,15 +787,22 @@ class MonteCarloTarget(Target):
     def check_unit(self, unit):
         """Any unit: the correlation is a sample average."""
 
-    def correlation(self, inputs, b, unit, nx=None):
-        if unit.relu_decomposition is not None:
+    def check_bias(self):
+        """Biased neurons: a sample average too."""
+
+    def correlation(self, inputs, b, unit, nx=None, bias=False):
+        if unit.relu_decomposition is not None and not bias:
             return super().correlation(inputs, b, unit, nx)
-        nx = nx or get_backend("numpy")  # other units: σ and σ' in numpy on the fixed sample
+        nx = nx or get_backend("numpy")  # other units, and biases: σ and σ' in numpy on the fixed sample
         x, y = self._sample(inputs)
         b = nx.to_numpy(b)
-        z = b @ x.T
+        z = b[:, :-1] @ x.T + b[:, -1:] if bias else b @ x.T
         weights = y / self.n_samples
-        return nx.asarray(unit(z) @ weights), nx.asarray((unit.derivative(z) * weights) @ x)
+        slopes = unit.derivative(z) * weights
+        grad = slopes @ x
+        if bias:
+            grad = np.column_stack([grad, slopes.sum(axis=1)])
+        return nx.asarray(unit(z) @ weights), nx.asarray(grad)
 
     def relu_correlation(self, inputs, b, nx=None, tile_elements: int = 1 << 22):
         nx = nx or get_backend("numpy")

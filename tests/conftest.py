@@ -57,15 +57,16 @@ def assert_mc_close(exact, values, z=Z_TOL, floor=1e-12):
     assert np.all(err <= z * se + floor), f"exact {exact} vs MC {mean} ± {se} (err {err / (se + 1e-300)} SE)"
 
 
-def field_on_every_backend(b, coef, scale, unit):
-    """The self-field of the particles b on numpy, checked on numba and torch against it at 1e-10 (the same
-    operations in another library or compiled); returns numpy's (V, ∇V)."""
+def field_on_every_backend(b, coef, scale, unit, bias=False):
+    """The self-field of the particles b (rows [b | c] with ``bias``) on numpy, checked on numba and torch against it
+    at 1e-10 (the same operations in another library or compiled); returns numpy's (V, ∇V)."""
     from meanfield.kernels import get_backend
 
-    v, g = get_backend("numpy").field(b, b, coef, scale, unit)
+    v, g = get_backend("numpy").field(b, b, coef, scale, unit, bias=bias)
     for backend in ("numba", "torch"):
         bk = get_backend(backend)
-        vb, gb = bk.field(bk.asarray(b), bk.asarray(b), bk.asarray(coef), scale, unit)
+        b_bk = bk.asarray(b)
+        vb, gb = bk.field(b_bk, b_bk, bk.asarray(coef), scale, unit, bias=bias)
         np.testing.assert_allclose(bk.to_numpy(vb), v, rtol=1e-10, atol=1e-13)
         np.testing.assert_allclose(bk.to_numpy(gb), g, rtol=1e-10, atol=1e-13)
     return v, g

@@ -198,3 +198,19 @@ def test_a_new_problem_variant_is_equivariant(small_problem, backend):
     np.testing.assert_allclose(turned.risk, base.risk, rtol=1e-11)
     np.testing.assert_allclose(turned.final.b, base.final.b @ R.T, atol=1e-11)
     np.testing.assert_allclose(turned.final.a, base.final.a, atol=1e-11)
+
+
+@pytest.mark.parametrize("inputs", [mf.Gaussian(4), mf.Sphere(4)])
+def test_the_packaged_abs_unit_agrees_with_this_extension(inputs):
+    """``mf.activations.Abs`` (through its ReLU decomposition −z + 2 relu(z), compiled by numba) against the arcsine
+    form written here: two routes to the same kernel."""
+    from meanfield.activations import Abs as PackagedAbs
+
+    mu = mf.init.sign_sphere(9, 4, seed=8)
+    here = _abs_problem(inputs).evaluate(mu, "numpy")
+    packaged = mf.Problem(_abs_problem(inputs).target, inputs, activation="abs")
+    assert isinstance(packaged.unit, PackagedAbs)
+    for backend in ("numpy", "numba", "torch"):
+        ev = packaged.evaluate(mu, backend)
+        assert math.isclose(ev.risk, here.risk, rel_tol=1e-12)
+        np.testing.assert_allclose(ev.grad_psi, here.grad_psi, rtol=1e-11, atol=1e-13)

@@ -40,20 +40,23 @@ class Backend:
         """Convert a backend array to a float64 numpy array."""
         raise NotImplementedError
 
-    def field(self, points, sources, coef, scale: float, activation=0.0, grad: bool = True):
+    def field(self, points, sources, coef, scale: float, activation=0.0, grad: bool = True, bias: bool = False):
         """Return (V, ∇V) at ``points`` (n, d) from ``sources`` (k, d) with coefficients ``coef`` (k,).
 
         ``scale`` is the kernel scale κ of the input law, ``activation`` an :class:`~meanfield.activations.Activation`
-        (or a leaky slope, 0 for the ReLU). With ``grad=False`` the second entry is ``None``.
+        (or a leaky slope, 0 for the ReLU). With ``grad=False`` the second entry is ``None``. With ``bias=True`` the
+        rows are biased neurons [b | c] (n, d + 1) and ∇V includes ∂V/∂c
+        (:func:`~meanfield.kernels.field.shifted_field`).
         """
         from ..activations import as_activation
-        from .field import kernel_field
+        from .field import kernel_field, shifted_field
 
         same = points is sources
         points = self.asarray(points)
         sources = points if same else self.asarray(sources)
-        return kernel_field(self, points, sources, self.asarray(coef), scale, as_activation(activation), grad,
-                            self.tile_elements)
+        field = shifted_field if bias else kernel_field
+        return field(self, points, sources, self.asarray(coef), scale, as_activation(activation), grad,
+                     self.tile_elements)
 
     # The array namespace (numpy semantics; other array types override).
     def empty(self, shape):
@@ -97,6 +100,18 @@ class Backend:
         from scipy.special import ndtr
 
         return ndtr(x)
+
+    def abs(self, x):
+        return np.abs(x)
+
+    def arctan(self, x):
+        return np.arctan(x)
+
+    def owens_t(self, h, a):
+        """Owen's T(h, a) (:mod:`meanfield.bivariate`); scipy's here, the reference of the other backends."""
+        from scipy.special import owens_t
+
+        return owens_t(h, a)
 
     def searchsorted(self, sorted_values, x):
         """Indices i with sorted_values[i − 1] <= x < sorted_values[i] (side "right")."""

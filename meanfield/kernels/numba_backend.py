@@ -23,7 +23,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..activations import LeakyReLU, as_activation
+from ..activations import ReLUFamily, as_activation
+from ..bivariate import GAUSS_LEGENDRE
 from .base import register_backend
 from .numpy_backend import NumpyBackend
 
@@ -174,18 +175,50 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
         acc_s_cols += part_s[ch]
 
 
-def _finish(points, sources, coef, scale, alpha, value, gradient):
-    """Apply κ/(2π) and the leaky-ReLU linear part to the compiled ReLU sums: K_α = α κ ⟨b, b'⟩ + (1 − α)² K."""
-    factor = scale / (2 * np.pi) * (1 - alpha) ** 2
+def _finish(points, sources, coef, scale, linear, weight, value, gradient):
+    """Apply κ/(2π) and the linear part to the compiled ReLU sums: for σ = λz + ρ relu(z),
+    K = ℓ κ ⟨b, b'⟩ + w K_relu with (ℓ, w) = (λ² + λρ, ρ²) (leaky ReLU: (α, (1 − α)²))."""
+    factor = scale / (2 * np.pi) * weight
     value *= factor
     if gradient is not None:
         gradient *= factor
-    if alpha:
-        mean_source = alpha * scale * (coef @ sources)
+    if linear:
+        mean_source = linear * scale * (coef @ sources)
         value += points @ mean_source
         if gradient is not None:
             gradient += mean_source
     return value, gradient
+
+
+_GL_NODES, _GL_WEIGHTS = (np.ascontiguousarray(v) for v in GAUSS_LEGENDRE)
+
+
+@njit(inline="always", error_model="numpy")
+def _owens_t_small(h, a):
+    total = 0.0
+    for i in range(_GL_NODES.shape[0]):
+        x = a * _GL_NODES[i]
+        one_plus = 1.0 + x * x
+        total += _GL_WEIGHTS[i] * math.exp(-0.5 * h * h * one_plus) / one_plus
+    return a * total / (2.0 * _PI)
+
+
+@njit(inline="always", error_model="numpy")
+def _ndtr(x):
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+@numba.vectorize(["float64(float64, float64)"], cache=True)
+def owens_t(h, a):
+    """Owen's T(h, a), compiled: the Gauss–Legendre rule and reflection of :func:`meanfield.bivariate.owens_t`."""
+    sign = -1.0 if a < 0.0 else 1.0
+    h, a = abs(h), abs(a)
+    if h == 0.0:
+        return sign * math.atan(a) / (2.0 * _PI)
+    if a <= 1.0:
+        return sign * _owens_t_small(h, a)
+    g = a * h
+    return sign * (0.5 * (_ndtr(h) * _ndtr(-g) + _ndtr(g) * _ndtr(-h)) - _owens_t_small(g, 1.0 / a))
 
 
 class NumbaBackend(NumpyBackend):
@@ -215,11 +248,12 @@ class NumbaBackend(NumpyBackend):
         if threads is not None:
             numba.set_num_threads(int(threads))
 
-    def field(self, points, sources, coef, scale, activation=0.0, grad=True):
-        """The ReLU family (ReLU, leaky ReLU) compiled; any other activation by the generic field."""
+    def field(self, points, sources, coef, scale, activation=0.0, grad=True, bias=False):
+        """The ReLU family (ReLU, leaky ReLU, abs) compiled; any other activation, and biased neurons, by the generic
+        field (with the compiled :meth:`owens_t`)."""
         activation = as_activation(activation)
-        if not isinstance(activation, LeakyReLU):
-            return super().field(points, sources, coef, scale, activation, grad)
+        if bias or not isinstance(activation, ReLUFamily):
+            return super().field(points, sources, coef, scale, activation, grad, bias)
         same = points is sources
         points = np.ascontiguousarray(points, dtype=np.float64)
         sources = points if same else np.ascontiguousarray(sources, dtype=np.float64)
@@ -236,7 +270,10 @@ class NumbaBackend(NumpyBackend):
                          value, gradient, grad, self.row_block, self.col_block)
         else:
             value, gradient = self._blas_field(u_p, n_p, u_s, sources, coef, cn, grad, same)
-        return _finish(points, sources, coef, scale, activation.slope, value, gradient if grad else None)
+        return _finish(points, sources, coef, scale, *activation.kernel_weights, value, gradient if grad else None)
+
+    def owens_t(self, h, a):
+        return owens_t(h, a)
 
     def _blas_field(self, u_p, n_p, u_s, sources, coef, cn, grad, symmetric):
         """Tiles: cosines by BLAS, weights in place by numba, gradient by BLAS. For a self-interaction

@@ -86,8 +86,8 @@ class TorchBackend(Backend):
 
     # The array namespace of :func:`meanfield.kernels.field.kernel_field` (the field itself is the base class's).
     @torch.no_grad()
-    def field(self, points, sources, coef, scale, activation=0.0, grad=True):
-        return super().field(points, sources, coef, scale, activation, grad)
+    def field(self, points, sources, coef, scale, activation=0.0, grad=True, bias=False):
+        return super().field(points, sources, coef, scale, activation, grad, bias)
 
     def empty(self, shape):
         return torch.empty(shape, dtype=self.dtype, device=self.device)
@@ -116,6 +116,17 @@ class TorchBackend(Backend):
 
     def ndtr(self, x):
         return torch.special.ndtr(x)
+
+    def abs(self, x):
+        return torch.abs(x)
+
+    def arctan(self, x):
+        return torch.atan(x)
+
+    def owens_t(self, h, a):
+        from ..bivariate import owens_t
+
+        return owens_t(h, a, self)
 
     def searchsorted(self, sorted_values, x):
         return torch.searchsorted(sorted_values, x.contiguous(), right=True)

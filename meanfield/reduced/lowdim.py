@@ -56,14 +56,17 @@ class LowDimReducedProblem(ProblemVariant):
         Gauss–Jacobi nodes in t.
     """
 
+    bias_refusal = ("its rings average over the directions orthogonal to H, which a bias leaves invariant but its "
+                    "closed forms are written without biases; run the full problem")
+
     def __init__(self, problem: Problem, Q=None, n_quadrature: int = 24, tile_elements: int = 1 << 21):
+        super().__init__(problem)
         Q = getattr(problem.target, "Q", None) if Q is None else np.asarray(Q, dtype=np.float64)
         if Q is None:
             raise ValueError("the low-dimensional reduction needs the hidden subspace: a target with a basis Q "
                              "(MultiIndexTarget, RadialTarget) or Q=...")
         if Q.shape[0] != problem.d or Q.shape[1] >= problem.d:
             raise ValueError(f"Q must have shape (d, d_H) with d_H < d = {problem.d}, got {Q.shape}")
-        super().__init__(problem)
         self.Q = Q
         self.d_hidden = Q.shape[1]
         full, _ = np.linalg.qr(np.concatenate([Q, np.eye(problem.d)], axis=1))

@@ -41,14 +41,17 @@ class OddReducedProblem(ProblemVariant):
     True
     """
 
+    bias_refusal = ("a bias breaks the sign-flip symmetry (a, b) ↦ (−a, −b) that keeps the predictor linear (a σ(z + "
+                    "c) − a σ(−z − c) = a(z + c) is not odd); run the full problem")
+
     def __init__(self, problem: Problem):
+        super().__init__(problem)
         if not problem.target.odd:
             raise ValueError(f"the odd reduced flow needs an odd target; {type(problem.target).__name__} is not "
                              "declared odd (target.odd)")
         if problem.unit.relu_decomposition is None:
             raise ValueError(f"the odd reduction needs a unit whose odd part is linear (the ReLU family), not "
                              f"{problem.unit!r}")
-        super().__init__(problem)
         self.linear_coefficient = self.unit.odd_linear_coefficient
         self.minimum_risk = odd_minimum(problem)[1]
 

@@ -53,6 +53,8 @@ class SymmetricProblem(ProblemVariant):
         A generator (its cyclic group is enumerated) or the list of all group elements.
     """
 
+    bias_refusal = ("its images act on b only and are written for neurons without biases; run the full problem")
+
     def __init__(self, problem: Problem, group):
         super().__init__(problem)
         self.elements = _elements(group)
