@@ -1,9 +1,10 @@
 """ReLU networks with biases on a teacher with biases: the learned neurons' hyperplanes against the teacher's.
 
-Teacher f*(x) = Σ_{i ≤ 3} c_i relu(⟨u_i, x⟩ + β_i) with unit u_i, c = (1, −0.8, 0.6), β = (0.5, −0.3, 0.2), x ~ N(0, I_d),
-d ∈ {2, 10}. Student: neurons (a, b, c) from a Gaussian start (a ~ N(0, 1), b ~ N(0, I/d), c ~ N(0, 0.25)); the exact
-flow (closed-form kernel through the bivariate normal distribution function, m = 256, Heun, dt = 0.05) and online SGD
-of the finite network with biases (batch 64, η = 0.05) at m = 256 and 1024 from the same kind of start, to t = 100.
+Teacher f*(x) = Σ_{i ≤ 3} c_i relu(⟨u_i, x⟩ + β_i) with unit u_i, c = (1, −0.8, 0.6), β = (0.5, −0.3, 0.2),
+x ~ N(0, I_d), d ∈ {2, 10}. Student: neurons (a, b, c) from a Gaussian start (a ~ N(0, 1), b ~ N(0, I/d),
+c ~ N(0, 0.25)); the exact flow (closed-form kernel through the bivariate normal distribution function, m = 256, Heun,
+dt = 0.05) and online SGD of the finite network with biases (batch 64, η = 0.05) at m = 256 and 1024 from the same kind
+of start, to t = 100.
 
 A neuron's hyperplane is {x : ⟨b, x⟩ + c = 0}, at signed offset −c/|b| from the origin along b/|b|; the teacher's are at
 −β_i (|u_i| = 1). Each student neuron is matched to the teacher unit whose direction is closest (|cos(b, u_i)|), and
