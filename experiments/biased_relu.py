@@ -66,7 +66,7 @@ def draw_hyperplanes(ax, mu, U, title):
     _, _, _, mass = matched(mu, U)
     for j in np.argsort(mass):
         b, c = mu.b[j], mu.c[j]
-        alpha = float(min(1.0, 4 * mass[j] * len(mass) / 10))
+        alpha = float(mass[j] / mass.max())
         if abs(b[1]) > abs(b[0]):
             ax.plot(grid, -(c + b[0] * grid) / b[1], color="tab:blue", alpha=alpha, lw=0.8)
         else:
@@ -112,8 +112,8 @@ def main():
         ax_r.legend(fontsize=8)
         if d == 2:
             for ax, (label, traj) in zip(axes_h, runs.items()):
-                draw_hyperplanes(ax, traj.final, U, f"d = 2, {label}, t = {T_MAX:g}: student hyperplanes (blue, "
-                                                    "opacity ∝ mass) and the teacher's (dashed)")
+                draw_hyperplanes(ax, traj.final, U, f"d = 2, {label}, t = {T_MAX:g}\nstudent hyperplanes (blue, "
+                                                    "opacity ∝ mass), teacher's dashed")
         else:
             for ax, (label, traj) in zip(axes_o, runs.items()):
                 nearest, cos, offset, mass = matched(traj.final, U)
@@ -123,7 +123,7 @@ def main():
                     ax.axvline(-BETA[i], color=f"C{i}", ls="--", lw=1)
                 ax.set_xlim(-3, 3)
                 ax.set_xlabel("hyperplane offset −c/|b|")
-                ax.set_title(f"d = 10, {label}: neurons by offset and cos(b, nearest u_i)", fontsize=9)
+                ax.set_title(f"d = 10, {label}\nneurons by offset and cos(b, nearest u_i)", fontsize=9)
             axes_o[0].set_ylabel("cos(b, u_i)")
             axes_o[0].legend(fontsize=7)
     plot.savefig(fig_r, OUT / "risk.png")

@@ -28,6 +28,8 @@ import math
 
 import numpy as np
 
+from .hermite import hermite_basis, horner, pair_correlation, truncated_power_coefficients
+
 __all__ = ["Activation", "ReLUFamily", "LeakyReLU", "ReLU", "Abs", "RELU", "ReLUPower", "Erf", "HermiteActivation",
            "GELU", "Tanh", "SiLU", "Softplus", "as_activation", "ACTIVATIONS", "BIASED"]
 
@@ -87,6 +89,11 @@ class Activation:
         raise ValueError(f"{self!r} has no kernel for biased neurons; biases are available for "
                          f"{', '.join(BIASED)}")
 
+    def hermite_coefficients(self, s, shift, max_order: int):
+        """Exact Hermite coefficients (E[σ(s g + c) h_k(g)], E[σ'(s g + c) h_k(g)]) for k ≤ max_order, when the unit
+        has them in closed form (units with kinks, where quadrature converges slowly), else None."""
+        return None
+
     def dual_parts(self, c, nx):
         """The dual kernel split as k(c) = ℓ c + w · k̃(c): returns (ℓ, w, k̃, k̃', k̃ − c k̃'). The backends add the
         linear part exactly (ℓ κ ⟨b, Σ c_k s_k⟩, no cosine involved) and apply the scalar w after the sums, which is
@@ -144,6 +151,17 @@ class ReLUFamily(Activation):
         k += sin
         linear, weight = self.kernel_weights
         return linear, weight / (2 * math.pi), k, pi_minus_theta, sin
+
+    def hermite_coefficients(self, s, shift, max_order: int):
+        lam, rho = self.relu_decomposition
+        s = np.asarray(s, dtype=np.float64).reshape(-1)
+        shift = np.broadcast_to(np.asarray(shift, dtype=np.float64), s.shape)
+        values = rho * truncated_power_coefficients(1, s, shift, max_order)
+        slopes = rho * truncated_power_coefficients(0, s, shift, max_order)
+        values[:, 0] += lam * shift  # λ(s g + c) = λc h_0 + λs h_1
+        values[:, 1] += lam * s
+        slopes[:, 0] += lam
+        return values, slopes
 
     @property
     def kernel_weights(self) -> tuple[float, float]:
@@ -305,6 +323,11 @@ class ReLUPower(Activation):
             return np.where(z > 0, 1.0, np.where(z < 0, 0.0, 0.5))
         return self.power * np.maximum(z, 0.0) ** (self.power - 1)
 
+    def hermite_coefficients(self, s, shift, max_order: int):
+        n = self.power
+        return (truncated_power_coefficients(n, s, shift, max_order),
+                n * truncated_power_coefficients(n - 1, s, shift, max_order))
+
     def gaussian_mean_derivative(self, s):
         # E[n relu(s g)^{n−1}] = n s^{n−1} E[relu(g)^{n−1}], E relu(g)^k = 1/2, 1/√(2π), 1/2 for k = 0, 1, 2.
         moment = (0.5, 1.0 / math.sqrt(2 * math.pi), 0.5)[self.power - 1]
@@ -317,8 +340,7 @@ class ReLUPower(Activation):
     def pair_kernel(self, p, q, q2, nx):
         n = self.power
         qq = q * q2
-        live = qq > 0
-        cos = nx.clip(nx.where(live, p / nx.sqrt(nx.where(live, qq, 1.0)), 0.0), -1.0, 1.0)
+        cos = pair_correlation(p, q, q2, nx)
         sin = nx.sqrt((1.0 - cos) * (1.0 + cos))
         pi_minus_theta = math.pi - nx.arccos(cos)
         k = self._kernel(n, cos, sin, pi_minus_theta, qq)
@@ -437,13 +459,7 @@ class HermiteActivation(Activation):
         self.function, self.first, self.second = function, derivative, second_derivative
         self.torch_function, self.name = torch_function, name
         self.tol, self.max_order = float(tol), int(max_order)
-        x, w = np.polynomial.hermite_e.hermegauss(int(nodes))
-        self._x, self._w = x, w / w.sum()
-        table = np.empty((len(x), self.max_order + 1))  # h_k(x_n) by the recurrence He_{k+1} = x He_k − k He_{k−1}
-        table[:, 0], table[:, 1] = 1.0, x
-        for k in range(1, self.max_order):
-            table[:, k + 1] = (x * table[:, k] - math.sqrt(k) * table[:, k - 1]) / math.sqrt(k + 1)
-        self._h = table
+        self.basis = hermite_basis(int(nodes), self.max_order)
         self.last_order, self.last_error = 0, 0.0
 
     def __call__(self, z):
@@ -455,27 +471,17 @@ class HermiteActivation(Activation):
     def derivative(self, z):
         return self.first(np.asarray(z, dtype=np.float64))
 
-    def _coefficients(self, fn, s, shift=None):
-        """c_k(s, c) = E[fn(s g + c) h_k(g)] for k ≤ max_order, and E[fn(s g + c)²], for arrays of scales s and
-        shifts c (0 when None)."""
-        arguments = np.asarray(s, dtype=np.float64)[:, None] * self._x[None, :]
-        if shift is not None:
-            arguments += np.asarray(shift, dtype=np.float64)[:, None]
-        values = fn(arguments)
-        weighted = values * self._w
-        return weighted @ self._h, np.einsum("ij,ij->i", weighted, values)
-
     def gaussian_mean_derivative(self, s, shift=None):
         s = np.atleast_1d(np.asarray(s, dtype=np.float64))
         shift = None if shift is None else np.broadcast_to(np.asarray(shift, dtype=np.float64), s.shape)
-        return self._coefficients(self.first, s, shift)[0][:, 0]
+        return self.basis.coefficients(self.first, s, shift)[0][:, 0]
 
     def _series(self, scales, shifts=None):
         """Coefficients of σ, σ', σ'' at the scales (and shifts), all orders up to max_order, with their relative
         tails 1 − Σ_{j≤k} c_j²/E[σ(s g + c)²] (rows: particles, columns: k)."""
         out = []
         for fn in (self.function, self.first, self.second):
-            coefficients, energy = self._coefficients(fn, scales, shifts)
+            coefficients, energy = self.basis.coefficients(fn, scales, shifts)
             tails = (energy[:, None] - np.cumsum(coefficients**2, axis=1)) / np.maximum(energy, 1e-300)[:, None]
             out.append((coefficients, np.maximum(tails, 0.0)))
         return out
@@ -524,16 +530,9 @@ class HermiteActivation(Activation):
         (c1, _), (d1, _), (e1, _) = first
         (c2_, _), (d2, _), _ = second
         c1, d1, e1, c2_, d2 = (nx.asarray(np.ascontiguousarray(a[:, :order + 1])) for a in (c1, d1, e1, c2_, d2))
-        qq = q * q2
-        live = qq > 0
-        rho = nx.clip(nx.where(live, p / nx.sqrt(nx.where(live, qq, 1.0)), 0.0), -1.0, 1.0)
-        # Horner in ρ, in place (memory-bound: one pass per term and series): (left, right) coefficient pairs.
+        rho = pair_correlation(p, q, q2, nx)
         pairs = [(c1, c2_), (d1, d2), (e1, c2_)] + ([(d1, c2_)] if shifted else [])
-        sums = [left[:, order:order + 1] * right[:, order][None, :] for left, right in pairs]
-        for j in range(order - 1, -1, -1):
-            for total, (left, right) in zip(sums, pairs):
-                total *= rho
-                total += left[:, j:j + 1] * right[:, j][None, :]
+        sums = horner(pairs, order, rho)
         sums[2] *= 0.5
         return tuple(sums) if shifted else (*sums, None)
 

@@ -86,7 +86,7 @@ class Problem:
             raise TypeError(f"inputs must be a meanfield input law (Gaussian, Sphere), got {type(inputs).__name__}")
         target.check_inputs(inputs)
         self.unit = as_activation(activation, slope if activation == "leaky_relu" else None)
-        target.check_unit(self.unit)
+        target.check_unit(self.unit, inputs)
         self.bias = bool(bias)
         if self.bias:
             if not isinstance(inputs, Gaussian):

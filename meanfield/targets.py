@@ -133,9 +133,9 @@ class Target:
         backend ``nx`` (numpy when None), so that a torch or CUDA run never copies b to the host."""
         raise NotImplementedError
 
-    def check_unit(self, unit) -> None:
-        """Raise a one-line error unless the correlation of this target with the unit σ is available (here: units
-        σ = λz + ρ relu(z) of the ReLU family, through :meth:`relu_correlation`)."""
+    def check_unit(self, unit, inputs: InputLaw | None = None) -> None:
+        """Raise a one-line error unless the correlation of this target with the unit σ (on ``inputs``, when given) is
+        available (here: units σ = λz + ρ relu(z) of the ReLU family, through :meth:`relu_correlation`)."""
         if unit.relu_decomposition is None:
             raise ValueError(f"{type(self).__name__} has no correlation with {unit!r} yet (only with the ReLU family); "
                              "use a TeacherNetwork with that activation or a MonteCarloTarget")
@@ -216,7 +216,9 @@ class TeacherNetwork(Target):
     U : array (k, d)
         Teacher neurons, one per row.
     activation : Activation or str
-        The teacher's unit (the student's must be the same, or of the ReLU family for a ReLU teacher without biases).
+        The teacher's unit. A student of another unit is correlated with it through their mixed Hermite kernel
+        (:class:`~meanfield.mixed.MixedUnit`, Gaussian inputs), exact in closed form for the same unit and for a ReLU
+        teacher with a student of the ReLU family.
     bias : array (k,), optional
         The teacher's biases β_i (Gaussian inputs; a student with or without biases learns it).
 
@@ -263,10 +265,18 @@ class TeacherNetwork(Target):
         if self.bias is not None and not isinstance(inputs, Gaussian):
             raise ValueError(f"a teacher with biases needs Gaussian inputs, got {type(inputs).__name__}")
 
-    def check_unit(self, unit):
-        if unit != self.unit and not (self._relu and unit.relu_decomposition is not None):
+    def check_unit(self, unit, inputs=None):
+        if unit == self.unit or (self._relu and unit.relu_decomposition is not None):
+            return
+        if inputs is not None and not isinstance(inputs, Gaussian):
             raise ValueError(f"a teacher of {self.unit!r} units and a student of {unit!r} units: their mixed kernel is "
-                             "not available; give both the same activation")
+                             f"computed for Gaussian inputs only, not {type(inputs).__name__}; give both the same unit")
+
+    def _mixed(self, unit):
+        """The pair kernel of a student ``unit`` against this teacher's unit (:class:`~meanfield.mixed.MixedUnit`)."""
+        from .mixed import MixedUnit
+
+        return self._cached(("mixed", unit), lambda: MixedUnit(unit, self.unit))
 
     def check_bias(self):
         """A student with biases: the same unit's shifted kernel."""
@@ -277,11 +287,11 @@ class TeacherNetwork(Target):
             return self.U
         return np.column_stack([self.U, np.zeros(len(self.c)) if self.bias is None else self.bias])
 
-    def _field(self, inputs, b, unit, nx, bias=False):
+    def _field(self, inputs, b, unit, nx, bias=False, scale=None):
         shifted = bias or self.bias is not None
         sources = self._constant(nx, ("neurons", shifted), lambda: self._neurons(shifted))
         coef = self._constant(nx, "c", lambda: self.c)
-        scale = inputs.unit_scale(unit)
+        scale = inputs.unit_scale(unit) if scale is None else scale
         if shifted and not bias:  # a student without biases against a biased teacher: its neurons have c = 0
             b = nx.asarray(b)
             value, grad = nx.field(nx.concat([b, nx.zeros((b.shape[0], 1))], axis=1), sources, coef, scale, unit,
@@ -295,10 +305,14 @@ class TeacherNetwork(Target):
         return self._field(inputs, b, RELU, nx or get_backend("numpy"))
 
     def correlation(self, inputs, b, unit, nx=None, bias=False):
-        if bias or not self._relu:  # Σ c_i K_σ(b, u_i): the student's own kernel
-            self.check_unit(unit)
-            return self._field(inputs, b, unit, nx or get_backend("numpy"), bias)
-        return super().correlation(inputs, b, unit, nx)
+        self.check_unit(unit, inputs)
+        nx = nx or get_backend("numpy")
+        if unit == self.unit:  # Σ c_i K_σ(b, u_i): the student's own kernel
+            return self._field(inputs, b, unit, nx, bias) if bias or not self._relu else \
+                super().correlation(inputs, b, unit, nx)
+        if self._relu and unit.relu_decomposition is not None and not bias:
+            return super().correlation(inputs, b, unit, nx)
+        return self._field(inputs, b, self._mixed(unit), nx, bias, scale=inputs.kernel_scale)
 
     def linear_moment(self, inputs):
         if self._relu:  # E[σ(⟨u, x⟩) x] = E[(⟨u, x⟩/2) x] = κ u / 2.
@@ -784,7 +798,7 @@ class MonteCarloTarget(Target):
             self._cache[key] = (x, y)
         return self._cache[key]
 
-    def check_unit(self, unit):
+    def check_unit(self, unit, inputs=None):
         """Any unit: the correlation is a sample average."""
 
     def check_bias(self):

@@ -1,0 +1,124 @@
+r"""The normalised Hermite basis h_k = He_k/√k! of L²(N(0, 1)) and the coefficients of a function in it.
+
+For f and a Gaussian argument s g + c (g ~ N(0, 1)), c_k(s, c) = E[f(s g + c) h_k(g)], computed by Gauss–Hermite
+quadrature with ``nodes`` points; Mehler's formula E[F(g) G(g')] = Σ_k F_k G_k ρ^k for standard normals with
+correlation ρ turns these coefficients into Gaussian pair kernels (:class:`~meanfield.activations.HermiteActivation`,
+:class:`~meanfield.mixed.MixedUnit`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+__all__ = ["HermiteBasis", "hermite_basis", "horner", "pair_correlation", "truncated_power_coefficients"]
+
+
+class HermiteBasis:
+    """Gauss–Hermite nodes and weights (probabilists', normalised to sum 1) and the table h_k(x_n), k ≤ max_order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> basis = hermite_basis(60, 8)
+    >>> c, energy = basis.coefficients(lambda z: z**2, np.array([1.0]))
+    >>> np.round(c[0, :3], 12).tolist(), round(float(energy[0]), 12)   # g² = h_0 + √2 h_2, E g⁴ = 3
+    ([1.0, 0.0, 1.414213562373], 3.0)
+    """
+
+    def __init__(self, nodes: int, max_order: int):
+        x, w = np.polynomial.hermite_e.hermegauss(int(nodes))
+        self.x, self.w, self.max_order = x, w / w.sum(), int(max_order)
+        table = np.empty((len(x), self.max_order + 1))  # h_k(x_n) by the recurrence He_{k+1} = x He_k − k He_{k−1}
+        table[:, 0], table[:, 1] = 1.0, x
+        for k in range(1, self.max_order):
+            table[:, k + 1] = (x * table[:, k] - math.sqrt(k) * table[:, k - 1]) / math.sqrt(k + 1)
+        self.table = table
+
+    def coefficients(self, fn, s, shift=None):
+        """c_k(s, c) = E[fn(s g + c) h_k(g)] for k ≤ max_order (rows: the entries of s), and E[fn(s g + c)²], for
+        arrays of scales s and shifts c (0 when None)."""
+        arguments = np.asarray(s, dtype=np.float64)[:, None] * self.x[None, :]
+        if shift is not None:
+            arguments += np.asarray(shift, dtype=np.float64)[:, None]
+        values = fn(arguments)
+        weighted = values * self.w
+        return weighted @ self.table, np.einsum("ij,ij->i", weighted, values)
+
+
+@functools.lru_cache(maxsize=8)
+def hermite_basis(nodes: int, max_order: int) -> HermiteBasis:
+    """One :class:`HermiteBasis` per (nodes, max_order), shared by the units that use it."""
+    return HermiteBasis(nodes, max_order)
+
+
+def horner(pairs, order: int, rho):
+    """[Σ_{k ≤ order} L_jk R_ik ρ_ji^k for each (L, R) in ``pairs``] on backend arrays: rows of L are the tile's rows,
+    rows of R its columns; Horner's rule in ρ, in place (memory-bound: one pass per term and series)."""
+    sums = [left[:, order:order + 1] * right[:, order][None, :] for left, right in pairs]
+    for j in range(order - 1, -1, -1):
+        for total, (left, right) in zip(sums, pairs):
+            total *= rho
+            total += left[:, j:j + 1] * right[:, j][None, :]
+    return sums
+
+
+def pair_correlation(p, q, q2, nx):
+    """ρ = p/√(q q') clipped to [−1, 1], 0 where a variance vanishes (a constant unit is uncorrelated)."""
+    qq = q * q2
+    live = qq > 0
+    return nx.clip(nx.where(live, p / nx.sqrt(nx.where(live, qq, 1.0)), 0.0), -1.0, 1.0)
+
+
+def _truncated_moment(j: int, a, tail, density):
+    """M_j(a) = E[((g − a)⁺)^j] for j = 0 … 3 from Φ(−a) (``tail``) and φ(a) (``density``)."""
+    if j == 0:
+        return tail
+    if j == 1:
+        return density - a * tail
+    if j == 2:
+        return (1.0 + a * a) * tail - a * density
+    return (a * a + 2.0) * density - a * (a * a + 3.0) * tail
+
+
+def truncated_power_coefficients(n: int, s, shift, max_order: int) -> np.ndarray:
+    r"""Exact Hermite coefficients E[((s g + c)⁺)ⁿ h_k(g)], k ≤ max_order, n = 0 … 3 (rows: the entries of s, c).
+
+    With a = −c/s and F(g) = ((g − a)⁺)ⁿ, Gaussian integration by parts gives E[F He_k] = E[F^{(k)}]:
+    n!/(n−k)! M_{n−k}(a) for k ≤ n (M_j the truncated moments) and n! He_{k−n−1}(a) φ(a) for k > n
+    (F^{(n+1)} = n! δ(g − a)); then c_k = sⁿ E[F He_k]/√k!. At s = 0 the unit is the constant (c⁺)ⁿ (½ for the
+    step at c = 0). Quadrature would converge slowly at the kink; these are exact.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = truncated_power_coefficients(1, np.array([1.0]), np.array([0.0]), 4)   # relu(g)
+    >>> bool(np.allclose(c[0, :3], [1 / np.sqrt(2 * np.pi), 0.5, 1 / np.sqrt(4 * np.pi)]))
+    True
+    """
+    from scipy.special import ndtr
+
+    s = np.asarray(s, dtype=np.float64).reshape(-1)
+    shift = np.broadcast_to(np.asarray(shift, dtype=np.float64), s.shape)
+    live = s > 0
+    a = np.where(live, -shift / np.where(live, s, 1.0), 0.0)
+    tail, density = ndtr(-a), np.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+    out = np.zeros((s.size, max_order + 1))
+    fact_n = math.factorial(n)
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, max_order + 1)))])
+    for k in range(min(n, max_order) + 1):
+        out[:, k] = math.factorial(n) / math.factorial(n - k) * _truncated_moment(n - k, a, tail, density) \
+            / math.sqrt(math.factorial(k))
+    # k > n: n! h_{k−n−1}(a) φ(a) √((k−n−1)!/k!), with h_j = He_j/√j! by its stable recurrence.
+    h_prev, h = np.zeros_like(a), np.ones_like(a)
+    for j in range(0, max_order - n):
+        k = j + n + 1
+        out[:, k] = fact_n * h * density * np.exp(0.5 * (log_fact[j] - log_fact[k]))
+        h_prev, h = h, (a * h - math.sqrt(j) * h_prev) / math.sqrt(j + 1)
+    out *= (s ** n)[:, None]
+    constant = np.where(shift > 0, shift**n, np.where(shift == 0, 0.5 if n == 0 else 0.0, 0.0))  # (c⁺)ⁿ
+    out[~live] = 0.0
+    out[~live, 0] = constant[~live]
+    return out
