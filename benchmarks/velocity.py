@@ -3,8 +3,9 @@ same run: (i) the numpy reference backend (a plain vectorised numpy implementati
 tiled only so that it fits in memory) and (ii) the machine's fp64 matmul rate, as the fraction of the roofline
 4 m² d / time (two length-d contractions per pair). Also the peak memory of one evaluation at m = 65 536,
 d = 100 on the fastest CPU backend, measured in a fresh process. Then one row per activation at m = 4096, d = 10
-(relu, relu², relu³ through the pair-kernel path, erf) on every backend, as pairs/s and as the ratio to the ReLU's
-time on numba (the fastest ReLU path) in the same run.
+(relu, abs, relu², relu³ through the pair-kernel path, erf, the Hermite units gelu and tanh with the order K their
+tolerance chose, and biased relu and gelu neurons) on every backend, as pairs/s and as the ratio to the ReLU's time
+on numba (the fastest ReLU path) in the same run.
 
     python benchmarks/velocity.py            # full table, writes results/benchmarks/velocity.json
     python benchmarks/velocity.py --quick    # m in {1024, 4096} only, no memory probe
@@ -26,11 +27,21 @@ import meanfield as mf  # noqa: E402
 
 
 def make_problem(m: int, d: int, activation="relu"):
+    """A teacher of three unit neurons and a sign-sphere start; "<unit>+bias" for biased teacher and neurons."""
+    unit, _, biased = activation.partition("+")
     rng = np.random.default_rng(0)
     U = rng.standard_normal((3, d))
-    teacher = mf.TeacherNetwork(np.ones(3), U / np.linalg.norm(U, axis=1, keepdims=True), activation=activation)
-    problem = mf.Problem(teacher, mf.Gaussian(d), activation=activation)
-    return problem, mf.init.sign_sphere(m, d, seed=1)
+    bias = [0.3, -0.2, 0.1] if biased else None
+    teacher = mf.TeacherNetwork(np.ones(3), U / np.linalg.norm(U, axis=1, keepdims=True), activation=unit, bias=bias)
+    problem = mf.Problem(teacher, mf.Gaussian(d), activation=unit, bias=bool(biased))
+    return problem, mf.init.sign_sphere(m, d, seed=1, bias_std=0.5 if biased else None)
+
+
+def series_order(activation: str, m: int, d: int):
+    """The Hermite order K a Mehler-series unit chose for the benchmark's measure (None for closed forms)."""
+    problem, mu = make_problem(m, d, activation)
+    problem.risk(mu, backend="numpy")
+    return getattr(problem.unit, "last_order", None)
 
 
 def backends():
@@ -53,8 +64,12 @@ def time_velocity(label: str, options: dict, m: int, d: int, activation="relu") 
 
         sync = torch.cuda.synchronize
 
+    calls = [0]
+
     def run():
-        bound.velocity(state, weights)
+        # A new state each call, as along a flow: nothing computed from the particles may be reused between calls.
+        calls[0] += 1
+        bound.velocity(state * (1.0 + 1e-12 * calls[0]), weights)
         if sync:
             sync()
 
@@ -173,13 +188,16 @@ def main(argv=None):
     payload = {"machine": machine(), "matmul_flops": gemm, "results": rows, "activations": []}
     m, d = 4096, 10
     relu_numba = time_velocity("numba", {}, m, d)
-    for activation in ("relu", "relu2", "relu3", "erf"):
+    for activation in ("relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "relu+bias", "gelu+bias"):
+        order = series_order(activation, m, d)
         for label, options in backends():
             t = time_velocity(label, options, m, d, activation)
             payload["activations"].append({"activation": activation, "backend": label, "m": m, "d": d, "seconds": t,
-                                           "pairs_per_s": m * m / t, "relu_numba_over_this": relu_numba / t})
-            print(f"m={m} d={d} {activation:6s} {label:16s} {t * 1e3:9.2f} ms {m * m / t / 1e6:9.1f} Mpairs/s "
-                  f"({relu_numba / t:5.2f} x the ReLU's numba speed)", flush=True)
+                                           "pairs_per_s": m * m / t, "relu_numba_over_this": relu_numba / t,
+                                           "hermite_order": order})
+            print(f"m={m} d={d} {activation:9s} {label:16s} {t * 1e3:9.2f} ms {m * m / t / 1e6:9.1f} Mpairs/s "
+                  f"({relu_numba / t:5.3f} x the ReLU's numba speed)" + (f", K = {order}" if order else ""),
+                  flush=True)
     payload["profile"] = profile_blas(4096, 100, gemm)
     if not args.quick:
         fastest = max((r for r in rows if r["m"] == 16384 and r["d"] == 100 and "cuda" not in r["backend"]),

@@ -24,14 +24,15 @@ k_α(c) = α c + (1 − α)² k(c).
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
 
-from .hermite import hermite_basis, horner, pair_correlation, truncated_power_coefficients
+from .hermite import MehlerSeries, hermite_basis, pair_correlation, truncated_power_coefficients
 
-__all__ = ["Activation", "ReLUFamily", "LeakyReLU", "ReLU", "Abs", "RELU", "ReLUPower", "Erf", "HermiteActivation",
-           "GELU", "Tanh", "SiLU", "Softplus", "as_activation", "ACTIVATIONS", "BIASED"]
+__all__ = ["Activation", "MehlerUnit", "ReLUFamily", "LeakyReLU", "ReLU", "Abs", "RELU", "ReLUPower", "Erf",
+           "HermiteActivation", "GELU", "Tanh", "SiLU", "Softplus", "as_activation", "ACTIVATIONS", "BIASED"]
 
 
 class Activation:
@@ -409,7 +410,38 @@ class Erf(Activation):
         return k, (4 / math.pi) / root, (-4 / math.pi) * p / (a * root)
 
 
-class HermiteActivation(Activation):
+class MehlerUnit(Activation):
+    """A unit whose Gaussian pair kernel is a Mehler series of per-particle coefficients
+    (:class:`~meanfield.hermite.MehlerSeries`): :meth:`mehler_series` builds it once per evaluation and the backend sums
+    it over pairs (:meth:`~meanfield.kernels.base.Backend.series_field`); :meth:`pair_kernel` and
+    :meth:`shifted_pair_kernel` evaluate it on a tile."""
+
+    degree = None
+    uses_pair_kernel = True
+    supports_bias = True
+
+    def mehler_series(self, q, q2, c=None, c2=None) -> MehlerSeries:
+        """The series for points of variances q (n,) and sources of variances q' (k,), with biases c, c' or None."""
+        raise NotImplementedError
+
+    def pair_kernel(self, p, q, q2, nx):
+        return self._tile(p, q, q2, None, None, nx)[:3]
+
+    def shifted_pair_kernel(self, p, q, q2, c, c2, nx):
+        return self._tile(p, q, q2, c, c2, nx)
+
+    def _tile(self, p, q, q2, c, c2, nx):
+        to_numpy = getattr(nx, "to_numpy", np.asarray)  # the variances go to the host: O(m) numbers
+
+        def host(x, like):  # one entry per row (per column) of the tile, as the variances
+            return None if x is None else np.broadcast_to(to_numpy(x), np.shape(to_numpy(like))).reshape(-1)
+
+        series = self.mehler_series(host(q, q), host(q2, q2), host(c, q), host(c2, q2))
+        sums = series.sums(pair_correlation(p, q, q2, nx), nx)
+        return tuple(sums) if series.shifted else (*sums, None)
+
+
+class HermiteActivation(MehlerUnit):
     r"""Any smooth unit, through the Mehler expansion of its Gaussian pair kernel: with h_k = He_k/√k! (orthonormal
     under N(0, 1)) and c_k(s) = E[σ(s g) h_k(g)],
 
@@ -448,10 +480,6 @@ class HermiteActivation(Activation):
     True
     """
 
-    degree = None
-    uses_pair_kernel = True
-    supports_bias = True
-
     def __init__(self, function, derivative, second_derivative, torch_function, name: str, tol: float = 1e-10,
                  max_order: int = 160, nodes: int = 240):
         if not 0 < tol < 1:
@@ -478,7 +506,18 @@ class HermiteActivation(Activation):
 
     def _series(self, scales, shifts=None):
         """Coefficients of σ, σ', σ'' at the scales (and shifts), all orders up to max_order, with their relative
-        tails 1 − Σ_{j≤k} c_j²/E[σ(s g + c)²] (rows: particles, columns: k)."""
+        tails 1 − Σ_{j≤k} c_j²/E[σ(s g + c)²] (rows: particles, columns: k). The last two results are kept: one
+        evaluation asks for the particles' coefficients twice (the self-interaction and the target's field)."""
+        key = hashlib.sha1(np.ascontiguousarray(scales).tobytes()
+                           + (b"" if shifts is None else np.ascontiguousarray(shifts).tobytes())).digest()
+        recent = self.__dict__.setdefault("_recent_series", {})
+        if key not in recent:
+            if len(recent) >= 2:
+                recent.pop(next(iter(recent)))
+            recent[key] = self._compute_series(scales, shifts)
+        return recent[key]
+
+    def _compute_series(self, scales, shifts):
         out = []
         for fn in (self.function, self.first, self.second):
             coefficients, energy = self.basis.coefficients(fn, scales, shifts)
@@ -505,36 +544,21 @@ class HermiteActivation(Activation):
                              "raise max_order or tol")
         return int(np.argmax(ok))
 
-    def pair_kernel(self, p, q, q2, nx):
-        return self._expansion(p, q, q2, None, None, nx)[:3]
-
-    def shifted_pair_kernel(self, p, q, q2, c, c2, nx):
-        return self._expansion(p, q, q2, c, c2, nx)
-
-    def _expansion(self, p, q, q2, c, c2, nx):
-        """(K, ∂_pK, ∂_qK, ∂_cK) by the Mehler series; ∂_cK = E[σ'(u)σ(u')] is only formed with shifts."""
-        to_numpy = getattr(nx, "to_numpy", np.asarray)  # the scales go to the host: O(m) numbers
-        shifted = c is not None
-
-        def host(x, like):  # one entry per row (per column) of the pair tile, as the scales
-            return np.broadcast_to(to_numpy(x), np.shape(to_numpy(like))).reshape(-1)
-
-        s1 = np.sqrt(np.maximum(to_numpy(q).reshape(-1), 0.0))
-        s2 = np.sqrt(np.maximum(to_numpy(q2).reshape(-1), 0.0))
-        first = self._series(s1, host(c, q) if shifted else None)
-        second = self._series(s2, host(c2, q2) if shifted else None)
-        # One order K for both sides: truncating one side lower would leave cross terms of size √tol.
+    def mehler_series(self, q, q2, c=None, c2=None) -> MehlerSeries:
+        """K = Σ c_k c'_k ρ^k, ∂_pK from the coefficients of σ', ∂_qK = ½ E[σ''(u)σ(u')] and, with biases,
+        ∂_cK = E[σ'(u)σ(u')], truncated at one order for both sides (a lower one on one side would leave cross terms
+        of size √tol)."""
+        s1, s2 = np.sqrt(np.maximum(q, 0.0)), np.sqrt(np.maximum(q2, 0.0))
+        first = self._series(s1, c)
+        second = first if q2 is q and c2 is c else self._series(s2, c2)  # a self-interaction: one side suffices
         order = max(self._order(first, s1), self._order(second, s2))
         self.last_order = order
         self.last_error = max(float(np.max(t[:, order])) for _, t in first + second)
-        (c1, _), (d1, _), (e1, _) = first
-        (c2_, _), (d2, _), _ = second
-        c1, d1, e1, c2_, d2 = (nx.asarray(np.ascontiguousarray(a[:, :order + 1])) for a in (c1, d1, e1, c2_, d2))
-        rho = pair_correlation(p, q, q2, nx)
-        pairs = [(c1, c2_), (d1, d2), (e1, c2_)] + ([(d1, c2_)] if shifted else [])
-        sums = horner(pairs, order, rho)
-        sums[2] *= 0.5
-        return tuple(sums) if shifted else (*sums, None)
+        (values, _), (slopes, _), (curvature, _) = first
+        (values2, _), (slopes2, _), _ = second
+        rows = [values, slopes, 0.5 * curvature] + ([slopes] if c is not None else [])
+        cols = [values2, slopes2, values2] + ([values2] if c is not None else [])
+        return MehlerSeries([r[:, :order + 1] for r in rows], [r[:, :order + 1] for r in cols])
 
     def spec(self):
         return {"activation": self.name, "tol": self.tol, "max_order": self.max_order}
@@ -544,24 +568,27 @@ def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def GELU(tol: float = 1e-10) -> HermiteActivation:
-    """σ(z) = z Φ(z) (the exact GELU), through its Hermite expansion."""
+def GELU(tol: float = 1e-10, **options) -> HermiteActivation:
+    """σ(z) = z Φ(z) (the exact GELU), through its Hermite expansion (``options``: max_order, nodes of
+    :class:`HermiteActivation`)."""
     from scipy.special import ndtr
 
     def pdf(z):
         return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
     return HermiteActivation(lambda z: z * ndtr(z), lambda z: ndtr(z) + z * pdf(z), lambda z: pdf(z) * (2.0 - z * z),
-                             _torch("gelu"), "gelu", tol)
+                             _torch("gelu"), "gelu", tol, **options)
 
 
-def Tanh(tol: float = 1e-10) -> HermiteActivation:
+def Tanh(tol: float = 1e-10, **options) -> HermiteActivation:
     """σ(z) = tanh z, through its Hermite expansion."""
-    return HermiteActivation(np.tanh, lambda z: 1.0 - np.tanh(z) ** 2,
-                             lambda z: -2.0 * np.tanh(z) * (1.0 - np.tanh(z) ** 2), _torch("tanh"), "tanh", tol)
+    def second(z):
+        return -2.0 * np.tanh(z) * (1.0 - np.tanh(z) ** 2)
+
+    return HermiteActivation(np.tanh, lambda z: 1.0 - np.tanh(z) ** 2, second, _torch("tanh"), "tanh", tol, **options)
 
 
-def SiLU(tol: float = 1e-10) -> HermiteActivation:
+def SiLU(tol: float = 1e-10, **options) -> HermiteActivation:
     """σ(z) = z / (1 + e^{−z}), through its Hermite expansion."""
     def first(z):
         s = _sigmoid(z)
@@ -571,13 +598,13 @@ def SiLU(tol: float = 1e-10) -> HermiteActivation:
         s = _sigmoid(z)
         return s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s))
 
-    return HermiteActivation(lambda z: z * _sigmoid(z), first, second, _torch("silu"), "silu", tol)
+    return HermiteActivation(lambda z: z * _sigmoid(z), first, second, _torch("silu"), "silu", tol, **options)
 
 
-def Softplus(tol: float = 1e-10) -> HermiteActivation:
+def Softplus(tol: float = 1e-10, **options) -> HermiteActivation:
     """σ(z) = log(1 + e^z), through its Hermite expansion."""
     return HermiteActivation(lambda z: np.logaddexp(0.0, z), _sigmoid, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)),
-                             _torch("softplus"), "softplus", tol)
+                             _torch("softplus"), "softplus", tol, **options)
 
 
 def _torch(name: str):

@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-__all__ = ["HermiteBasis", "hermite_basis", "horner", "pair_correlation", "truncated_power_coefficients"]
+__all__ = ["HermiteBasis", "hermite_basis", "horner", "pair_correlation", "truncated_power_coefficients",
+           "MehlerSeries"]
 
 
 class HermiteBasis:
@@ -122,3 +123,37 @@ def truncated_power_coefficients(n: int, s, shift, max_order: int) -> np.ndarray
     out[~live] = 0.0
     out[~live, 0] = constant[~live]
     return out
+
+
+class MehlerSeries:
+    r"""A pair kernel and its derivatives as Mehler series over all pairs (j, i) of points and sources:
+
+    .. math::  S_s(j, i) = \sum_{k ≤ K} L_s[j, k]\, R_s[i, k]\, ρ_{ji}^k,
+
+    s = 0: K, 1: ∂_pK, 2: ∂_qK (its ½ included in L_2), and 3: ∂_cK for biased neurons. Built once per evaluation from
+    the per-particle coefficients (O(m K)), summed by the backend over pairs (O(m² K))
+    (:meth:`meanfield.kernels.base.Backend.series_field`).
+
+    Parameters
+    ----------
+    rows, cols : list of arrays (n, K + 1) and (k, K + 1)
+        The coefficient tables of the points and of the sources, per series (host numpy arrays).
+    """
+
+    def __init__(self, rows, cols):
+        self.rows = [np.ascontiguousarray(r) for r in rows]
+        self.cols = [np.ascontiguousarray(c) for c in cols]
+
+    @property
+    def order(self) -> int:
+        return self.rows[0].shape[1] - 1
+
+    @property
+    def shifted(self) -> bool:
+        """Whether the series carries ∂_cK (biased neurons)."""
+        return len(self.rows) == 4
+
+    def sums(self, rho, nx, rows=slice(None)):
+        """The series on a tile of correlations ρ (backend arrays), for the points ``rows``."""
+        pairs = [(nx.asarray(left[rows]), nx.asarray(right)) for left, right in zip(self.rows, self.cols)]
+        return horner(pairs, self.order, rho)

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import Activation
-from .hermite import hermite_basis, horner, pair_correlation
+from .activations import Activation, MehlerUnit
+from .hermite import MehlerSeries, hermite_basis
 
 __all__ = ["MixedUnit"]
 
 EVIDENCE = 20
 
 
-class MixedUnit(Activation):
+class MixedUnit(MehlerUnit):
     """The pair kernel of a student unit against a teacher unit: the "activation" that the field of a teacher's
     neurons at the student's is computed with (:meth:`pair_kernel`, :meth:`shifted_pair_kernel`). Gaussian inputs.
 
@@ -50,10 +50,6 @@ class MixedUnit(Activation):
     >>> bool(np.isclose(k[0, 0], 1 / np.sqrt(3 * np.pi)))   # E[relu(g) erf(g)] = ½ E[g erf(g)] = ½ E erf'(g)
     True
     """
-
-    degree = None
-    uses_pair_kernel = True
-    supports_bias = True
 
     def __init__(self, student: Activation, teacher: Activation, tol: float = 1e-10, max_order: int = 280,
                  nodes: int = 300):
@@ -108,32 +104,13 @@ class MixedUnit(Activation):
         self.last_order, self.last_error = order, float(bound[order])
         return order
 
-    def pair_kernel(self, p, q, q2, nx):
-        return self._expansion(p, q, q2, None, None, nx)[:3]
-
-    def shifted_pair_kernel(self, p, q, q2, c, c2, nx):
-        return self._expansion(p, q, q2, c, c2, nx)
-
-    def _expansion(self, p, q, q2, c, c2, nx):
-        to_numpy = getattr(nx, "to_numpy", np.asarray)
+    def mehler_series(self, q, q2, c=None, c2=None) -> MehlerSeries:
         shifted = c is not None
-        s1 = np.sqrt(np.maximum(to_numpy(q).reshape(-1), 0.0))
-        s2 = np.sqrt(np.maximum(to_numpy(q2).reshape(-1), 0.0))
-        shift1 = np.broadcast_to(to_numpy(c), np.shape(to_numpy(q))).reshape(-1) if shifted else None
-        shift2 = np.broadcast_to(to_numpy(c2), np.shape(to_numpy(q2))).reshape(-1) if shifted else None
-        values, slopes, curvature = self._student_series(s1, shift1)
-        t_values, t_slopes = self._teacher_series(s2, shift2)
-        pairs = [(values, t_values), (slopes, t_slopes), (curvature, t_values), (slopes, t_values)]
-        order = self._order(pairs[:3] if not shifted else pairs)
-        arrays = {}
-
-        def on_backend(a):
-            if id(a) not in arrays:
-                arrays[id(a)] = nx.asarray(np.ascontiguousarray(a[:, :order + 1]))
-            return arrays[id(a)]
-
-        sums = horner([(on_backend(left), on_backend(right)) for left, right in pairs[:4 if shifted else 3]], order,
-                      pair_correlation(p, q, q2, nx))
-        sums[2] *= 0.5
-        return tuple(sums) if shifted else (*sums, None)
-
+        s1, s2 = np.sqrt(np.maximum(q, 0.0)), np.sqrt(np.maximum(q2, 0.0))
+        values, slopes, curvature = self._student_series(s1, c)
+        t_values, t_slopes = self._teacher_series(s2, c2)
+        pairs = [(values, t_values), (slopes, t_slopes), (0.5 * curvature, t_values)]
+        if shifted:
+            pairs.append((slopes, t_values))
+        order = self._order(pairs)
+        return MehlerSeries([left[:, :order + 1] for left, _ in pairs], [right[:, :order + 1] for _, right in pairs])

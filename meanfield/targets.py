@@ -272,7 +272,7 @@ class TeacherNetwork(Target):
             raise ValueError(f"a teacher of {self.unit!r} units and a student of {unit!r} units: their mixed kernel is "
                              f"computed for Gaussian inputs only, not {type(inputs).__name__}; give both the same unit")
 
-    def _mixed(self, unit):
+    def mixed_kernel(self, unit):
         """The pair kernel of a student ``unit`` against this teacher's unit (:class:`~meanfield.mixed.MixedUnit`)."""
         from .mixed import MixedUnit
 
@@ -312,7 +312,7 @@ class TeacherNetwork(Target):
                 super().correlation(inputs, b, unit, nx)
         if self._relu and unit.relu_decomposition is not None and not bias:
             return super().correlation(inputs, b, unit, nx)
-        return self._field(inputs, b, self._mixed(unit), nx, bias, scale=inputs.kernel_scale)
+        return self._field(inputs, b, self.mixed_kernel(unit), nx, bias, scale=inputs.kernel_scale)
 
     def linear_moment(self, inputs):
         if self._relu:  # E[σ(⟨u, x⟩) x] = E[(⟨u, x⟩/2) x] = κ u / 2.

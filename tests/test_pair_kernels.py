@@ -108,8 +108,8 @@ def test_flows_with_pair_kernel_units(name):
 
 def test_what_is_not_available_is_one_line():
     U = np.eye(4)[:2]
-    with pytest.raises(ValueError, match="mixed kernel is not available"):
-        mf.Problem(mf.TeacherNetwork([1.0, 1.0], U), mf.Gaussian(4), activation=Erf())
+    with pytest.raises(ValueError, match="mixed kernel is computed for Gaussian inputs only"):
+        mf.Problem(mf.TeacherNetwork([1.0, 1.0], U, activation="relu2"), mf.Sphere(4), activation="relu3")
     with pytest.raises(ValueError, match="not positively homogeneous.*use Gaussian inputs"):
         mf.Problem(mf.TeacherNetwork([1.0, 1.0], U, activation=Erf()), mf.Sphere(4), activation=Erf())
     with pytest.raises(ValueError, match="no correlation with"):

@@ -58,6 +58,15 @@ class Backend:
         return field(self, points, sources, self.asarray(coef), scale, as_activation(activation), grad,
                      self.tile_elements)
 
+    def series_field(self, b_points, q_points, b_sources, q_sources, coef, scale, series, value, grad_b, grad_c,
+                     tile_elements=None) -> None:
+        """Sum a Mehler series over all pairs into ``value``, ``grad_b``, ``grad_c``
+        (:func:`meanfield.kernels.field.series_field`; the numba backend compiles it)."""
+        from .field import series_field
+
+        series_field(self, b_points, q_points, b_sources, q_sources, coef, scale, series, value, grad_b, grad_c,
+                     tile_elements or self.tile_elements)
+
     # The array namespace (numpy semantics; other array types override).
     def empty(self, shape):
         return np.empty(shape)

@@ -16,7 +16,7 @@ rows are tiled so that no more than ``tile_elements`` pair entries are held at o
 
 from __future__ import annotations
 
-__all__ = ["kernel_field", "pair_field", "shifted_field"]
+__all__ = ["kernel_field", "pair_field", "shifted_field", "series_field"]
 
 
 def kernel_field(nx, points, sources, coef, scale: float, activation, grad: bool = True,
@@ -66,7 +66,8 @@ def kernel_field(nx, points, sources, coef, scale: float, activation, grad: bool
     return value, gradient
 
 
-def pair_field(nx, points, sources, coef, scale: float, activation, grad: bool = True, tile_elements: int = 1 << 22):
+def pair_field(nx, points, sources, coef, scale: float, activation, grad: bool = True, tile_elements: int = 1 << 22,
+               bias: bool = False):
     r"""The field of a unit given by its Gaussian pair kernel K(p, q, q')
     (:meth:`~meanfield.activations.Activation.pair_kernel`: any degree, non-homogeneous units):
 
@@ -75,7 +76,11 @@ def pair_field(nx, points, sources, coef, scale: float, activation, grad: bool =
         V(b_j) = Σ_k c_k K(κ⟨b_j, s_k⟩, κ|b_j|², κ|s_k|²), \qquad
         ∇V(b_j) = κ [ Σ_k c_k ∂_pK_{jk} s_k + 2 b_j Σ_k c_k ∂_qK_{jk} ],
 
-    with the same two matrix products per tile of rows as :func:`kernel_field`.
+    with the same two matrix products per tile of rows as :func:`kernel_field`. With ``bias`` the rows are biased
+    neurons [b | c], K(p, q, q', c, c') is :meth:`~meanfield.activations.Activation.shifted_pair_kernel` and the last
+    column of ∇V is ∂_cV = Σ_k c_k ∂_cK_{jk}. A unit given by a Mehler series
+    (:class:`~meanfield.activations.MehlerUnit`) has its per-particle coefficients computed once here and summed over
+    pairs by the backend (:meth:`~meanfield.kernels.base.Backend.series_field`).
 
     Examples
     --------
@@ -87,20 +92,39 @@ def pair_field(nx, points, sources, coef, scale: float, activation, grad: bool =
     >>> bool(np.isclose(v[0], 2 / np.pi * np.arcsin(0.5 / 1.5)))   # E erf(b·x)² for x ~ N(0, I)
     True
     """
-    q_points = scale * (points * points).sum(axis=1)
-    q_sources = q_points if points is sources else scale * (sources * sources).sum(axis=1)
-    weighted = coef[:, None] * sources
+    same = points is sources
+    b_points, c_points = (points[:, :-1], points[:, -1]) if bias else (points, None)
+    b_sources, c_sources = (b_points, c_points) if same else ((sources[:, :-1], sources[:, -1]) if bias
+                                                            else (sources, None))
+    q_points = scale * (b_points * b_points).sum(axis=1)
+    q_sources = q_points if same else scale * (b_sources * b_sources).sum(axis=1)
     n = points.shape[0]
     value = nx.empty((n,))
     gradient = nx.empty(tuple(points.shape)) if grad else None
+    grad_b = gradient[:, :-1] if grad and bias else gradient
+    if hasattr(activation, "mehler_series"):
+        host_q = nx.to_numpy(q_points)
+        host_c = None if c_points is None else nx.to_numpy(c_points)
+        series = activation.mehler_series(host_q, host_q if same else nx.to_numpy(q_sources), host_c,
+                                          host_c if same or c_sources is None else nx.to_numpy(c_sources))
+        nx.series_field(b_points, q_points, b_sources, q_sources, coef, scale, series, value, grad_b,
+                        gradient[:, -1] if grad and bias else None, tile_elements)
+        return value, gradient
+    weighted = coef[:, None] * b_sources
     rows = max(1, tile_elements // max(1, sources.shape[0]))
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
-        p = scale * (points[i0:i1] @ sources.T)
-        k, dk_dp, dk_dq = activation.pair_kernel(p, q_points[i0:i1, None], q_sources[None, :], nx)
+        p = scale * (b_points[i0:i1] @ b_sources.T)
+        if bias:
+            k, dk_dp, dk_dq, dk_dc = activation.shifted_pair_kernel(p, q_points[i0:i1, None], q_sources[None, :],
+                                                                    c_points[i0:i1, None], c_sources[None, :], nx)
+        else:
+            k, dk_dp, dk_dq = activation.pair_kernel(p, q_points[i0:i1, None], q_sources[None, :], nx)
         value[i0:i1] = k @ coef
         if grad:
-            gradient[i0:i1] = scale * (dk_dp @ weighted + (2.0 * points[i0:i1]) * (dk_dq @ coef)[:, None])
+            grad_b[i0:i1] = scale * (dk_dp @ weighted + (2.0 * b_points[i0:i1]) * (dk_dq @ coef)[:, None])
+            if bias:
+                gradient[i0:i1, -1] = dk_dc @ coef
     return value, gradient
 
 
@@ -114,7 +138,7 @@ def shifted_field(nx, points, sources, coef, scale: float, activation, grad: boo
         V(b_j, c_j) = Σ_k c_k K(κ⟨b_j, s_k⟩, κ|b_j|², κ|s_k|², c_j, c'_k), \qquad
         ∇_b V = κ [ Σ_k c_k ∂_pK_{jk} s_k + 2 b_j Σ_k c_k ∂_qK_{jk} ], \quad ∂_c V = Σ_k c_k ∂_cK_{jk},
 
-    for inputs x ~ N(0, κI), with the same two matrix products per tile of rows as :func:`kernel_field`.
+    for inputs x ~ N(0, κI): :func:`pair_field` with ``bias=True``.
 
     Examples
     --------
@@ -126,23 +150,25 @@ def shifted_field(nx, points, sources, coef, scale: float, activation, grad: boo
     >>> float(v[0]), g[0].tolist()
     (1.0, [0.0, 1.0])
     """
-    b_points, c_points = points[:, :-1], points[:, -1]
-    same = points is sources
-    b_sources, c_sources = (b_points, c_points) if same else (sources[:, :-1], sources[:, -1])
-    q_points = scale * (b_points * b_points).sum(axis=1)
-    q_sources = q_points if same else scale * (b_sources * b_sources).sum(axis=1)
+    return pair_field(nx, points, sources, coef, scale, activation, grad, tile_elements, bias=True)
+
+
+def series_field(nx, b_points, q_points, b_sources, q_sources, coef, scale: float, series, value, grad_b, grad_c,
+                 tile_elements: int = 1 << 22) -> None:
+    """Sum a :class:`~meanfield.hermite.MehlerSeries` over all pairs into ``value`` (n,), ``grad_b`` (n, d) and
+    ``grad_c`` (n,) (gradients None when not wanted), by tiles of rows: the correlations ρ from one matrix product,
+    Horner's rule in ρ per series, and the contractions with the sources."""
+    from ..hermite import pair_correlation
+
     weighted = coef[:, None] * b_sources
-    n = points.shape[0]
-    value = nx.empty((n,))
-    gradient = nx.empty(tuple(points.shape)) if grad else None
-    rows = max(1, tile_elements // max(1, sources.shape[0]))
+    n = b_points.shape[0]
+    rows = max(1, tile_elements // max(1, b_sources.shape[0]))
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
         p = scale * (b_points[i0:i1] @ b_sources.T)
-        k, dk_dp, dk_dq, dk_dc = activation.shifted_pair_kernel(p, q_points[i0:i1, None], q_sources[None, :],
-                                                                c_points[i0:i1, None], c_sources[None, :], nx)
-        value[i0:i1] = k @ coef
-        if grad:
-            gradient[i0:i1, :-1] = scale * (dk_dp @ weighted + (2.0 * b_points[i0:i1]) * (dk_dq @ coef)[:, None])
-            gradient[i0:i1, -1] = dk_dc @ coef
-    return value, gradient
+        sums = series.sums(pair_correlation(p, q_points[i0:i1, None], q_sources[None, :], nx), nx, slice(i0, i1))
+        value[i0:i1] = sums[0] @ coef
+        if grad_b is not None:
+            grad_b[i0:i1] = scale * (sums[1] @ weighted + (2.0 * b_points[i0:i1]) * (sums[2] @ coef)[:, None])
+        if grad_c is not None:
+            grad_c[i0:i1] = sums[3] @ coef

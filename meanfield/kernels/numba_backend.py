@@ -190,6 +190,76 @@ def _finish(points, sources, coef, scale, linear, weight, value, gradient):
     return value, gradient
 
 
+@njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _series_field(b_p, q_p, b_s_t, q_s, coef, wb_t, rows, cols_t, scale, value, grad_b, grad_c, with_grad,
+                  row_block, col_block):
+    """Mehler series summed over all pairs, fused: per block of rows and block of columns, the correlations by a
+    short d-loop, Horner's rule in ρ for every series (the column loop innermost, which vectorises; each column
+    coefficient segment is reused by the block's rows while it is in L1), then the row reductions and the gradient
+    contraction. rows (S, n, K + 1), cols_t (S, K + 1, k); memory O(S · row_block · col_block) per thread."""
+    n, d = b_p.shape
+    k = q_s.shape[0]
+    n_series, order = rows.shape[0], rows.shape[2] - 1
+    n_blocks = (n + row_block - 1) // row_block
+    for block in prange(n_blocks):
+        i0 = block * row_block
+        h = min(n, i0 + row_block) - i0
+        rho = np.empty((row_block, col_block))
+        acc = np.empty((row_block, n_series, col_block))
+        grad_acc = np.zeros((row_block, d))
+        v = np.zeros(row_block)
+        gq = np.zeros(row_block)
+        gc = np.zeros(row_block)
+        for j0 in range(0, k, col_block):
+            w = min(k, j0 + col_block) - j0
+            for r in range(h):
+                i = i0 + r
+                for jj in range(w):
+                    rho[r, jj] = 0.0
+                for t in range(d):
+                    x = b_p[i, t]
+                    for jj in range(w):
+                        rho[r, jj] += x * b_s_t[t, j0 + jj]
+                for jj in range(w):
+                    qq = q_p[i] * q_s[j0 + jj]
+                    c = scale * rho[r, jj] / math.sqrt(qq) if qq > 0.0 else 0.0
+                    rho[r, jj] = min(1.0, max(-1.0, c))
+                for s in range(n_series):
+                    lead = rows[s, i, order]
+                    for jj in range(w):
+                        acc[r, s, jj] = lead * cols_t[s, order, j0 + jj]
+            for o in range(order - 1, -1, -1):
+                for s in range(n_series):
+                    column = cols_t[s, o, j0:j0 + w]
+                    for r in range(h):
+                        lead = rows[s, i0 + r, o]
+                        total, correlation = acc[r, s], rho[r]
+                        for jj in range(w):
+                            total[jj] = total[jj] * correlation[jj] + lead * column[jj]
+            for r in range(h):
+                for jj in range(w):
+                    v[r] += coef[j0 + jj] * acc[r, 0, jj]
+                if with_grad:
+                    for t in range(d):
+                        total = 0.0
+                        for jj in range(w):
+                            total += acc[r, 1, jj] * wb_t[t, j0 + jj]
+                        grad_acc[r, t] += total
+                    for jj in range(w):
+                        gq[r] += coef[j0 + jj] * acc[r, 2, jj]
+                    if n_series == 4:
+                        for jj in range(w):
+                            gc[r] += coef[j0 + jj] * acc[r, 3, jj]
+        for r in range(h):
+            i = i0 + r
+            value[i] = v[r]
+            if with_grad:
+                for t in range(d):
+                    grad_b[i, t] = scale * (grad_acc[r, t] + 2.0 * b_p[i, t] * gq[r])
+                if n_series == 4:
+                    grad_c[i] = gc[r]
+
+
 _GL_NODES, _GL_WEIGHTS = (np.ascontiguousarray(v) for v in GAUSS_LEGENDRE)
 
 
@@ -239,12 +309,14 @@ class NumbaBackend(NumpyBackend):
     name = "numba"
 
     def __init__(self, strategy: str = "auto", blas_min_d: int = 16, tile: int = 512,
-                 row_block: int = 32, col_block: int = 512, threads: int | None = None):
+                 row_block: int = 32, col_block: int = 512, threads: int | None = None, series_rows: int = 8,
+                 series_cols: int = 128):
         if strategy not in ("auto", "fused", "blas"):
             raise ValueError(f"strategy must be 'auto', 'fused' or 'blas', got {strategy!r}")
         super().__init__()
         self.strategy, self.blas_min_d, self.tile = strategy, int(blas_min_d), int(tile)
         self.row_block, self.col_block = int(row_block), int(col_block)
+        self.series_rows, self.series_cols = int(series_rows), int(series_cols)
         if threads is not None:
             numba.set_num_threads(int(threads))
 
@@ -274,6 +346,19 @@ class NumbaBackend(NumpyBackend):
 
     def owens_t(self, h, a):
         return owens_t(h, a)
+
+    def series_field(self, b_points, q_points, b_sources, q_sources, coef, scale, series, value, grad_b, grad_c,
+                     tile_elements=None):
+        """The Mehler series of Hermite units compiled and fused (:func:`_series_field`)."""
+        d = b_points.shape[1]
+        with_grad = grad_b is not None
+        rows = np.ascontiguousarray(np.stack(series.rows))
+        cols_t = np.ascontiguousarray(np.stack([c.T for c in series.cols]))
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        _series_field(np.ascontiguousarray(b_points), np.ascontiguousarray(q_points), np.ascontiguousarray(b_sources.T),
+                      np.ascontiguousarray(q_sources), coef, np.ascontiguousarray((coef[:, None] * b_sources).T), rows,
+                      cols_t, float(scale), value, grad_b if with_grad else np.empty((0, d)),
+                      grad_c if grad_c is not None else np.empty(0), with_grad, self.series_rows, self.series_cols)
 
     def _blas_field(self, u_p, n_p, u_s, sources, coef, cn, grad, symmetric):
         """Tiles: cosines by BLAS, weights in place by numba, gradient by BLAS. For a self-interaction
