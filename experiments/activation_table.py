@@ -2,12 +2,15 @@
 
 Teacher: the soft committee machine f*(x) = Σ_{i ≤ 3} erf(⟨u_i, x⟩) with orthonormal u_i, x ~ N(0, I_20). Students:
 the mean-field network of each unit — relu, leaky_relu (α = 0.1), abs, relu2, relu3, erf, gelu, tanh, silu, softplus —
-from the same start (sign sphere: a = ±1, |b| = 0.5, m = 256), the exact flow (Heun, dt = 0.05) to t = 40. A student
+from the same start (sign sphere: a = ±1, |b| = 0.5, m = 256), the exact flow to t = 40 with the adaptive dopri5
+solver (rtol 1e-6; a fixed Heun step of 0.05 is unstable for relu³, whose kernel grows like |b|⁶). A student
 of another unit than the teacher's is correlated with it through the mixed Hermite kernel (exact coefficients for the
 kinked units), its own self-interaction through its closed form (ReLU family, ReLU powers, erf) or its Hermite series
 (gelu, tanh, silu, softplus at tol 1e-10; tanh, whose series converges slowly — poles at ±iπ/2 — at tol 1e-8 with
 orders up to 280). The table gives the exact population risk at t = 0, 5, 40, the Hermite orders used at the end, and
-the wall time. Writes results/activation_table/{table.md, risk.png, summary.json}.
+the wall time. Parity decides a lot here: the teacher is odd, the odd part of a ReLU-family unit is linear
+(relu: z/2), so relu and leaky-ReLU students can only fit the teacher's linear part, and an abs student (even) cannot
+fit it at all — its velocity is zero. Writes results/activation_table/{table.md, risk.png, summary.json}.
 
     python experiments/activation_table.py
 """
@@ -56,7 +59,7 @@ def main():
     for label, unit in UNITS.items():
         problem = mf.Problem(teacher, mf.Gaussian(D), activation=unit)
         start = time.perf_counter()
-        traj = mf.simulate(problem, mu0, t_max=T_MAX, dt=DT, solver="heun", save_every=10, alignment=False)
+        traj = mf.simulate(problem, mu0, t_max=T_MAX, dt=DT, solver="dopri5", save_every=10, alignment=False)
         wall = time.perf_counter() - start
         risks = [float(np.interp(t, traj.times, traj.risk)) for t in REPORT]
         summary["runs"][label] = {"times": traj.times.tolist(), "risk": traj.risk.tolist(), "risk_at": risks,
