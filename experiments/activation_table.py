@@ -35,7 +35,7 @@ OUT = ROOT / "results" / "activation_table"
 D, K, M, T_MAX, DT, RADIUS, REPORT = 20, 3, 256, 40.0, 0.05, 0.5, (0.0, 5.0, 40.0)
 UNITS = {"relu": as_activation("relu"), "leaky_relu (0.1)": LeakyReLU(0.1), "abs": as_activation("abs"),
          "relu2": as_activation("relu2"), "relu3": as_activation("relu3"), "erf": as_activation("erf"),
-         "gelu": as_activation("gelu"), "tanh (tol 1e-6)": Tanh(tol=1e-6, max_order=280, nodes=300),
+         "gelu": as_activation("gelu"), "tanh (tol 1e-6)": Tanh(tol=1e-6),
          "silu": as_activation("silu"), "softplus": as_activation("softplus")}
 
 

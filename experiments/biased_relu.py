@@ -84,7 +84,7 @@ def main():
     summary = {"m_flow": M_FLOW, "t_max": T_MAX, "dt": DT, "eta": ETA, "batch": BATCH, "teacher_c": COEF.tolist(),
                "teacher_bias": BETA.tolist(), "runs": {}}
     fig_r, axes_r = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
-    fig_h, axes_h = plt.subplots(1, 3, figsize=(13, 4.4), constrained_layout=True)
+    fig_h, axes_h = plt.subplots(1, 3, figsize=(13, 5.2), constrained_layout=True)
     fig_o, axes_o = plt.subplots(1, 3, figsize=(13, 4), constrained_layout=True, sharey=True)
     table = ["| d | run | risk t = 0 → 100 | per teacher unit: mass share within cos ≥ 0.99, mean offset −c/|b| "
              "(teacher −β: −0.5, 0.3, −0.2) |", "| ---: | --- | --- | --- |"]

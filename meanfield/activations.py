@@ -481,7 +481,7 @@ class HermiteActivation(MehlerUnit):
     """
 
     def __init__(self, function, derivative, second_derivative, torch_function, name: str, tol: float = 1e-10,
-                 max_order: int = 160, nodes: int = 240):
+                 max_order: int = 280, nodes: int = 300):
         if not 0 < tol < 1:
             raise ValueError(f"the Hermite tolerance must lie in (0, 1), got {tol}")
         self.function, self.first, self.second = function, derivative, second_derivative

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_mc_close
+from conftest import assert_mc_close, check_unit_flow
 
 import meanfield as mf
 from meanfield.activations import Activation
@@ -214,3 +214,5 @@ def test_the_packaged_abs_unit_agrees_with_this_extension(inputs):
         ev = packaged.evaluate(mu, backend)
         assert math.isclose(ev.risk, here.risk, rel_tol=1e-12)
         np.testing.assert_allclose(ev.grad_psi, here.grad_psi, rtol=1e-11, atol=1e-13)
+    if isinstance(inputs, mf.Gaussian):  # and its energy identity along a run (the helper samples Gaussian inputs)
+        check_unit_flow(packaged, mf.init.sign_sphere(16, 4, seed=9), h=0.01, t_max=0.5, seed=10)

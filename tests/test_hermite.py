@@ -77,14 +77,15 @@ def test_smooth_units_converge_geometrically_and_kinks_slowly():
         _kernel(kinked, 1.0, 1.0, 0.5)
 
 
-def test_field_on_every_backend_and_a_flow_with_its_energy_identity():
-    unit = GELU()
+@pytest.mark.parametrize("name", ["gelu", "tanh", "silu", "softplus"])
+def test_field_on_every_backend_and_a_flow_with_its_energy_identity(name):
+    unit = mf.activations.as_activation(name)
     rng = np.random.default_rng(2)
     b, coef = rng.standard_normal((30, 5)) / math.sqrt(5), rng.standard_normal(30) / 30
     v, g = field_on_every_backend(b, coef, 0.9, unit)
     U = rng.standard_normal((2, 5)) / math.sqrt(5)
-    problem = mf.Problem(mf.TeacherNetwork([1.0, -0.5], U, activation="gelu"), mf.Gaussian(5, variance=0.5),
-                         activation="gelu")
+    problem = mf.Problem(mf.TeacherNetwork([1.0, -0.5], U, activation=name), mf.Gaussian(5, variance=0.5),
+                         activation=name)
     check_unit_flow(problem, mf.init.sign_sphere(16, 5, seed=3), h=0.01, t_max=0.5, seed=4)
 
 

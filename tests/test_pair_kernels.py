@@ -92,7 +92,7 @@ def test_relu_through_the_pair_kernel_equals_the_dual_kernel_path():
     np.testing.assert_allclose(g1, g2, rtol=1e-11, atol=1e-13)
 
 
-@pytest.mark.parametrize("name", ["relu2", "erf"])
+@pytest.mark.parametrize("name", ["relu2", "relu3", "erf"])
 def test_flows_with_pair_kernel_units(name):
     """A teacher and a student of the same unit in d = 5 (Gaussian inputs, variance 0.5): the exact risk against
     Monte Carlo at the start, and the energy identity dF/dt = −∫(ψ² + a²|∇ψ|²)dμ along an RK4 run (central

@@ -74,8 +74,8 @@ def test_problem_validation():
     target = mf.TeacherNetwork([1.0], np.ones((1, 4)))
     with pytest.raises(ValueError, match="target has input dimension 4 but the input law has dimension 5"):
         mf.Problem(target, mf.Gaussian(5))
-    with pytest.raises(ValueError, match="activation"):
-        mf.Problem(target, mf.Gaussian(4), activation="tanh")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        mf.Problem(target, mf.Gaussian(4), activation="swish")
     with pytest.raises(ValueError, match="slope"):
         mf.Problem(target, mf.Gaussian(4), activation="leaky_relu", slope=1.5)
     problem = mf.Problem(target, mf.Gaussian(4))

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 __all__ = ["kernel_field", "pair_field", "shifted_field", "series_field"]
 
+#: Pair-kernel and series tiles hold tile_elements / 2^5 entries: their elementwise passes (tens per tile, or K per
+#: series) run from cache instead of memory (measured: GELU at K = 36, m = 4096 on numpy 7.6 s → see backends.md).
+PAIR_TILE_SHIFT = 5
+
 
 def kernel_field(nx, points, sources, coef, scale: float, activation, grad: bool = True,
                  tile_elements: int = 1 << 22):
@@ -111,7 +115,7 @@ def pair_field(nx, points, sources, coef, scale: float, activation, grad: bool =
                         gradient[:, -1] if grad and bias else None, tile_elements)
         return value, gradient
     weighted = coef[:, None] * b_sources
-    rows = max(1, tile_elements // max(1, sources.shape[0]))
+    rows = max(1, (tile_elements >> PAIR_TILE_SHIFT) // max(1, sources.shape[0]))
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
         p = scale * (b_points[i0:i1] @ b_sources.T)
@@ -162,7 +166,7 @@ def series_field(nx, b_points, q_points, b_sources, q_sources, coef, scale: floa
 
     weighted = coef[:, None] * b_sources
     n = b_points.shape[0]
-    rows = max(1, tile_elements // max(1, b_sources.shape[0]))
+    rows = max(1, (tile_elements >> PAIR_TILE_SHIFT) // max(1, b_sources.shape[0]))
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
         p = scale * (b_points[i0:i1] @ b_sources.T)

@@ -278,7 +278,7 @@ def _ndtr(x):
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
-@numba.vectorize(["float64(float64, float64)"], cache=True)
+@numba.vectorize(["float64(float64, float64)"], target="parallel")
 def owens_t(h, a):
     """Owen's T(h, a), compiled: the Gauss–Legendre rule and reflection of :func:`meanfield.bivariate.owens_t`."""
     sign = -1.0 if a < 0.0 else 1.0
