@@ -4,8 +4,8 @@ tiled only so that it fits in memory) and (ii) the machine's fp64 matmul rate, a
 4 m² d / time (two length-d contractions per pair). Also the peak memory of one evaluation at m = 65 536,
 d = 100 on the fastest CPU backend, measured in a fresh process. Then one row per activation at m = 4096, d = 10
 (relu, abs, relu², relu³ through the pair-kernel path, erf, the Hermite units gelu and tanh with the order K their
-tolerance chose, and biased relu and gelu neurons) on every backend, as pairs/s and as the ratio to the ReLU's time
-on numba (the fastest ReLU path) in the same run.
+tolerance chose — gelu also at tol 2e-9, where K = 32 — and biased relu and gelu neurons) on every backend, as
+pairs/s and as the ratio to the ReLU's time on numba (the fastest ReLU path) in the same run.
 
     python benchmarks/velocity.py            # full table, writes results/benchmarks/velocity.json
     python benchmarks/velocity.py --quick    # m in {1024, 4096} only, no memory probe
@@ -29,6 +29,8 @@ import meanfield as mf  # noqa: E402
 def make_problem(m: int, d: int, activation="relu"):
     """A teacher of three unit neurons and a sign-sphere start; "<unit>+bias" for biased teacher and neurons."""
     unit, _, biased = activation.partition("+")
+    unit, _, tol = unit.partition("@")  # "gelu@2e-9": a Hermite unit at another tolerance (GELU: K = 32 at |b| = 1)
+    unit = mf.activations.ACTIVATIONS[unit](tol=float(tol)) if tol else unit
     rng = np.random.default_rng(0)
     U = rng.standard_normal((3, d))
     bias = [0.3, -0.2, 0.1] if biased else None
@@ -188,7 +190,7 @@ def main(argv=None):
     payload = {"machine": machine(), "matmul_flops": gemm, "results": rows, "activations": []}
     m, d = 4096, 10
     relu_numba = time_velocity("numba", {}, m, d)
-    for activation in ("relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "relu+bias", "gelu+bias"):
+    for activation in ("relu", "abs", "relu2", "relu3", "erf", "gelu", "gelu@2e-9", "tanh", "relu+bias", "gelu+bias"):
         order = series_order(activation, m, d)
         for label, options in backends():
             t = time_velocity(label, options, m, d, activation)

@@ -517,23 +517,31 @@ class HermiteActivation(MehlerUnit):
             recent[key] = self._compute_series(scales, shifts)
         return recent[key]
 
-    def _compute_series(self, scales, shifts):
-        out = []
-        for fn in (self.function, self.first, self.second):
-            coefficients, energy = self.basis.coefficients(fn, scales, shifts)
-            tails = (energy[:, None] - np.cumsum(coefficients**2, axis=1)) / np.maximum(energy, 1e-300)[:, None]
-            out.append((coefficients, np.maximum(tails, 0.0)))
+    def _compute_series(self, scales, shifts, orders: int | None = None):
+        """The coefficients and tails of σ, σ', σ'' up to the first order block (64, 128, …, max_order + 1) in which
+        every tail reaches ``tol`` (all orders if none does), or exactly ``orders`` orders: the projection costs in
+        proportion to the orders it forms."""
+        weighted = [self.basis.weighted_values(fn, scales, shifts) for fn in (self.function, self.first, self.second)]
+        total = self.max_order + 1
+        for limit in ([orders] if orders else [*range(64, total, 64), total]):
+            out = []
+            for values, energy in weighted:
+                coefficients = self.basis.project(values, limit)
+                tails = (energy[:, None] - np.cumsum(coefficients**2, axis=1)) / np.maximum(energy, 1e-300)[:, None]
+                out.append((coefficients, np.maximum(tails, 0.0)))
+            if limit == total or all(np.any(np.all(t <= self.tol, axis=0)) for _, t in out):
+                return out
         return out
 
     def relative_tails(self, scales, shifts=None) -> np.ndarray:
         """(n, max_order + 1): at each scale s = √κ|b| (and shift c, the bias) and order K, the largest relative tail
         1 − Σ_{k≤K} c_k(s)²/E[f(s g + c)²] of the three series (f = σ, σ', σ''), what :attr:`tol` is compared with."""
         scales = np.asarray(scales, dtype=np.float64)
-        return np.max([tails for _, tails in self._series(scales, shifts)], axis=0)
+        return np.max([tails for _, tails in self._compute_series(scales, shifts, self.max_order + 1)], axis=0)
 
     def _order(self, series, scales) -> int:
         """The smallest K at which every relative tail is at most ``tol``."""
-        ok = np.ones(self.max_order + 1, dtype=bool)
+        ok = np.ones(series[0][1].shape[1], dtype=bool)
         for _, tails in series:
             ok &= np.all(tails <= self.tol, axis=0)
         if not ok.any():
@@ -552,6 +560,10 @@ class HermiteActivation(MehlerUnit):
         first = self._series(s1, c)
         second = first if q2 is q and c2 is c else self._series(s2, c2)  # a self-interaction: one side suffices
         order = max(self._order(first, s1), self._order(second, s2))
+        if first[0][0].shape[1] <= order:  # the other side needed a longer series: form this one as far
+            first = self._compute_series(s1, c, order + 1)
+        if second[0][0].shape[1] <= order:
+            second = self._compute_series(s2, c2, order + 1)
         self.last_order = order
         self.last_error = max(float(np.max(t[:, order])) for _, t in first + second)
         (values, _), (slopes, _), (curvature, _) = first

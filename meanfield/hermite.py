@@ -38,15 +38,24 @@ class HermiteBasis:
             table[:, k + 1] = (x * table[:, k] - math.sqrt(k) * table[:, k - 1]) / math.sqrt(k + 1)
         self.table = table
 
-    def coefficients(self, fn, s, shift=None):
-        """c_k(s, c) = E[fn(s g + c) h_k(g)] for k ≤ max_order (rows: the entries of s), and E[fn(s g + c)²], for
-        arrays of scales s and shifts c (0 when None)."""
+    def coefficients(self, fn, s, shift=None, orders: int | None = None):
+        """c_k(s, c) = E[fn(s g + c) h_k(g)] for k < ``orders`` (all, k ≤ max_order, by default; rows: the entries of
+        s), and E[fn(s g + c)²], for arrays of scales s and shifts c (0 when None)."""
+        weighted, energy = self.weighted_values(fn, s, shift)
+        return self.project(weighted, orders), energy
+
+    def weighted_values(self, fn, s, shift=None):
+        """(w_n fn(s x_n + c) for the nodes x_n, E[fn(s g + c)²]): what :meth:`project` turns into coefficients."""
         arguments = np.asarray(s, dtype=np.float64)[:, None] * self.x[None, :]
         if shift is not None:
             arguments += np.asarray(shift, dtype=np.float64)[:, None]
         values = fn(arguments)
         weighted = values * self.w
-        return weighted @ self.table, np.einsum("ij,ij->i", weighted, values)
+        return weighted, np.einsum("ij,ij->i", weighted, values)
+
+    def project(self, weighted, orders: int | None = None):
+        """The coefficients of orders k < ``orders`` from :meth:`weighted_values` (one matrix product)."""
+        return weighted @ self.table[:, :orders]
 
 
 @functools.lru_cache(maxsize=8)
@@ -56,13 +65,14 @@ def hermite_basis(nodes: int, max_order: int) -> HermiteBasis:
 
 
 def horner(pairs, order: int, rho):
-    """[Σ_{k ≤ order} L_jk R_ik ρ_ji^k for each (L, R) in ``pairs``] on backend arrays: rows of L are the tile's rows,
-    rows of R its columns; Horner's rule in ρ, in place (memory-bound: one pass per term and series)."""
-    sums = [left[:, order:order + 1] * right[:, order][None, :] for left, right in pairs]
+    """[Σ_{k ≤ order} L_jk R_ki ρ_ji^k for each (L, Rᵀ) in ``pairs``] on backend arrays: rows of L are the tile's rows,
+    columns of Rᵀ (orders × sources, so that each order is one contiguous row) its columns; Horner's rule in ρ, in
+    place (memory-bound: one pass per term and series)."""
+    sums = [left[:, order:order + 1] * right_t[order][None, :] for left, right_t in pairs]
     for j in range(order - 1, -1, -1):
-        for total, (left, right) in zip(sums, pairs):
+        for total, (left, right_t) in zip(sums, pairs):
             total *= rho
-            total += left[:, j:j + 1] * right[:, j][None, :]
+            total += left[:, j:j + 1] * right_t[j][None, :]
     return sums
 
 
@@ -142,7 +152,7 @@ class MehlerSeries:
 
     def __init__(self, rows, cols):
         self.rows = [np.ascontiguousarray(r) for r in rows]
-        self.cols = [np.ascontiguousarray(c) for c in cols]
+        self.cols_t = [np.ascontiguousarray(np.asarray(c).T) for c in cols]  # (K + 1, k): one row per order
 
     @property
     def order(self) -> int:
@@ -155,5 +165,8 @@ class MehlerSeries:
 
     def sums(self, rho, nx, rows=slice(None)):
         """The series on a tile of correlations ρ (backend arrays), for the points ``rows``."""
-        pairs = [(nx.asarray(left[rows]), nx.asarray(right)) for left, right in zip(self.rows, self.cols)]
+        converted = self.__dict__.setdefault("_on_backend", {})  # the column tables converted once per backend
+        if id(nx) not in converted:
+            converted[id(nx)] = [nx.asarray(right_t) for right_t in self.cols_t]
+        pairs = [(nx.asarray(left[rows]), right_t) for left, right_t in zip(self.rows, converted[id(nx)])]
         return horner(pairs, self.order, rho)

@@ -353,7 +353,7 @@ class NumbaBackend(NumpyBackend):
         d = b_points.shape[1]
         with_grad = grad_b is not None
         rows = np.ascontiguousarray(np.stack(series.rows))
-        cols_t = np.ascontiguousarray(np.stack([c.T for c in series.cols]))
+        cols_t = np.ascontiguousarray(np.stack(series.cols_t))
         coef = np.ascontiguousarray(coef, dtype=np.float64)
         _series_field(np.ascontiguousarray(b_points), np.ascontiguousarray(q_points), np.ascontiguousarray(b_sources.T),
                       np.ascontiguousarray(q_sources), coef, np.ascontiguousarray((coef[:, None] * b_sources).T), rows,
