@@ -278,9 +278,12 @@ def _ndtr(x):
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
-@numba.vectorize(["float64(float64, float64)"], target="parallel")
+@numba.vectorize(["float64(float64, float64)"], cache=True)
 def owens_t(h, a):
-    """Owen's T(h, a), compiled: the Gauss–Legendre rule and reflection of :func:`meanfield.bivariate.owens_t`."""
+    """Owen's T(h, a), compiled: the Gauss–Legendre rule and reflection of :func:`meanfield.bivariate.owens_t`
+    (within 1.2e-16 of scipy's, tested), callable from compiled code. The backend's array path (the biased field on
+    numpy arrays) calls scipy's T, which measured 1.5x faster there (4.0 s against 6.1 s for one biased-ReLU velocity
+    at m = 4096, d = 10)."""
     sign = -1.0 if a < 0.0 else 1.0
     h, a = abs(h), abs(a)
     if h == 0.0:
@@ -322,7 +325,7 @@ class NumbaBackend(NumpyBackend):
 
     def field(self, points, sources, coef, scale, activation=0.0, grad=True, bias=False):
         """The ReLU family (ReLU, leaky ReLU, abs) compiled; any other activation, and biased neurons, by the generic
-        field (with the compiled :meth:`owens_t`)."""
+        field."""
         activation = as_activation(activation)
         if bias or not isinstance(activation, ReLUFamily):
             return super().field(points, sources, coef, scale, activation, grad, bias)
@@ -343,9 +346,6 @@ class NumbaBackend(NumpyBackend):
         else:
             value, gradient = self._blas_field(u_p, n_p, u_s, sources, coef, cn, grad, same)
         return _finish(points, sources, coef, scale, *activation.kernel_weights, value, gradient if grad else None)
-
-    def owens_t(self, h, a):
-        return owens_t(h, a)
 
     def series_field(self, b_points, q_points, b_sources, q_sources, coef, scale, series, value, grad_b, grad_c,
                      tile_elements=None):
