@@ -59,7 +59,7 @@ def assert_mc_close(exact, values, z=Z_TOL, floor=1e-12):
 
 def field_on_every_backend(b, coef, scale, unit, bias=False):
     """The self-field of the particles b (rows [b | c] with ``bias``) on numpy, checked on numba and torch against it
-    at 1e-10 (the same operations in another library or compiled); returns numpy's (V, ∇V)."""
+    at 1e-10 (the same closed forms in another library or compiled); returns numpy's (V, ∇V)."""
     from meanfield.kernels import get_backend
 
     v, g = get_backend("numpy").field(b, b, coef, scale, unit, bias=bias)
@@ -67,8 +67,10 @@ def field_on_every_backend(b, coef, scale, unit, bias=False):
         bk = get_backend(backend)
         b_bk = bk.asarray(b)
         vb, gb = bk.field(b_bk, b_bk, bk.asarray(coef), scale, unit, bias=bias)
-        np.testing.assert_allclose(bk.to_numpy(vb), v, rtol=1e-10, atol=1e-13)
-        np.testing.assert_allclose(bk.to_numpy(gb), g, rtol=1e-10, atol=1e-13)
+        # 1e-10 relative to each entry, or to the largest entry for entries that are sums cancelling to near 0 (the
+        # biased ReLU's Owen's T, compiled on numba, differs from scipy's by 1e-16, amplified there to ~1e-12 · max|V|).
+        np.testing.assert_allclose(bk.to_numpy(vb), v, rtol=1e-10, atol=1e-10 * np.max(np.abs(v)))
+        np.testing.assert_allclose(bk.to_numpy(gb), g, rtol=1e-10, atol=1e-10 * np.max(np.abs(g)))
     return v, g
 
 
