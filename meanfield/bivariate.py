@@ -49,7 +49,7 @@ def _t_small(h, a, nx):
 
 def owens_t(h, a, nx):
     r"""Owen's T(h, a) elementwise on the arrays of the backend ``nx`` (the quadrature of the module docstring;
-    the numpy and numba backends use ``scipy.special.owens_t`` instead; ``kernels.numba_backend.owens_t`` compiles it).
+    the numpy backend uses ``scipy.special.owens_t`` instead; ``kernels.numba_backend.owens_t`` compiles it).
 
     Examples
     --------
