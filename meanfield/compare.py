@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import as_activation
+from .inputs import Gaussian
 from .kernels.base import get_backend
-from .measure import ParticleMeasure
+from .measure import BiasedMeasure, ParticleMeasure
 
 __all__ = ["function_distance", "wasserstein"]
 
@@ -14,7 +15,8 @@ __all__ = ["function_distance", "wasserstein"]
 def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope=0.0,
                       backend="auto") -> float:
     r"""‖f(μ) − f(ν)‖_{L²(ρ)} in closed form; ``slope`` is the activation (an
-    :class:`~meanfield.activations.Activation`, or a leaky slope: 0 is the ReLU).
+    :class:`~meanfield.activations.Activation`, or a leaky slope: 0 is the ReLU); neurons with biases on Gaussian
+    inputs too.
 
     f(μ) − f(ν) is the predictor of the signed measure μ − ν, so its squared norm is the quadratic form
     Σ_{p,q} v_p v_q K(b_p, b_q) over the particles of both measures (v = w a for μ, −w a for ν). Being the square
@@ -30,11 +32,17 @@ def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope=0.
     if mu.d != nu.d or mu.d != inputs.d:
         raise ValueError(f"dimensions differ: μ has d = {mu.d}, ν has d = {nu.d}, the inputs d = {inputs.d}")
     bk = get_backend(backend)
-    b = np.concatenate([mu.b, nu.b])
-    v = np.concatenate([mu.weights * mu.a, -nu.weights * nu.a])
-    pts = bk.asarray(b)
+    biased = isinstance(mu, BiasedMeasure) or isinstance(nu, BiasedMeasure)
+
+    def neurons(m):  # [b | c] for biased neurons (c = 0 for a measure without biases), else b
+        return np.column_stack([m.b, m.c if isinstance(m, BiasedMeasure) else np.zeros(m.m)]) if biased else m.b
+
     unit = as_activation(slope)
-    field, _ = bk.field(pts, pts, bk.asarray(v), inputs.unit_scale(unit), unit, grad=False)
+    if biased and not isinstance(inputs, Gaussian):
+        raise ValueError(f"neurons with biases need Gaussian inputs, got {type(inputs).__name__}")
+    v = np.concatenate([mu.weights * mu.a, -nu.weights * nu.a])
+    pts = bk.asarray(np.concatenate([neurons(mu), neurons(nu)]))
+    field, _ = bk.field(pts, pts, bk.asarray(v), inputs.unit_scale(unit), unit, grad=False, bias=biased)
     return float(np.sqrt(max(0.0, float(v @ bk.to_numpy(field)))))
 
 

@@ -59,6 +59,15 @@ class _Particles:
         """The particles by name (``a`` and the coordinates), as a checkpoint stores them."""
         return {name: getattr(self, name) for name in ("a",) + self.coordinate_names}
 
+    def replaced(self, **arrays):
+        """The same kind of measure with some of its arrays replaced (e.g. ``mu.replaced(b=mu.b @ T.T)``); the others,
+        biases included, are kept."""
+        unknown = sorted(set(arrays) - {"a", *self.coordinate_names})
+        if unknown:
+            names = ", ".join(("a",) + self.coordinate_names)
+            raise ValueError(f"{type(self).__name__} has no arrays {unknown}; it has {names}")
+        return type(self).from_arrays({**self.arrays(), **arrays}, self.weights)
+
     @classmethod
     def from_arrays(cls, arrays: dict, weights=None):
         return cls(*(np.asarray(arrays[name], dtype=np.float64) for name in ("a",) + cls.coordinate_names),

@@ -238,3 +238,24 @@ def test_detection_reports_that_a_bias_breaks_the_sign_flip():
     assert report.holds and report.parity == -1
     [report] = mf.symmetry.detect_symmetries(biased, mf.Gaussian(3), [flip])
     assert not report.holds and report.relative_error > 0.1
+
+
+def test_distances_and_symmetry_maps_keep_biases():
+    """‖f(μ) − f(ν)‖ for biased neurons against Monte Carlo; a symmetry moves b and keeps c, so a biased measure made
+    invariant under a reflection has zero asymmetry while the measure it came from does not."""
+    inputs = mf.Gaussian(3)
+    mu = mf.init.gaussian(6, 3, seed=1, bias_std=0.8)
+    nu = mf.init.gaussian(5, 3, seed=2)
+    x = inputs.sample(MC_SAMPLES, 3)
+    distance = mf.compare.function_distance(mu, nu, inputs)
+    assert_mc_close(distance**2, (mu.predict(x) - nu.predict(x)) ** 2)
+    with pytest.raises(ValueError, match="biases need Gaussian inputs"):
+        mf.compare.function_distance(mu, nu, mf.Sphere(3))
+    flip = mf.symmetry.coordinate_reflection(3, 0)
+    image = flip.apply_measure(mu)
+    assert isinstance(image, BiasedMeasure) and np.array_equal(image.c, mu.c)
+    np.testing.assert_array_equal(image.b[:, 0], -mu.b[:, 0])
+    invariant = BiasedMeasure(np.concatenate([mu.a, image.a]), np.concatenate([mu.b, image.b]),
+                              np.concatenate([mu.c, image.c]))
+    assert mf.symmetry.asymmetry(invariant, flip, inputs)["relative"] < 1e-7  # the closed form's round-off floor
+    assert mf.symmetry.asymmetry(mu, flip, inputs)["relative"] > 1e-2

@@ -117,8 +117,8 @@ def asymmetry(mu: ParticleMeasure, symmetry: Symmetry, inputs: InputLaw, slope: 
     """
     if symmetry.d != mu.d:
         raise ValueError(f"the symmetry acts on dimension {symmetry.d}, the measure has d = {mu.d}")
-    composed = ParticleMeasure(mu.a, mu.b @ symmetry.matrix, mu.weights)
-    signed = ParticleMeasure(symmetry.parity * mu.a, mu.b, mu.weights)
+    composed = mu.replaced(b=mu.b @ symmetry.matrix)
+    signed = mu.replaced(a=symmetry.parity * mu.a)
     dist = function_distance(composed, signed, inputs, slope, backend)
     zero = ParticleMeasure(np.zeros(1), np.zeros((1, mu.d)))
     size = function_distance(mu, zero, inputs, slope, backend)

@@ -51,8 +51,8 @@ class Symmetry:
         return np.asarray(x) @ self.matrix.T
 
     def apply_measure(self, mu: ParticleMeasure) -> ParticleMeasure:
-        """T̃#μ: every neuron (a, b) moved to (ε a, T b)."""
-        return ParticleMeasure(self.parity * mu.a, mu.b @ self.matrix.T, mu.weights)
+        """T̃#μ: every neuron (a, b) moved to (ε a, T b) (a bias c stays: T acts on the inputs)."""
+        return mu.replaced(a=self.parity * mu.a, b=mu.b @ self.matrix.T)
 
     def compose(self, other: Symmetry) -> Symmetry:
         """self ∘ other."""
