@@ -523,12 +523,13 @@ class HermiteActivation(MehlerUnit):
         proportion to the orders it forms."""
         weighted = [self.basis.weighted_values(fn, scales, shifts) for fn in (self.function, self.first, self.second)]
         total = self.max_order + 1
+        projected = [np.empty((len(energy), 0)) for _, energy in weighted]
         for limit in ([orders] if orders else [*range(64, total, 64), total]):
             out = []
-            for values, energy in weighted:
-                coefficients = self.basis.project(values, limit)
-                tails = (energy[:, None] - np.cumsum(coefficients**2, axis=1)) / np.maximum(energy, 1e-300)[:, None]
-                out.append((coefficients, np.maximum(tails, 0.0)))
+            for j, (values, energy) in enumerate(weighted):  # only the new block of orders is projected
+                projected[j] = np.hstack([projected[j], self.basis.project(values, limit, projected[j].shape[1])])
+                tails = (energy[:, None] - np.cumsum(projected[j] ** 2, axis=1)) / np.maximum(energy, 1e-300)[:, None]
+                out.append((projected[j], np.maximum(tails, 0.0)))
             if limit == total or all(np.any(np.all(t <= self.tol, axis=0)) for _, t in out):
                 return out
         return out

@@ -117,6 +117,12 @@ def _standardised(c, s, nx):
     return nx.clip(ratio, -_CLIP, _CLIP)
 
 
+def _over_r(num, r, nx):
+    """num/r, with its limit ±40 (0 for 0/0) where r = √(1 − ρ²) = 0."""
+    limit = nx.where(num > 0.0, _CLIP, nx.where(num < 0.0, -_CLIP, 0.0))
+    return nx.where(r > 0.0, num / nx.where(r > 0.0, r, 1.0), limit)
+
+
 def relu_moments(p, q, q2, c, c2, nx):
     r"""K = E[U⁺V⁺] for jointly Gaussian (U, V) with means (c, c'), variances (q, q') and covariance p, with
     ∂K/∂p, ∂K/∂q and ∂K/∂c (backend arrays that broadcast).
@@ -147,11 +153,7 @@ def relu_moments(p, q, q2, c, c2, nx):
     h, k = _standardised(c, s, nx), _standardised(c2, s2, nx)
     # U = s X + c > 0 ⟺ −X < h, and (−X, −Y) has correlation ρ: P(U > 0, V > 0) = Φ₂(h, k; ρ).
     prob = bivariate_normal_cdf(h, k, rho, nx)
-    r_live = nx.where(r > 0.0, r, 1.0)
-    a_arg = nx.where(r > 0.0, (h - rho * k) / r_live, nx.where(h - rho * k > 0.0, _CLIP, -_CLIP))
-    b_arg = nx.where(r > 0.0, (k - rho * h) / r_live, nx.where(k - rho * h > 0.0, _CLIP, -_CLIP))
-    a_arg = nx.where((r == 0.0) & (h - rho * k == 0.0), 0.0, a_arg)
-    b_arg = nx.where((r == 0.0) & (k - rho * h == 0.0), 0.0, b_arg)
+    a_arg, b_arg = _over_r(h - rho * k, r, nx), _over_r(k - rho * h, r, nx)
     pdf_h, pdf_k, pdf_b = _pdf(h, nx), _pdf(k, nx), _pdf(b_arg, nx)
     cdf_a, cdf_b = nx.ndtr(a_arg), nx.ndtr(b_arg)
     value = (c * c2 + p) * prob + c * s2 * pdf_k * cdf_a + c2 * s * pdf_h * cdf_b + s * s2 * r * pdf_h * pdf_b

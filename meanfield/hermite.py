@@ -53,9 +53,9 @@ class HermiteBasis:
         weighted = values * self.w
         return weighted, np.einsum("ij,ij->i", weighted, values)
 
-    def project(self, weighted, orders: int | None = None):
-        """The coefficients of orders k < ``orders`` from :meth:`weighted_values` (one matrix product)."""
-        return weighted @ self.table[:, :orders]
+    def project(self, weighted, orders: int | None = None, start: int = 0):
+        """The coefficients of orders start ≤ k < ``orders`` from :meth:`weighted_values` (one matrix product)."""
+        return weighted @ self.table[:, start:orders]
 
 
 @functools.lru_cache(maxsize=8)

@@ -308,8 +308,7 @@ class TeacherNetwork(Target):
         self.check_unit(unit, inputs)
         nx = nx or get_backend("numpy")
         if unit == self.unit:  # Σ c_i K_σ(b, u_i): the student's own kernel
-            return self._field(inputs, b, unit, nx, bias) if bias or not self._relu else \
-                super().correlation(inputs, b, unit, nx)
+            return self._field(inputs, b, unit, nx, bias)
         if self._relu and unit.relu_decomposition is not None and not bias:
             return super().correlation(inputs, b, unit, nx)
         return self._field(inputs, b, self.mixed_kernel(unit), nx, bias, scale=inputs.kernel_scale)
