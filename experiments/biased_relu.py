@@ -30,7 +30,7 @@ from meanfield import plot  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "biased_relu"
 COEF, BETA = np.array([1.0, -0.8, 0.6]), np.array([0.5, -0.3, 0.2])
-M_FLOW, T_MAX, DT, ETA, BATCH, SGD_WIDTHS, COS = 256, 100.0, 0.05, 0.05, 64, (256, 1024), 0.99
+M_FLOW, T_MAX, DT, ETA, BATCH, SGD_WIDTHS, COS, SHOWN = 256, 100.0, 0.05, 0.05, 64, (256, 1024), 0.99, 200
 
 
 def teacher_directions(d):
@@ -64,13 +64,16 @@ def per_unit(mu, U):
 def draw_hyperplanes(ax, mu, U, title):
     grid = np.linspace(-3, 3, 2)
     _, _, _, mass = matched(mu, U)
-    for j in np.argsort(mass):
+    for j in np.argsort(mass)[-SHOWN:]:  # the heaviest neurons, lightest first (the figure stays small)
         b, c = mu.b[j], mu.c[j]
-        alpha = float(mass[j] / mass.max())
+        # An opaque shade of blue per neuron (white → blue with its mass), drawn heaviest last: overlapping
+        # translucent lines made a 1 MB image.
+        shade = float(mass[j] / mass.max())
+        color = (1 - shade) * np.ones(3) + shade * np.array([0.12, 0.47, 0.71])
         if abs(b[1]) > abs(b[0]):
-            ax.plot(grid, -(c + b[0] * grid) / b[1], color="tab:blue", alpha=alpha, lw=0.8)
+            ax.plot(grid, -(c + b[0] * grid) / b[1], color=color, lw=0.8)
         else:
-            ax.plot(-(c + b[1] * grid) / b[0], grid, color="tab:blue", alpha=alpha, lw=0.8)
+            ax.plot(-(c + b[1] * grid) / b[0], grid, color=color, lw=0.8)
     for u, beta in zip(U, BETA):
         ax.plot(grid, -(beta + u[0] * grid) / u[1], "k--", lw=1.5)
     ax.set_xlim(-3, 3)
@@ -112,8 +115,8 @@ def main():
         ax_r.legend(fontsize=8)
         if d == 2:
             for ax, (label, traj) in zip(axes_h, runs.items()):
-                draw_hyperplanes(ax, traj.final, U, f"d = 2, {label}, t = {T_MAX:g}\nstudent hyperplanes (blue, "
-                                                    "opacity ∝ mass), teacher's dashed")
+                draw_hyperplanes(ax, traj.final, U, f"d = 2, {label}, t = {T_MAX:g}: the {SHOWN} heaviest\n"
+                                                    "student hyperplanes (shade ∝ mass), teacher's dashed")
         else:
             for ax, (label, traj) in zip(axes_o, runs.items()):
                 nearest, cos, offset, mass = matched(traj.final, U)
