@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import h5py
 import numpy as np
 
-__all__ = ["Checkpoint", "CLOCK", "create_slots", "write", "read", "latest_intact", "SLOTS"]
+__all__ = ["Checkpoint"]  # the rest (slots, write, read) is the file layer's, used by meanfield.io
 
 CLOCK = ("t", "step", "n_saved", "h", "wall_time")
 SLOTS = ("checkpoint", "checkpoint/previous")
@@ -36,6 +36,14 @@ class Checkpoint:
     and the stepping rule's state ``arrays`` (name → array; scalars are 0-d arrays).
 
     ``consistent`` is False for a checkpoint read back that does not match its checksum (half-written).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.checkpoint import Checkpoint
+    >>> ckpt = Checkpoint(t=1.5, step=15, h=0.1, wall_time=2.0, arrays={"state": np.ones(3)})
+    >>> ckpt.arrays["state"].dtype, ckpt.checksum() == Checkpoint(1.5, 15, 0.1, 2.0, {"state": np.ones(3)}).checksum()
+    (dtype('float64'), True)
     """
 
     t: float

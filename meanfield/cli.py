@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["main", "build_parser"]
+
 
 def _cmd_run(args) -> int:
     import warnings
@@ -129,6 +131,15 @@ def _cmd_sweep(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``meanfield`` command: subcommands run, info, plot, recover and sweep.
+
+    Examples
+    --------
+    >>> from meanfield.cli import build_parser
+    >>> args = build_parser().parse_args(["run", "experiments/student_teacher.toml", "--overwrite"])
+    >>> args.command, args.overwrite
+    ('run', True)
+    """
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="meanfield", description="Mean-field dynamics of two-layer ReLU networks.")
@@ -165,6 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """The ``meanfield`` command (``argv`` the arguments, the process's when None); returns the exit status.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf, tempfile, pathlib
+    >>> from meanfield.cli import main
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.h5"
+    >>> problem = mf.Problem(mf.LinearTarget(np.ones(3)), mf.Gaussian(d=3))
+    >>> mf.simulate(problem, mf.init.sign_sphere(8, 3, seed=0), t_max=1.0, dt=0.1, path=path).close()
+    >>> main(["info", str(path)])    # doctest: +ELLIPSIS
+    file: ...
+    0
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -55,11 +55,20 @@ from .inputs import Gaussian, Sphere
 from .problem import Problem
 from .targets import CubicTarget, LinearTarget, RadialTarget, TeacherNetwork
 
-__all__ = ["ConfigError", "load_config", "build_problem", "build_init", "run_options", "sgd_options", "run_config",
-           "set_key", "validate_config"]
+__all__ = ["ConfigError", "load_config", "validate_config", "build_problem", "build_init", "run_config"]
 
 class ConfigError(ValueError):
-    """A configuration problem; its message names the file, the table and the key."""
+    """A configuration problem; its message names the file, the table and the key.
+
+    Examples
+    --------
+    >>> from meanfield.config import ConfigError, validate_config
+    >>> try:
+    ...     validate_config({"inputs": {"law": "gaussian", "d": 3}, "targett": {}})
+    ... except ConfigError as err:
+    ...     print(str(err).split(" (")[0])
+    configuration: unknown top-level keys ['targett']
+    """
 
 
 # The type of every key of every table. "number" accepts integers and floats (not strings, not booleans); "vector"
@@ -195,7 +204,15 @@ def _check_types(cfg: dict, where: str, kind: str) -> None:
 
 
 def load_config(path) -> dict:
-    """Read a TOML (.toml) or YAML (.yaml, .yml) configuration file and check it."""
+    """Read a TOML (.toml) or YAML (.yaml, .yml) configuration file and check it.
+
+    Examples
+    --------
+    >>> from meanfield.config import load_config
+    >>> cfg = load_config("experiments/student_teacher.toml")
+    >>> cfg["inputs"], cfg["init"]["m"]
+    ({'law': 'gaussian', 'd': 20}, 512)
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such configuration file: {path}")
@@ -233,6 +250,15 @@ def validate_config(cfg: dict, where: str = "configuration") -> None:
     ------
     ConfigError
         One line: where, the table, the key and what to change.
+
+    Examples
+    --------
+    >>> from meanfield.config import ConfigError, validate_config
+    >>> try:
+    ...     validate_config({"inputs": {"law": "gaussian", "d": 3}, "targett": {}})
+    ... except ConfigError as err:
+    ...     print(str(err).split(" (")[0])
+    configuration: unknown top-level keys ['targett']
     """
     unknown = set(cfg) - _TABLES
     if unknown:
@@ -334,7 +360,18 @@ def _in_table(table: str, build, *args):
 
 
 def build_problem(cfg: dict) -> Problem:
-    """The :class:`~meanfield.Problem` a configuration describes."""
+    """The :class:`~meanfield.Problem` a configuration describes.
+
+    Examples
+    --------
+    >>> cfg = {"inputs": {"law": "gaussian", "d": 5}, "target": {"kind": "teacher", "k": 2, "seed": 0},
+    ...        "init": {"kind": "sign_sphere", "m": 16, "seed": 1},
+    ...        "run": {"t_max": 1.0, "dt": 0.1, "solver": "heun", "backend": "numpy"}}
+    >>> from meanfield.config import build_init, build_problem
+    >>> problem, mu0 = build_problem(cfg), build_init(cfg)
+    >>> problem.d, mu0.m, problem.risk(mu0) > 0
+    (5, 16, True)
+    """
     inputs = _in_table("inputs", _inputs, cfg)
     target = _in_table("target", _target, cfg, inputs)
     prob = cfg.get("problem", {})
@@ -343,7 +380,18 @@ def build_problem(cfg: dict) -> Problem:
 
 
 def build_init(cfg: dict):
-    """The initial :class:`~meanfield.ParticleMeasure` a configuration describes."""
+    """The initial :class:`~meanfield.ParticleMeasure` a configuration describes.
+
+    Examples
+    --------
+    >>> cfg = {"inputs": {"law": "gaussian", "d": 5}, "target": {"kind": "teacher", "k": 2, "seed": 0},
+    ...        "init": {"kind": "sign_sphere", "m": 16, "seed": 1},
+    ...        "run": {"t_max": 1.0, "dt": 0.1, "solver": "heun", "backend": "numpy"}}
+    >>> from meanfield.config import build_init, build_problem
+    >>> problem, mu0 = build_problem(cfg), build_init(cfg)
+    >>> problem.d, mu0.m, problem.risk(mu0) > 0
+    (5, 16, True)
+    """
     return _in_table("init", _build_init, cfg)
 
 
@@ -393,7 +441,20 @@ def run_options(cfg: dict) -> dict:
 
 def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = False, progress: bool = False,
                backend: str | None = None):
-    """Run the simulation a configuration describes, streaming it to its output file."""
+    """Run the simulation a configuration describes, streaming it to its output file.
+
+    Examples
+    --------
+    >>> cfg = {"inputs": {"law": "gaussian", "d": 5}, "target": {"kind": "teacher", "k": 2, "seed": 0},
+    ...        "init": {"kind": "sign_sphere", "m": 16, "seed": 1},
+    ...        "run": {"t_max": 1.0, "dt": 0.1, "solver": "heun", "backend": "numpy"}}
+    >>> import tempfile, pathlib
+    >>> from meanfield.config import run_config
+    >>> traj = run_config(cfg, output=pathlib.Path(tempfile.mkdtemp()) / "run.h5")
+    >>> traj.status, float(traj.times[-1])
+    ('completed', 1.0)
+    >>> traj.close()
+    """
     from .flow import simulate
 
     validate_config(cfg)

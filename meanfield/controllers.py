@@ -14,11 +14,24 @@ import numpy as np
 
 from ._validation import check_positive
 
-__all__ = ["ConstantStep", "ErrorControl", "Diverged", "error_norm"]
+__all__ = ["ConstantStep", "ErrorControl", "Diverged"]
 
 
 class Diverged(Exception):
-    """A run cannot go on (raised by a stepping rule or a controller; the message says why and what to do)."""
+    """A run cannot go on (raised by a stepping rule or a controller; the message says why and what to do).
+
+    Examples
+    --------
+    A stepping rule raises it when its state cannot go on; the loop then ends the run as "diverged" and raises
+    :class:`~meanfield.FlowDivergedError` with what was saved:
+
+    >>> from meanfield.controllers import Diverged
+    >>> try:
+    ...     raise Diverged("the state became non-finite at t = 3; take a smaller dt")
+    ... except Diverged as err:
+    ...     print(err)
+    the state became non-finite at t = 3; take a smaller dt
+    """
 
 
 class ConstantStep:
@@ -78,6 +91,20 @@ class ErrorControl:
         Relative and absolute tolerances.
 
     Raises :class:`Diverged` when the step falls below 1e-12 · t_max (the flow is too stiff or blows up).
+
+    Examples
+    --------
+    A step whose error norm is below 1 is kept and the next one grows (here by the most, 5×, as the error is 0); a
+    larger error rejects the step:
+
+    >>> import numpy as np
+    >>> from meanfield.loop import Clock
+    >>> control, clock = ErrorControl(0.1, error_order=4, rtol=1e-6, atol=1e-9), Clock(h=0.1)
+    >>> y = np.ones(3)
+    >>> control.update(clock, 0.1, (np.zeros(3), y, y), t_max=1.0), clock.t, round(clock.h, 12)
+    (True, 0.1, 0.5)
+    >>> control.update(clock, clock.h, (np.full(3, 1e-3), y, y), t_max=1.0), clock.t
+    (False, 0.1)
     """
 
     adaptive = True

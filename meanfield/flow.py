@@ -29,7 +29,17 @@ RESUMABLE_CHANGES = ("t_max", "backend", "stop_risk", "progress", "user")
 
 
 class RiskIncreaseWarning(UserWarning):
-    """The risk of a flow rose between two steps by more than round-off (a numerical error of the solver)."""
+    """The risk of a flow rose between two steps by more than round-off (a numerical error of the solver).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from meanfield.flow import RiskIncreaseWarning
+    >>> issubclass(RiskIncreaseWarning, UserWarning)
+    True
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", RiskIncreaseWarning)   # make a rising risk stop a script
+    """
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,22 @@ class ParticleFlow:
     solver : RungeKutta
     max_risk_factor : float
     stop_risk : float, optional
+
+    Examples
+    --------
+    The rule :func:`~meanfield.simulate` builds; driven by hand, one step of Heun's method:
+
+    >>> import numpy as np, meanfield as mf
+    >>> from meanfield.flow import ParticleFlow
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0], [[1.0, 0.0, 0.0]]), mf.Gaussian(3))
+    >>> mu0 = mf.init.sign_sphere(8, 3, seed=0)
+    >>> rule = ParticleFlow(problem.bind("numpy"), mu0, mf.get_solver("heun"))
+    >>> from meanfield.loop import Clock
+    >>> state = rule.init(None)
+    >>> candidate, error = rule.step(state, 0.01)
+    >>> state, stop = rule.accept(candidate, Clock(t=0.01, step=1, h=0.01))
+    >>> bool(rule.observe(state, Clock(t=0.01)).risk < problem.risk(mu0)), stop
+    (True, False)
     """
 
     kind = "particle_flow"

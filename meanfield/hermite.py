@@ -13,8 +13,7 @@ import math
 
 import numpy as np
 
-__all__ = ["HermiteBasis", "hermite_basis", "horner", "pair_correlation", "truncated_power_coefficients",
-           "MehlerSeries"]
+__all__ = ["HermiteBasis", "hermite_basis", "truncated_power_coefficients", "MehlerSeries"]
 
 
 class HermiteBasis:
@@ -148,6 +147,20 @@ class MehlerSeries:
     ----------
     rows, cols : list of arrays (n, K + 1) and (k, K + 1)
         The coefficient tables of the points and of the sources, per series (host numpy arrays).
+
+    Examples
+    --------
+    A one-term series L = R = [[0, 1]] is K(ρ) = ρ; the backend sums it over pairs:
+
+    >>> import numpy as np
+    >>> from meanfield.hermite import MehlerSeries
+    >>> ones = np.array([[0.0, 1.0]])
+    >>> series = MehlerSeries([ones, ones, ones], [ones, ones, ones])
+    >>> series.order, series.shifted
+    (1, False)
+    >>> import meanfield as mf
+    >>> [float(s[0, 0]) for s in series.sums(np.array([[0.25]]), mf.get_backend("numpy"))]
+    [0.25, 0.25, 0.25]
     """
 
     def __init__(self, rows, cols):

@@ -66,6 +66,13 @@ def symmetrize(mu: ParticleMeasure) -> ParticleMeasure:
 
     A measure invariant under S keeps its predictor odd (linear for ReLU, since σ(z) − σ(−z) = z) along
     the flow whenever the target is odd (Hajjar & Chizat 2023, arXiv:2211.08771).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mu = symmetrize(sign_sphere(3, 4, seed=0))
+    >>> mu.m, bool(np.array_equal(mu.b[3:], -mu.b[:3]))
+    (6, True)
     """
     if isinstance(mu, BiasedMeasure):
         raise ValueError("symmetrize pairs (a, b) with (−a, −b), a symmetry that neurons with biases do not have "
@@ -75,7 +82,15 @@ def symmetrize(mu: ParticleMeasure) -> ParticleMeasure:
 
 
 def paired(m: int, d: int, seed=None, base: str = "sign_sphere", **kwargs) -> ParticleMeasure:
-    """A symmetric initialisation with m particles: m/2 drawn from ``base`` and their mirror images (−a, −b)."""
+    """A symmetric initialisation with m particles: m/2 drawn from ``base`` and their mirror images (−a, −b).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mu = paired(6, 4, seed=0)
+    >>> bool(np.array_equal(mu.a[3:], -mu.a[:3]) and np.array_equal(mu.b[3:], -mu.b[:3]))
+    True
+    """
     m = check_positive_int(m, "m")
     if m % 2:
         raise ValueError(f"a paired initialisation needs an even number of particles, got m={m}")

@@ -16,7 +16,7 @@ from scipy.special import gammaln
 
 from ._validation import check_positive, check_positive_int
 
-__all__ = ["InputLaw", "Gaussian", "Sphere", "input_law_from_spec"]
+__all__ = ["InputLaw", "Gaussian", "Sphere"]
 
 
 def _double_factorial_odd(p: int) -> float:
@@ -25,7 +25,17 @@ def _double_factorial_odd(p: int) -> float:
 
 
 class InputLaw:
-    """Base class of the input laws. Subclasses set ``d`` and implement the methods below."""
+    """Base class of the input laws. Subclasses set ``d`` and implement the methods below.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> law = mf.Gaussian(d=3, variance=2.0)
+    >>> isinstance(law, mf.InputLaw), law.kernel_scale, law.sample(4, rng=0).shape
+    (True, 2.0, (4, 3))
+    >>> mf.Sphere(3).kernel_scale       # E[xxᵀ] = I/d on the unit sphere
+    0.3333333333333333
+    """
 
     d: int
 

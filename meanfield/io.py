@@ -52,19 +52,41 @@ from .measure import ParticleMeasure, measure_type
 from .status import Status
 from .trajectory import MemoryRecorder, Trajectory
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FileTrajectory", "TrajectoryWriter", "FileRecorder", "recorder_for",
-           "TrajectoryFileError", "FileBusyError", "load", "file_status", "recover", "array_checksum"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "FileTrajectory", "recover", "file_status", "recorder_for",
+           "TrajectoryFileError", "FileBusyError"]
 
 FORMAT_NAME = "meanfield-trajectory"
 FORMAT_VERSION = 2
 
 
 class TrajectoryFileError(ValueError):
-    """The file is not a (readable) meanfield trajectory: foreign, corrupt, truncated or from a newer version."""
+    """The file is not a (readable) meanfield trajectory: foreign, corrupt, truncated or from a newer version.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, meanfield as mf
+    >>> from meanfield.io import TrajectoryFileError
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "notes.h5"
+    >>> _ = path.write_text("not an HDF5 file")
+    >>> try:
+    ...     mf.load(path)
+    ... except TrajectoryFileError as err:
+    ...     print(type(err).__name__)
+    TrajectoryFileError
+    """
 
 
 class FileBusyError(RuntimeError):
-    """Another process is writing this trajectory file."""
+    """Another process is writing this trajectory file.
+
+    Examples
+    --------
+    A second writer of the same file is refused while the first one runs (the lock lives in the file):
+
+    >>> from meanfield.io import FileBusyError
+    >>> issubclass(FileBusyError, RuntimeError)
+    True
+    """
 
 
 def _package_version() -> str:
@@ -249,7 +271,18 @@ def _series_length(f: h5py.File) -> int:
 
 
 def file_status(path) -> str:
-    """'running' (a live writer), 'interrupted' (its writer died or was stopped), or the final status."""
+    """'running' (a live writer), 'interrupted' (its writer died or was stopped), or the final status.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.h5"
+    >>> problem = mf.Problem(mf.LinearTarget(np.ones(3)), mf.Gaussian(d=3))
+    >>> mf.simulate(problem, mf.init.sign_sphere(8, 3, seed=0), t_max=1.0, dt=0.1, path=path).close()
+    >>> from meanfield.io import file_status
+    >>> file_status(path)
+    'completed'
+    """
     with _SharedRead(path) as f:
         status = _close_attr(f, "status", "unknown")
     if status == Status.RUNNING and not is_locked(path):
@@ -303,6 +336,17 @@ def load(path) -> Trajectory:
     ------
     TrajectoryFileError
         For a foreign HDF5 file, a file from a newer format version, or a corrupt or truncated file.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.h5"
+    >>> problem = mf.Problem(mf.LinearTarget(np.ones(3)), mf.Gaussian(d=3))
+    >>> mf.simulate(problem, mf.init.sign_sphere(8, 3, seed=0), t_max=1.0, dt=0.1, path=path).close()
+    >>> traj = mf.load(path)
+    >>> traj.status, traj.times.shape, traj.b[-1].shape     # arrays are read from the file when asked for
+    ('completed', (2,), (8, 3))
+    >>> traj.close()
     """
     traj = FileTrajectory(path)
     try:
@@ -315,7 +359,22 @@ def load(path) -> Trajectory:
 
 class FileTrajectory(Trajectory):
     """A :class:`~meanfield.Trajectory` backed by its HDF5 file (what :func:`load` returns): arrays are read
-    lazily, :meth:`refresh` follows a file that is still being written, :meth:`close` releases the file."""
+    lazily, :meth:`refresh` follows a file that is still being written, :meth:`close` releases the file.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.h5"
+    >>> problem = mf.Problem(mf.LinearTarget(np.ones(3)), mf.Gaussian(d=3))
+    >>> mf.simulate(problem, mf.init.sign_sphere(8, 3, seed=0), t_max=1.0, dt=0.1, path=path).close()
+    >>> from meanfield.io import FileTrajectory
+    >>> traj = mf.load(path)
+    >>> isinstance(traj, FileTrajectory)
+    True
+    >>> traj.status, traj.times.shape, traj.b[-1].shape     # arrays are read from the file when asked for
+    ('completed', (2,), (8, 3))
+    >>> traj.close()
+    """
 
     def __init__(self, path):
         super().__init__(None, None, None, None, None, {}, None)
@@ -784,7 +843,17 @@ def recorder_for(path, kind: str, run_config: dict, spec: dict, arrays: dict, we
     resumed. ``spec`` and ``arrays`` describe the problem (its JSON description and target arrays), ``weights`` are
     the particle masses. Returns ``(recorder, checkpoint)``, the checkpoint being the resumed file's last one (or
     None). On resume every configuration entry except those in ``resumable`` must match the file, and so must the
-    kind, the arrays and the masses."""
+    kind, the arrays and the masses.
+
+    Examples
+    --------
+    The recorder every run kind uses; without a path it keeps the run in memory:
+
+    >>> from meanfield.io import recorder_for
+    >>> recorder, start = recorder_for(None, "particle_flow", {}, {}, {}, None)
+    >>> type(recorder).__name__, start is None
+    ('MemoryRecorder', True)
+    """
     if path is None:
         if resume:
             raise ValueError("resume=True needs the path of the run to continue")

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._validation import as_float_array
 
-__all__ = ["ParticleMeasure", "BiasedMeasure", "RingMeasure", "measure_type"]
+__all__ = ["ParticleMeasure", "BiasedMeasure", "RingMeasure"]
 
 
 def _masses(weights, m: int) -> np.ndarray:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["risk_curve", "particle_cloud", "projection_basis", "alignment_histograms", "ensemble_curves",
+           "invariant_deviations", "savefig"]
+
 
 def _axes(ax):
     if ax is None:
@@ -18,6 +21,17 @@ def risk_curve(trajectories, labels=None, ax=None, minimum: float | None = None,
 
     ``minimum`` draws the known minimal risk as a dashed line (and plots risk − minimum instead if
     ``kwargs.get("excess")``).
+
+    Examples
+    --------
+    >>> import numpy as np, matplotlib, meanfield as mf
+    >>> matplotlib.use("Agg")
+    >>> from meanfield import plot
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0, 1.0], np.eye(4)[:2]), mf.Gaussian(4))
+    >>> traj = mf.simulate(problem, mf.init.sign_sphere(32, 4, seed=0), t_max=2.0, dt=0.1, backend="numpy")
+    >>> ax = plot.risk_curve(traj, labels=["m = 32"])
+    >>> ax.get_ylabel(), len(ax.get_lines())
+    ('risk', 1)
     """
     ax = _axes(ax)
     if not isinstance(trajectories, (list, tuple)):
@@ -95,7 +109,21 @@ def particle_cloud(mu, ax=None, subspace=None, t: float | None = None, teacher=N
 
 
 def savefig(fig_or_ax, path) -> None:
-    """Save a figure (creating the folder) and close it."""
+    """Save a figure (creating the folder) and close it.
+
+    Examples
+    --------
+    >>> import numpy as np, matplotlib, meanfield as mf
+    >>> matplotlib.use("Agg")
+    >>> from meanfield import plot
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0, 1.0], np.eye(4)[:2]), mf.Gaussian(4))
+    >>> traj = mf.simulate(problem, mf.init.sign_sphere(32, 4, seed=0), t_max=2.0, dt=0.1, backend="numpy")
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "figures" / "risk.png"
+    >>> plot.savefig(plot.risk_curve(traj), out)
+    >>> out.exists()
+    True
+    """
     from pathlib import Path
 
     import matplotlib.pyplot as plt
@@ -108,7 +136,19 @@ def savefig(fig_or_ax, path) -> None:
 
 def alignment_histograms(trajectory, Q, snapshots=(0, -1), bins: int = 30, axes=None):
     """Mass-weighted histograms of the neuron angle φ_j to the subspace H = span(Q), cos φ_j = |Qᵀb_j| / |b_j|,
-    for positive- and negative-output neurons, at the given snapshots (weights |a_j| |b_j|)."""
+    for positive- and negative-output neurons, at the given snapshots (weights |a_j| |b_j|).
+
+    Examples
+    --------
+    >>> import numpy as np, matplotlib, meanfield as mf
+    >>> matplotlib.use("Agg")
+    >>> from meanfield import plot
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0, 1.0], np.eye(4)[:2]), mf.Gaussian(4))
+    >>> traj = mf.simulate(problem, mf.init.sign_sphere(32, 4, seed=0), t_max=2.0, dt=0.1, backend="numpy")
+    >>> axes = plot.alignment_histograms(traj, Q=np.eye(4)[:, :2])
+    >>> axes[0].get_xlabel()
+    'angle to H (rad)'
+    """
     import matplotlib.pyplot as plt
 
     if trajectory.b is None:
@@ -134,7 +174,19 @@ def alignment_histograms(trajectory, Q, snapshots=(0, -1), bins: int = 30, axes=
 def ensemble_curves(curves: dict, ax=None, ylabel: str = "", logy: bool = False, bands: dict | None = None,
                     xlabel: str = "t (mean-field time)", **kwargs):
     """Statistics of ensembles over time: ``curves`` maps a label to (times, values); ``bands`` optionally maps a
-    label to (times, level) drawn as a dotted line in the same colour (e.g. a Monte-Carlo noise level)."""
+    label to (times, level) drawn as a dotted line in the same colour (e.g. a Monte-Carlo noise level).
+
+    Examples
+    --------
+    >>> import numpy as np, matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from meanfield.plot import ensemble_curves
+    >>> t = np.linspace(0, 1, 5)
+    >>> ax = ensemble_curves({"m = 64": (t, np.exp(-t)), "m = 256": (t, np.exp(-2 * t))}, ylabel="risk", logy=True,
+    ...                      bands={"m = 64": (t, 0.1 + 0 * t)})
+    >>> len(ax.get_lines())
+    3
+    """
     ax = _axes(ax)
     for label, (times, values) in curves.items():
         (line,) = (ax.semilogy if logy else ax.plot)(times, values, label=label, **kwargs)
@@ -148,7 +200,18 @@ def ensemble_curves(curves: dict, ax=None, ylabel: str = "", logy: bool = False,
 
 def invariant_deviations(rows_by_label: dict, ax=None):
     """Data − model deviations of higher invariants, in units of the data's standard deviation (rows of
-    :func:`meanfield.weights.analysis.compare_invariants`), one marker series per label."""
+    :func:`meanfield.weights.analysis.compare_invariants`), one marker series per label.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from meanfield.plot import invariant_deviations
+    >>> rows = [{"name": "tr M³", "deviation": 0.4}, {"name": "tr M⁴", "deviation": -1.2}]
+    >>> ax = invariant_deviations({"SGD": rows, "Adam": rows})
+    >>> len(ax.get_lines()) >= 2
+    True
+    """
     ax = _axes(ax)
     names = [r["name"] for r in next(iter(rows_by_label.values()))]
     ypos = np.arange(len(names))

@@ -28,12 +28,34 @@ __all__ = ["Problem", "ProblemVariant", "BoundProblem", "Evaluation", "Approxima
 
 
 class ApproximateRiskWarning(UserWarning):
-    """The risk of a problem whose target is approximate (a Monte-Carlo target) came out negative."""
+    """The risk of a problem whose target is approximate (a Monte-Carlo target) came out negative.
+
+    Examples
+    --------
+    A Monte-Carlo target's E f*² and F*(b) carry sampling error, so a risk near its minimum can come out negative;
+    the warning says so instead of failing:
+
+    >>> import warnings
+    >>> from meanfield.problem import ApproximateRiskWarning
+    >>> issubclass(ApproximateRiskWarning, UserWarning)
+    True
+    """
 
 
 @dataclass
 class Evaluation:
-    """ψ_μ and ∇ψ_μ at the particles (backend arrays) and the population risk F(μ) (float)."""
+    """ψ_μ and ∇ψ_μ at the particles (backend arrays) and the population risk F(μ) (float).
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0], [[1.0, 0.0, 0.0]]), mf.Gaussian(3))
+    >>> mu = mf.init.sign_sphere(6, 3, seed=0)
+    >>> bound = problem.bind("numpy")
+    >>> ev = bound.evaluate(mu.state(), mu.weights)
+    >>> bool(np.isclose(ev.risk, problem.risk(mu))), ev.psi.shape
+    (True, (6,))
+    """
 
     psi: object
     grad_psi: object
@@ -219,6 +241,16 @@ class BoundProblem:
 
     The state is the (m, 1 + d) array [a | b]; ``weights`` are the particle masses. The problem's constants are
     converted to the backend's arrays once (:meth:`constant`).
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0], [[1.0, 0.0, 0.0]]), mf.Gaussian(3))
+    >>> mu = mf.init.sign_sphere(6, 3, seed=0)
+    >>> bound = problem.bind("numpy")
+    >>> ev = bound.evaluate(mu.state(), mu.weights)
+    >>> bool(np.isclose(ev.risk, problem.risk(mu))), ev.psi.shape
+    (True, (6,))
     """
 
     def __init__(self, problem: Problem, backend: Backend):
@@ -255,6 +287,19 @@ class ProblemVariant(Problem):
     (:meth:`Problem.self_field`, :meth:`Problem.target_field`, or the whole :meth:`Problem.assemble`), and, for reduced
     coordinates, :attr:`Problem.measure_type`. :meth:`variant_spec` describes the change. One subclass is a new
     variant; nothing else needs editing.
+
+    Examples
+    --------
+    :class:`~meanfield.reduced.OddReducedProblem` and :class:`~meanfield.symmetry.SymmetricProblem` are variants; a
+    variant keeps its base's target, input law and unit:
+
+    >>> import numpy as np, meanfield as mf
+    >>> from meanfield.problem import ProblemVariant
+    >>> from meanfield.reduced import OddReducedProblem
+    >>> base = mf.Problem(mf.LinearTarget(np.ones(3)), mf.Gaussian(3))
+    >>> variant = OddReducedProblem(base)
+    >>> isinstance(variant, ProblemVariant), variant.target is base.target, variant.d
+    (True, True, 3)
     """
 
     #: Why this variant does not take biased neurons (None when it does).

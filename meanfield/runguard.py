@@ -14,11 +14,33 @@ __all__ = ["RunGuard", "FlowDivergedError", "RunInterruptedWarning"]
 
 
 class RunInterruptedWarning(UserWarning):
-    """A run was stopped by Ctrl-C or SIGTERM and returned what it had saved (the CLI prints its own line)."""
+    """A run was stopped by Ctrl-C or SIGTERM and returned what it had saved (the CLI prints its own line).
+
+    Examples
+    --------
+    Ctrl-C or SIGTERM during a run returns what was saved, with status "interrupted", and warns:
+
+    >>> from meanfield.runguard import RunInterruptedWarning
+    >>> issubclass(RunInterruptedWarning, UserWarning)
+    True
+    """
 
 
 class FlowDivergedError(RuntimeError):
-    """The state became non-finite or the risk blew up; ``.trajectory`` holds what was saved until then."""
+    """The state became non-finite or the risk blew up; ``.trajectory`` holds what was saved until then.
+
+    Examples
+    --------
+    A step far too large makes the flow blow up; the error carries what was saved:
+
+    >>> import numpy as np, meanfield as mf
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0], [[1.0, 0.0]]), mf.Gaussian(2))
+    >>> try:
+    ...     mf.simulate(problem, mf.init.sign_sphere(8, 2, seed=0), t_max=1000.0, dt=50.0, solver="euler")
+    ... except mf.FlowDivergedError as err:
+    ...     print(err.trajectory.status, err.trajectory.times[0])
+    diverged 0.0
+    """
 
     def __init__(self, message: str, trajectory):
         super().__init__(message)

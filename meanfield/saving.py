@@ -12,7 +12,7 @@ import numpy as np
 from ._validation import check_positive_int
 from .measure import ParticleMeasure
 
-__all__ = ["SaveAt", "evaluate_observables"]
+__all__ = ["SaveAt"]
 
 
 def evaluate_observables(observables: Mapping[str, Callable], mu: ParticleMeasure) -> dict:

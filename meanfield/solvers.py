@@ -16,6 +16,18 @@ class RungeKutta:
     """An explicit Runge–Kutta rule given by its Butcher tableau (A strictly lower triangular).
 
     ``error_weights`` (b − b̂ of an embedded lower-order rule) makes the solver adaptive.
+
+    Examples
+    --------
+    A new explicit rule from its tableau (the midpoint method, order 2):
+
+    >>> import numpy as np, meanfield as mf
+    >>> from meanfield.solvers import RungeKutta
+    >>> midpoint = RungeKutta("midpoint", order=2, A=((), (0.5,)), b=(0.0, 1.0))
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0], [[1.0, 0.0]]), mf.Gaussian(2))
+    >>> traj = mf.simulate(problem, mf.init.sign_sphere(8, 2, seed=0), t_max=1.0, dt=0.1, solver=midpoint)
+    >>> traj.info["solver"]
+    'midpoint'
     """
 
     name: str
@@ -92,7 +104,15 @@ SOLVERS = {
 
 
 def get_solver(solver) -> RungeKutta:
-    """A solver from its name (``euler``, ``heun``, ``rk4``, ``bosh3``, ``dopri5``) or a :class:`RungeKutta`."""
+    """A solver from its name (``euler``, ``heun``, ``rk4``, ``bosh3``, ``dopri5``) or a :class:`RungeKutta`.
+
+    Examples
+    --------
+    >>> from meanfield.solvers import get_solver
+    >>> rk4 = get_solver("rk4")
+    >>> rk4.order, get_solver("dopri5").error_order
+    (4, 4)
+    """
     if isinstance(solver, RungeKutta):
         return solver
     if solver not in SOLVERS:

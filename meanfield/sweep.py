@@ -39,7 +39,20 @@ __all__ = ["expand_sweep", "run_sweep", "SweepInterrupted"]
 
 
 def expand_sweep(cfg: dict) -> list[dict]:
-    """The runs of a sweep: dicts with id, overrides, config and path."""
+    """The runs of a sweep: dicts with id, overrides, config and path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from meanfield.sweep import expand_sweep
+    >>> cfg = {"inputs": {"law": "gaussian", "d": 4}, "target": {"kind": "teacher", "k": 2, "seed": 0},
+    ...        "init": {"kind": "sign_sphere", "m": 8, "seed": 0},
+    ...        "run": {"t_max": 0.5, "dt": 0.1, "solver": "heun", "backend": "numpy"},
+    ...        "sweep": {"output_dir": tempfile.mkdtemp(), "grid": {"init.m": [8, 16], "init.seed": [0, 1]}}}
+    >>> runs = expand_sweep(cfg)
+    >>> len(runs), runs[0]["overrides"]
+    (4, {'init.m': 8, 'init.seed': 0})
+    """
     validate_config(cfg, "sweep configuration")
     sweep = cfg.get("sweep")
     if not sweep or "output_dir" not in sweep:
@@ -74,7 +87,17 @@ def expand_sweep(cfg: dict) -> list[dict]:
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C (or SIGTERM) stopped a sweep; the manifest records which runs were interrupted."""
+    """Ctrl-C (or SIGTERM) stopped a sweep; the manifest records which runs were interrupted.
+
+    Examples
+    --------
+    :func:`run_sweep` raises it after Ctrl-C, once the manifest is written; rerunning the sweep redoes only the
+    runs that did not complete:
+
+    >>> from meanfield.sweep import SweepInterrupted
+    >>> issubclass(SweepInterrupted, KeyboardInterrupt)
+    True
+    """
 
 
 def _execute(run_cfg: dict, overwrite: bool) -> dict:
@@ -121,6 +144,19 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
         Rerun everything from scratch.
     retry_failed : bool
         Rerun runs that the manifest records as failed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from meanfield.sweep import expand_sweep
+    >>> cfg = {"inputs": {"law": "gaussian", "d": 4}, "target": {"kind": "teacher", "k": 2, "seed": 0},
+    ...        "init": {"kind": "sign_sphere", "m": 8, "seed": 0},
+    ...        "run": {"t_max": 0.5, "dt": 0.1, "solver": "heun", "backend": "numpy"},
+    ...        "sweep": {"output_dir": tempfile.mkdtemp(), "grid": {"init.m": [8, 16], "init.seed": [0, 1]}}}
+    >>> from meanfield.sweep import run_sweep
+    >>> manifest = run_sweep(cfg, n_workers=1, progress=False)
+    >>> sorted({run["status"] for run in manifest["runs"]}), len(manifest["runs"])
+    (['completed'], 4)
     """
     from dask.distributed import Client, LocalCluster, as_completed
 

@@ -53,7 +53,16 @@ def set_policy(policy: str | int) -> None:
 
 
 def get_policy() -> str | int:
-    """The policy in force: the one set, else ``MEANFIELD_BLAS_THREADS``, else "auto"."""
+    """The policy in force: the one set, else ``MEANFIELD_BLAS_THREADS``, else "auto".
+
+    Examples
+    --------
+    >>> from meanfield.threads import get_policy, set_policy
+    >>> set_policy(1)
+    >>> get_policy()
+    1
+    >>> set_policy("auto")
+    """
     if _policy is not None:
         return _policy
     value = os.environ.get("MEANFIELD_BLAS_THREADS", "auto")

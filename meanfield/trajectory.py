@@ -7,7 +7,7 @@ import numpy as np
 from .measure import ParticleMeasure, measure_type
 from .status import Status
 
-__all__ = ["Trajectory", "MemoryRecorder"]
+__all__ = ["Trajectory"]
 
 
 class Trajectory:
@@ -36,6 +36,16 @@ class Trajectory:
         The run's configuration (solver, step, save policy, ...; ``config["user"]`` is the caller's own).
     kind : str
         "particle_flow", "sgd", "mlp", ...
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0], [[1.0, 0.0]]), mf.Gaussian(2))
+    >>> traj = mf.simulate(problem, mf.init.sign_sphere(8, 2, seed=0), t_max=1.0, dt=0.1, save_every=5)
+    >>> traj.times.tolist(), traj.b.shape, traj.final.m, traj.status
+    ([0.0, 0.5, 1.0], (3, 8, 2), 8, 'completed')
+    >>> traj.measure(1).a.shape
+    (8,)
     """
 
     def __init__(self, times, risk, a, b, weights, observables, final, status="completed", info=None,

@@ -27,7 +27,21 @@ _MODULES = {"numpy": ".numpy_backend", "numba": ".numba_backend", "torch": ".tor
 class Backend:
     """A kernel backend: an array namespace (conversions and the few array functions the algorithms use, numpy
     semantics by default) and :meth:`field`, written once in :func:`meanfield.kernels.field.kernel_field` against
-    that namespace. A backend overrides :meth:`field` only where it has something faster (numba)."""
+    that namespace. A backend overrides :meth:`field` only where it has something faster (numba).
+
+    Examples
+    --------
+    Every backend computes the same field; the numpy one is the reference:
+
+    >>> import numpy as np, meanfield as mf
+    >>> b = mf.init.sign_sphere(5, 3, seed=0).b
+    >>> nx = mf.get_backend("numpy")
+    >>> value, grad = nx.field(b, b, np.ones(5), scale=1.0)
+    >>> value.shape, grad.shape
+    ((5,), (5, 3))
+    >>> bool(np.allclose(value, mf.kernels.relu_kernel(b[:, None], b[None]).sum(axis=1)))
+    True
+    """
 
     name = "abstract"
     tile_elements = 1 << 22
@@ -131,6 +145,22 @@ class Backend:
 
 
 def register_backend(name: str, cls: type) -> None:
+    """Make the backend class ``cls`` available to :func:`get_backend` (and every ``backend=`` argument) as ``name``.
+
+    Examples
+    --------
+    A new backend subclasses one that exists (or :class:`Backend`) and is then available by name:
+
+    >>> from meanfield.kernels import get_backend, register_backend
+    >>> from meanfield.kernels.numpy_backend import NumpyBackend
+    >>> class SmallTiles(NumpyBackend):
+    ...     name = "small_tiles"
+    ...     def __init__(self):
+    ...         super().__init__(tile_elements=1 << 12)
+    >>> register_backend("small_tiles", SmallTiles)
+    >>> get_backend("small_tiles").tile_elements
+    4096
+    """
     _REGISTRY[name] = cls
 
 
@@ -154,8 +184,9 @@ def get_backend(backend="auto", **options) -> Backend:
             return get_backend("numba", **options)
         except ImportError:
             return get_backend("numpy", **options)
-    if backend not in _MODULES:
-        raise ValueError(f"unknown backend {backend!r}; choose 'auto' or one of {sorted(_MODULES)}")
+    if backend not in _MODULES and backend not in _REGISTRY:
+        known = sorted(set(_MODULES) | set(_REGISTRY))
+        raise ValueError(f"unknown backend {backend!r}; choose 'auto' or one of {known}")
     if backend not in _REGISTRY:
         try:
             importlib.import_module(_MODULES[backend], __package__)
@@ -174,7 +205,14 @@ def get_backend(backend="auto", **options) -> Backend:
 
 
 def available_backends() -> list[str]:
-    """Names of the backends whose packages import on this machine."""
+    """Names of the backends whose packages import on this machine.
+
+    Examples
+    --------
+    >>> from meanfield.kernels import available_backends
+    >>> "numpy" in available_backends()
+    True
+    """
     names = []
     for name in _MODULES:
         try:

@@ -7,6 +7,8 @@ import numpy as np
 
 from .base import Backend, register_backend
 
+__all__ = ["NumpyBackend"]
+
 
 class NumpyBackend(Backend):
     """Straightforward numpy evaluation of the closed forms (the reference every backend is tested against).
@@ -15,6 +17,15 @@ class NumpyBackend(Backend):
     ----------
     tile_elements : int
         Number of pair entries held at once (rows per tile = tile_elements // number of sources).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.kernels.numpy_backend import NumpyBackend
+    >>> nx = NumpyBackend()
+    >>> value, _ = nx.field(np.eye(2), np.eye(2), np.array([1.0, 1.0]), scale=1.0, grad=False)
+    >>> bool(np.allclose(value, 0.5 + 1 / (2 * np.pi)))    # K(e, e) = ½, K(e₁, e₂) = 1/(2π)
+    True
     """
 
     name = "numpy"

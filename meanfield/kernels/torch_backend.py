@@ -7,6 +7,8 @@ import torch
 
 from .base import Backend, register_backend
 
+__all__ = ["TorchBackend", "torch_device"]
+
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -53,6 +55,16 @@ class TorchBackend(Backend):
     -----
     The arccos comes from ``torch.acos`` on the clipped Gram matrix (its θ error is harmless, see
     :mod:`meanfield.kernels.closed_form`); nothing is differentiated by autograd.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> b = mf.init.sign_sphere(16, 4, seed=0).b
+    >>> nx = mf.get_backend("torch", device="cpu")
+    >>> value, grad = nx.field(b, b, np.ones(16), 1.0)
+    >>> reference = mf.get_backend("numpy").field(b, b, np.ones(16), 1.0)[0]
+    >>> type(value).__name__, bool(np.allclose(nx.to_numpy(value), reference))
+    ('Tensor', True)
     """
 
     name = "torch"

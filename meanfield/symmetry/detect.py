@@ -17,7 +17,16 @@ __all__ = ["SymmetryReport", "candidate_symmetries", "detect_symmetries", "hidde
 @dataclass
 class SymmetryReport:
     """Outcome of testing one candidate map T: the parity that fits best and its relative error
-    ‖f*∘T − ε f*‖ / ‖f*‖ on the sample; ``holds`` when that error is below the tolerance."""
+    ‖f*∘T − ε f*‖ / ‖f*‖ on the sample; ``holds`` when that error is below the tolerance.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> from meanfield.symmetry import detect_symmetries
+    >>> report = detect_symmetries(mf.LinearTarget(np.ones(3)), mf.Gaussian(3))[0]
+    >>> report.symmetry.name, report.parity, report.holds
+    ('-I', -1, True)
+    """
 
     symmetry: Symmetry
     parity: int
@@ -32,7 +41,15 @@ class SymmetryReport:
 
 def candidate_symmetries(d: int, Q=None, n_random: int = 4, seed: int = 0) -> list[Symmetry]:
     """−I, the coordinate reflections, the adjacent transpositions, a cyclic shift, random permutations and,
-    if a subspace basis Q is given, random elements of O(H^⊥)."""
+    if a subspace basis Q is given, random elements of O(H^⊥).
+
+    Examples
+    --------
+    >>> from meanfield.symmetry import candidate_symmetries
+    >>> names = [s.name for s in candidate_symmetries(3, n_random=0)]
+    >>> names[:4]
+    ['-I', 'x0->-x0', 'x1->-x1', 'x2->-x2']
+    """
     rng = np.random.default_rng(seed)
     out = [sign_flip(d, 1)] + [coordinate_reflection(d, i) for i in range(d)]
     for i in range(d - 1):
@@ -91,6 +108,15 @@ def hidden_subspace(target, inputs: InputLaw, n_samples: int = 2000, seed: int =
         Orthonormal basis of the eigenvectors whose eigenvalues exceed ``rel_tol`` times the largest.
     eigenvalues : array (d,)
         Eigenvalues of M, decreasing.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> from meanfield.symmetry import hidden_subspace
+    >>> U = np.array([[1.0, 1.0, 0.0, 0.0]]) / np.sqrt(2)
+    >>> Q, eigenvalues = hidden_subspace(mf.TeacherNetwork([1.0], U), mf.Gaussian(4))
+    >>> Q.shape, bool(np.allclose(np.abs(Q[:, 0]), np.abs(U[0])))
+    ((4, 1), True)
     """
     x = inputs.sample(n_samples, seed)
     d = inputs.d
@@ -114,6 +140,17 @@ def asymmetry(mu: ParticleMeasure, symmetry: Symmetry, inputs: InputLaw, slope: 
     ``function``: ‖f(μ)∘T − ε f(μ)‖_{L²(ρ)} in closed form (f(μ)∘T is the predictor of (a, Tᵀb), so this is a
     quadratic form in K); ``relative``: that divided by ‖f(μ)‖; ``measure``: W₂(μ, T̃#μ) between the neuron
     clouds (POT).
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> from meanfield.symmetry import asymmetry, orbit_measure, sign_flip
+    >>> mu = mf.init.sign_sphere(8, 3, seed=0)
+    >>> odd = orbit_measure(mu, sign_flip(3))            # μ and its image under (a, b) ↦ (−a, −b)
+    >>> asymmetry(odd, sign_flip(3), mf.Gaussian(3))["relative"] < 1e-12
+    True
+    >>> asymmetry(mu, sign_flip(3), mf.Gaussian(3))["relative"] > 0.1
+    True
     """
     if symmetry.d != mu.d:
         raise ValueError(f"the symmetry acts on dimension {symmetry.d}, the measure has d = {mu.d}")

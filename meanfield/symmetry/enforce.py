@@ -51,6 +51,20 @@ class SymmetricProblem(ProblemVariant):
     problem : Problem
     group : Symmetry or list of Symmetry
         A generator (its cyclic group is enumerated) or the list of all group elements.
+
+    Examples
+    --------
+    The flow of the representatives equals the full flow of their orbit measure:
+
+    >>> import numpy as np, meanfield as mf
+    >>> from meanfield.symmetry import SymmetricProblem, orbit_measure, sign_flip
+    >>> full = mf.Problem(mf.CubicTarget(np.ones(4)), mf.Gaussian(4))
+    >>> reps = mf.init.sign_sphere(6, 4, seed=0)
+    >>> sym = SymmetricProblem(full, sign_flip(4))
+    >>> a = mf.simulate(sym, reps, t_max=1.0, dt=0.1, backend="numpy")
+    >>> b = mf.simulate(full, orbit_measure(reps, sign_flip(4)), t_max=1.0, dt=0.1, backend="numpy")
+    >>> bool(np.isclose(a.risk[-1], b.risk[-1], rtol=1e-10))
+    True
     """
 
     bias_refusal = ("its images act on b only and are written for neurons without biases; run the full problem")

@@ -6,3 +6,5 @@ ensembles of runs of any kind, read from the same HDF5 files (:mod:`meanfield.we
 kernels, exchangeability, ensembles, permutation-invariant matrix models). It shares only the file format with the
 simulator.
 """
+
+__all__: list[str] = []

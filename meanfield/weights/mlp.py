@@ -48,6 +48,13 @@ def load_dataset(name: str = "digits", n_test: int = 297, split_seed: int = 0):
     """(x_train, y_train, x_test, y_test) as float64 / int64 numpy arrays; features standardised on the train split.
 
     The split is a seeded permutation, the same for every training seed unless ``split_seed`` changes.
+
+    Examples
+    --------
+    >>> from meanfield.weights.mlp import load_dataset
+    >>> x_train, y_train, x_test, y_test = load_dataset("digits")
+    >>> x_train.shape, x_test.shape, int(y_train.max()) + 1
+    ((1500, 64), (297, 64), 10)
     """
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; available: {DATASETS}")
@@ -72,6 +79,16 @@ class BiasFreeMLP(torch.nn.Module):
 
     ``init``: "gaussian" (W_ij ~ N(0, gain²/fan_in)) or "uniform" (U[±gain √(3/fan_in)], the same variance); the
     default gain √2 is He's. The read-out layer uses gain 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from meanfield.weights.mlp import BiasFreeMLP
+    >>> net = BiasFreeMLP(n_in=64, width=32, depth=3, n_out=10, generator=torch.Generator().manual_seed(0))
+    >>> [tuple(w.shape) for w in net.layers]
+    [(32, 64), (32, 32), (32, 32), (10, 32)]
+    >>> tuple(net(torch.zeros(5, 64, dtype=torch.float64)).shape)
+    (5, 10)
     """
 
     def __init__(self, n_in: int, width: int, depth: int, n_out: int, init: str = "gaussian",
@@ -109,7 +126,21 @@ class BiasFreeMLP(torch.nn.Module):
 
 class Optimizer:
     """SGD (with optional momentum) or Adam, written out so that its whole state (parameters, first and second
-    moments, step count) is named arrays that a checkpoint stores."""
+    moments, step count) is named arrays that a checkpoint stores.
+
+    Examples
+    --------
+    One Adam step moves each parameter by about lr against the sign of its gradient:
+
+    >>> import torch
+    >>> from meanfield.weights.mlp import Optimizer
+    >>> w = torch.tensor([1.0, -1.0], dtype=torch.float64, requires_grad=True)
+    >>> opt = Optimizer("adam", [w], lr=0.1)
+    >>> (w ** 2).sum().backward()
+    >>> opt.step()
+    >>> [round(v, 6) for v in w.detach().tolist()]
+    [0.9, -0.9]
+    """
 
     def __init__(self, kind: str, params, lr: float, momentum: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
@@ -171,7 +202,23 @@ class MLPState:
 class MLPEpoch:
     """The stepping rule of MLP training: one epoch of mini-batches (a permutation seeded by (seed, epoch)) with
     cross-entropy. A batch loss above ``max_loss_factor`` times the initial training loss, or a non-finite one,
-    stops the run as diverged."""
+    stops the run as diverged.
+
+    Examples
+    --------
+    The rule :func:`train_mlp` builds, driven by :func:`~meanfield.loop.run_loop`; one epoch by hand:
+
+    >>> import torch
+    >>> from meanfield.weights.mlp import BiasFreeMLP, MLPEpoch, Optimizer, load_dataset
+    >>> data = load_dataset("digits")
+    >>> net = BiasFreeMLP(64, 16, 2, 10, generator=torch.Generator().manual_seed(0))
+    >>> rule = MLPEpoch(net, Optimizer("sgd", net.parameters(), lr=0.05), data, batch_size=64, seed=0,
+    ...                 max_loss_factor=100.0)
+    >>> state = rule.init(None)
+    >>> state, _ = rule.step(state, 1.0)
+    >>> state.epoch
+    1
+    """
 
     kind = "mlp"
 
@@ -261,6 +308,13 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
     -------
     Trajectory
         ``times`` (epochs), ``risk`` (training cross-entropy), ``observables`` (``W0`` … and accuracies).
+
+    Examples
+    --------
+    >>> from meanfield.weights.mlp import train_mlp
+    >>> traj = train_mlp(width=8, depth=2, epochs=2, seed=0)
+    >>> traj.kind, traj.observables["W1"].shape                 # 3 saves (epochs 0, 1, 2) of the 8 × 8 matrix
+    ('mlp', (3, 8, 8))
     """
     width, depth = check_positive_int(width, "width"), check_positive_int(depth, "depth")
     epochs, batch_size = check_positive_int(epochs, "epochs"), check_positive_int(batch_size, "batch_size")

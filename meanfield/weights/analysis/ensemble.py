@@ -60,6 +60,20 @@ class Ensemble:
     times : ndarray (T,)
         The saved times common to all runs (checked to agree; runs still being written contribute their
         completed snapshots, and the ensemble keeps the shortest common prefix).
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf, tempfile, pathlib
+    >>> from meanfield.weights.analysis import Ensemble
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0, 1.0], np.eye(4)[:2]), mf.Gaussian(4))
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> for s in range(3):
+    ...     mf.simulate(problem, mf.init.sign_sphere(16, 4, seed=s), t_max=1.0, dt=0.5, save_every=1,
+    ...                 path=tmp / f"seed{s}.h5").close()
+    >>> with Ensemble(sorted(tmp.glob("*.h5")), progress=False) as ens:
+    ...     stats = ens.statistics("b")
+    >>> stats["time"].tolist(), stats["row_scaled"].shape
+    ([0.0, 0.5, 1.0], (3,))
     """
 
     def __init__(self, paths: Iterable, progress: bool = True, chunk: int = 16):

@@ -36,6 +36,14 @@ def sample_weights(law: str, n_samples: int, n: int, seed=None, scale: float = 1
     Rotationally invariant: "gaussian" (N(0, scale² I)), "sphere" (uniform on the sphere of radius scale), "ball"
     (uniform in the ball of radius scale), "student_t" (multivariate t with ``dof`` degrees of freedom, scale matrix
     scale² I). I.i.d. coordinates: "uniform_iid" (U[−scale, scale]), "rademacher_iid" (±scale), "laplace_iid".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.weights.analysis import sample_weights, second_moment
+    >>> w = sample_weights("student_t", 200_000, 4, seed=0, dof=5.0)
+    >>> w.shape, bool(abs((w ** 2).sum(axis=1).mean() / second_moment("student_t", 4, dof=5.0) - 1) < 0.03)
+    ((200000, 4), True)
     """
     n_samples, n = check_positive_int(n_samples, "n_samples"), check_positive_int(n, "n")
     check_positive(scale, "scale")
@@ -59,7 +67,14 @@ def sample_weights(law: str, n_samples: int, n: int, seed=None, scale: float = 1
 
 
 def second_moment(law: str, n: int, scale: float = 1.0, dof: float = 5.0) -> float:
-    """E|w|² of :func:`sample_weights`' laws (the only statistic the equivalent kernel depends on)."""
+    """E|w|² of :func:`sample_weights`' laws (the only statistic the equivalent kernel depends on).
+
+    Examples
+    --------
+    >>> from meanfield.weights.analysis import second_moment
+    >>> second_moment("gaussian", 10, scale=2.0)       # E|w|² = n σ²
+    40.0
+    """
     per_coordinate = {"gaussian": scale**2, "sphere": scale**2 / n, "ball": scale**2 / (n + 2),
                       "uniform_iid": scale**2 / 3, "rademacher_iid": scale**2, "laplace_iid": 2 * scale**2}
     if law == "student_t":
@@ -98,7 +113,20 @@ def equivalent_kernel(x, y, weight_second_moment: float, activation=0.0):
 
 def empirical_kernel(weights, x, y, activation=0.0):
     """k̂(x, y) = (1/N) Σ_i σ(w_i·x) σ(w_i·y) for a sample of weights (rows), at each pair of rows of x, y;
-    ``activation`` is the unit (an :class:`~meanfield.activations.Activation`, or a leaky slope)."""
+    ``activation`` is the unit (an :class:`~meanfield.activations.Activation`, or a leaky slope).
+
+    Examples
+    --------
+    Sampled weights against the closed-form equivalent kernel:
+
+    >>> import numpy as np
+    >>> from meanfield.weights.analysis import empirical_kernel, equivalent_kernel, sample_weights, second_moment
+    >>> x, y = np.array([[1.0, 0.0, 0.0]]), np.array([[0.6, 0.8, 0.0]])
+    >>> w = sample_weights("gaussian", 400_000, 3, seed=0)
+    >>> exact = equivalent_kernel(x, y, second_moment("gaussian", 3))
+    >>> bool(abs(empirical_kernel(w, x, y)[0] - exact[0]) < 0.01 * exact[0])
+    True
+    """
     unit = as_activation(activation)
     zx, zy = np.asarray(x) @ np.asarray(weights).T, np.asarray(y) @ np.asarray(weights).T
     return np.mean(unit(zx) * unit(zy), axis=-1)
@@ -106,14 +134,33 @@ def empirical_kernel(weights, x, y, activation=0.0):
 
 def deep_cosine_map(rho, activation=0.0):
     """One layer of the normalised kernel, ρ ↦ k(ρ)/k(1) with k the unit's dual kernel; for the leaky ReLU
-    ρ ↦ [(1−α)²(√(1−ρ²) + (π − arccos ρ)ρ) + 2πα ρ] / (π(1+α²))."""
+    ρ ↦ [(1−α)²(√(1−ρ²) + (π − arccos ρ)ρ) + 2πα ρ] / (π(1+α²)).
+
+    Examples
+    --------
+    For the ReLU the map is the normalised arc-cosine kernel: ρ = 0 goes to 1/π, and ρ = 1 is fixed:
+
+    >>> import numpy as np
+    >>> from meanfield.weights.analysis import deep_cosine_map
+    >>> bool(np.isclose(deep_cosine_map(0.0), 1 / np.pi)), float(deep_cosine_map(1.0))
+    (True, 1.0)
+    """
     unit = as_activation(activation)
     rho = np.clip(np.asarray(rho, dtype=np.float64), -1.0, 1.0)
     return unit.dual(rho, np)[0] / unit.dual(np.ones(1), np)[0][0]
 
 
 def deep_cosines(rho0, depth: int, activation=0.0) -> np.ndarray:
-    """ρ_0, ρ_1, …, ρ_depth under :func:`deep_cosine_map`."""
+    """ρ_0, ρ_1, …, ρ_depth under :func:`deep_cosine_map`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.weights.analysis import deep_cosines
+    >>> rho = deep_cosines(0.0, depth=20)
+    >>> rho.shape, bool(np.all(np.diff(rho) > 0) and rho[-1] < 1)    # cosines rise towards 1 with depth
+    ((21,), True)
+    """
     out = [float(rho0)]
     for _ in range(check_positive_int(depth, "depth")):
         out.append(float(deep_cosine_map(out[-1], activation)))

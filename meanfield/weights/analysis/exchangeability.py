@@ -135,24 +135,62 @@ class EnsembleMoments:
 
 
 def entry_moments(W) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and (unbiased) variance of every entry across seeds, each of shape (m, n)."""
+    """Mean and (unbiased) variance of every entry across seeds, each of shape (m, n).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.random.default_rng(0).standard_normal((400, 6, 5))     # 400 seeds of i.i.d. 6 × 5 matrices
+    >>> from meanfield.weights.analysis import entry_moments
+    >>> mean, var = entry_moments(W)
+    >>> mean.shape, bool(abs(var.mean() - 1) < 0.02)
+    ((6, 5), True)
+    """
     acc = EnsembleMoments().add(_ensemble(W))
     return acc.mean, acc.variance
 
 
 def within_row_covariance(W) -> float:
-    """ĉ_row: mean covariance across seeds between two different entries of the same row (neuron)."""
+    """ĉ_row: mean covariance across seeds between two different entries of the same row (neuron).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.random.default_rng(0).standard_normal((400, 6, 5))     # 400 seeds of i.i.d. 6 × 5 matrices
+    >>> from meanfield.weights.analysis import within_row_covariance
+    >>> abs(within_row_covariance(W)) < 0.02          # independent entries: no covariance within a row
+    True
+    """
     return EnsembleMoments().add(_ensemble(W)).c_row
 
 
 def within_column_covariance(W) -> float:
-    """ĉ_col: mean covariance across seeds between the same entry of two different rows (neurons)."""
+    """ĉ_col: mean covariance across seeds between the same entry of two different rows (neurons).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.random.default_rng(0).standard_normal((400, 6, 5))     # 400 seeds of i.i.d. 6 × 5 matrices
+    >>> from meanfield.weights.analysis import within_column_covariance
+    >>> abs(within_column_covariance(W)) < 0.02
+    True
+    """
     return EnsembleMoments().add(_ensemble(W)).c_col
 
 
 def scaled_covariance(W) -> dict:
     """The width-scaled statistics n ĉ_row / v̂ and m ĉ_col / v̂ (v̂ the mean entry variance), O(1) when the
-    covariances scale like 1/width, together with ĉ_row, ĉ_col and v̂."""
+    covariances scale like 1/width, together with ĉ_row, ĉ_col and v̂.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.random.default_rng(0).standard_normal((400, 6, 5))     # 400 seeds of i.i.d. 6 × 5 matrices
+    >>> from meanfield.weights.analysis import scaled_covariance
+    >>> stats = scaled_covariance(W)
+    >>> bool(abs(stats["variance"] - 1) < 0.02 and abs(stats["row_scaled"]) < 0.2)
+    True
+    """
     return EnsembleMoments().add(_ensemble(W)).statistics()
 
 
@@ -163,6 +201,16 @@ class RowPermutationTest:
     per-row means across seeds, T = Σ_i |mean_s W_si − mean|². For each of the ``n_permutations`` relabellings the
     permuted row sums are accumulated as seeds arrive (memory n_permutations × m × n), so the ensemble itself is
     never held. p = (1 + #{T_perm >= T}) / (1 + n_permutations).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.random.default_rng(0).standard_normal((400, 6, 5))     # 400 seeds of i.i.d. 6 × 5 matrices
+    >>> from meanfield.weights.analysis import RowPermutationTest
+    >>> test = RowPermutationTest(n_permutations=99, seed=0).add(W[:200]).add(W[200:])   # seeds in two batches
+    >>> statistic, p = test.result()
+    >>> p > 0.01
+    True
     """
 
     def __init__(self, n_permutations: int = 199, seed=None):
@@ -201,7 +249,20 @@ class RowPermutationTest:
 def row_permutation_test(W, n_permutations: int = 999, seed=None, statistic=None) -> tuple[float, float]:
     """Permutation test of row exchangeability (see :class:`RowPermutationTest` for the default statistic).
     A custom ``statistic`` (a function of the whole (S, m, n) ensemble) needs the ensemble in memory.
-    Returns (statistic, p-value)."""
+    Returns (statistic, p-value).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.random.default_rng(0).standard_normal((400, 6, 5))     # 400 seeds of i.i.d. 6 × 5 matrices
+    >>> from meanfield.weights.analysis import row_permutation_test
+    >>> statistic, p = row_permutation_test(W, n_permutations=99, seed=0)
+    >>> p > 0.01                     # exchangeable rows: no evidence against H0
+    True
+    >>> W[:, 0] += 0.5               # row 0 of every seed shifted: not exchangeable
+    >>> row_permutation_test(W, n_permutations=99, seed=0)[1]
+    0.01
+    """
     W = _ensemble(W)
     if statistic is None:
         return RowPermutationTest(n_permutations, seed).add(W).result()
@@ -222,6 +283,14 @@ def probe_pairs(n: int, angles, kind: str = "zero_sum", seed=None) -> tuple[np.n
     ``kind="zero_sum"``: x, y in the hyperplane Σ_i x_i = 0 (any angle in [0, π]). ``kind="positive"``: x, y >= 0,
     normalised indicators of index sets whose overlap fixes the angle (angles in [0, π/2], realised to the nearest
     achievable overlap; the returned pairs carry their actual angle).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.weights.analysis import probe_pairs
+    >>> x, y = probe_pairs(8, [0.5, 2.0])
+    >>> x.shape, np.round(np.arccos(np.sum(x * y, axis=1)), 12).tolist(), np.round(x.sum(axis=1), 12).tolist()
+    ((2, 8), [0.5, 2.0], [0.0, 0.0])
     """
     n = check_positive_int(n, "n")
     angles = np.atleast_1d(np.asarray(angles, dtype=np.float64))

@@ -66,13 +66,32 @@ def exchangeable_kernel(x, y, v: float, c: float, activation=0.0):
 
 def normalized_exchangeable_kernel(x, y, v: float, c: float, activation=0.0):
     """k(x, y)/√(k(x, x) k(y, y)) for the exchangeable law (the macroscopic quantity whose transition in c the paper
-    reports)."""
+    reports).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.weights.analysis import normalized_exchangeable_kernel
+    >>> x = np.ones(4) / 2
+    >>> float(normalized_exchangeable_kernel(x, x, 1.0, 0.3))       # a cosine: 1 on the diagonal
+    1.0
+    """
     kxy = exchangeable_kernel(x, y, v, c, activation)
     return kxy / np.sqrt(exchangeable_kernel(x, x, v, c, activation) * exchangeable_kernel(y, y, v, c, activation))
 
 
 def sample_exchangeable(n_rows: int, n: int, v: float, c: float, rng=None) -> np.ndarray:
-    """``n_rows`` rows w ~ N(0, (v − c) I + c 11ᵀ) in Rⁿ, as √(v − c) g + √c z 1 (c ≥ 0) with independent g, z."""
+    """``n_rows`` rows w ~ N(0, (v − c) I + c 11ᵀ) in Rⁿ, as √(v − c) g + √c z 1 (c ≥ 0) with independent g, z.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.weights.analysis import sample_exchangeable
+    >>> w = sample_exchangeable(200_000, 3, v=1.0, c=0.25, rng=0)
+    >>> cov = np.cov(w.T)
+    >>> bool(np.allclose(cov, 0.75 * np.eye(3) + 0.25, atol=0.02))
+    True
+    """
     _check(v, c, n)
     if c < 0:
         raise ValueError("sampling is written for c >= 0 (w = √(v − c) g + √c z 1)")
@@ -114,7 +133,18 @@ def transition_covariance(x, y, v: float = 1.0, activation=0.0, level: float = 0
 class ExchangeableFit:
     """(v, c) of an ensemble of weight matrices (rows of length n): v̂ the mean entry variance across seeds, ĉ the
     mean covariance across seeds of two entries of one row (:attr:`EnsembleMoments.c_row`); the exchangeable
-    Gaussian law with these moments predicts the layer kernel."""
+    Gaussian law with these moments predicts the layer kernel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.weights.analysis import ExchangeableFit, sample_exchangeable
+    >>> rng = np.random.default_rng(0)
+    >>> W = np.stack([sample_exchangeable(4, 50, v=1.0, c=0.2, rng=rng) for _ in range(2000)])   # 2000 seeds
+    >>> fit = ExchangeableFit.from_weights(W)
+    >>> bool(abs(fit.v - 1.0) < 0.02 and abs(fit.c - 0.2) < 0.02), fit.n
+    (True, 50)
+    """
 
     v: float
     c: float
