@@ -59,14 +59,14 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": [],
 }
-html_sidebars = {"index": [], "getting-started": []}
+html_sidebars = {page: [] for page in ("index", "getting-started", "mathematics", "file-format")}
 html_show_sourcelink = False
 
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.ReaderOrder",   # docs/gallery_order.py
     "download_all_examples": False,
     "remove_config_comments": True,
     "matplotlib_animations": False,

@@ -176,6 +176,14 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
              alignment: bool = True) -> Trajectory:
     r"""Integrate the mean-field particle flow ȧ_j = −ψ_μ(b_j), ḃ_j = −a_j ∇ψ_μ(b_j) from μ0 up to t_max.
 
+    .. math::
+
+        \dot a_j = -\psi_\mu(b_j), \qquad \dot b_j = -a_j \nabla\psi_\mu(b_j), \qquad
+        \psi_\mu(b) = \sum_k w_k a_k K(b, b_k) - F^*(b),
+
+    the Wasserstein gradient flow of the population risk restricted to particles (Chizat & Bach 2018; Mei,
+    Montanari & Nguyen 2018); along it dF/dt = −Σ_j w_j (ψ_μ(b_j)² + a_j² |∇ψ_μ(b_j)|²).
+
     Parameters
     ----------
     problem : Problem

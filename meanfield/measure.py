@@ -90,7 +90,12 @@ class _Particles:
 
 
 class ParticleMeasure(_Particles):
-    """A weighted particle measure over neurons θ = (a, b): the predictor is f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩).
+    r"""A weighted particle measure over neurons θ = (a, b): the predictor is f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩),
+
+    .. math::
+
+        \mu = \sum_j w_j\, \delta_{(a_j, b_j)}, \qquad
+        f(\mu; x) = \int a\, \sigma(\langle b, x\rangle)\, d\mu(a, b) = \sum_j w_j a_j\, \sigma(\langle b_j, x\rangle).
 
     Parameters
     ----------

@@ -83,7 +83,18 @@ class Problem:
 
     Notes
     -----
-    The risk is assembled as ½[Σ_j w_j a_j ψ_j + (E f*² − Σ_j w_j a_j F*_j)] from the quantities the
+    For particles μ = Σ_j w_j δ_(a_j, b_j), the risk, its first variation F'(μ)(a, b) = a ψ_μ(b) and the flow's
+    velocity are
+
+    .. math::
+
+        F(\mu) = \tfrac12\, \mathbb{E}\big[(f(\mu; x) - f^*(x))^2\big], \qquad
+        \psi_\mu(b) = \sum_k w_k a_k K(b, b_k) - F^*(b),
+
+        (\dot a_j, \dot b_j) = -\big(\psi_\mu(b_j),\; a_j \nabla\psi_\mu(b_j)\big),
+
+    with the unit's kernel K(b, b') = E[σ(⟨b, x⟩)σ(⟨b', x⟩)] and the target correlation F*(b) = E[f*(x)σ(⟨b, x⟩)]
+    in closed form. The risk is assembled as ½[Σ_j w_j a_j ψ_j + (E f*² − Σ_j w_j a_j F*_j)] from the quantities the
     velocity needs anyway; its absolute round-off is about 1e-15 · E f*², so risks down to ~1e-13 · E f*²
     are resolved.
 

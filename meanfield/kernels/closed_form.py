@@ -67,7 +67,18 @@ def pair_angle(b1, b2):
 
 
 def relu_kernel(b1, b2, scale: float = 1.0, alpha: float = 0.0):
-    """K_α(b1, b2) for each pair of rows (broadcasting); ``scale`` is κ, ``alpha`` the leaky slope.
+    r"""K_α(b1, b2) for each pair of rows (broadcasting); ``scale`` is κ, ``alpha`` the leaky slope.
+
+    Notes
+    -----
+    For inputs with E[xxᵀ] = κI and the ReLU (α = 0), with θ the angle between b and b' (Cho & Saul 2009):
+
+    .. math::
+
+        K(b, b') = \mathbb{E}[\sigma(\langle b, x\rangle)\, \sigma(\langle b', x\rangle)]
+                 = \frac{\kappa\, |b|\, |b'|}{2\pi} \big(\sin\theta + (\pi - \theta)\cos\theta\big);
+
+    the leaky ReLU σ = αz + (1 − α) relu z adds its linear part's terms.
 
     Examples
     --------

@@ -19,7 +19,8 @@ from __future__ import annotations
 __all__ = ["kernel_field", "pair_field", "shifted_field", "series_field"]
 
 #: Pair-kernel and series tiles hold tile_elements / 2^5 entries: their elementwise passes (tens per tile, or K per
-#: series) run from cache instead of memory (measured: GELU at K = 36, m = 4096 on numpy 7.6 s → see backends.md).
+#: series) run from cache instead of memory (measured: GELU at K = 36, m = 4096 on numpy 7.6 s →
+#: see docs/guide/backends.md).
 PAIR_TILE_SHIFT = 5
 
 
