@@ -180,11 +180,11 @@ def main(argv=None) -> int:
 
     Examples
     --------
-    >>> import numpy as np, meanfield as mf, tempfile, pathlib
+    >>> import meanfield as mf, tempfile, pathlib
     >>> from meanfield.cli import main
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.h5"
-    >>> problem = mf.Problem(mf.LinearTarget(np.ones(3)), mf.Gaussian(d=3))
-    >>> mf.simulate(problem, mf.init.sign_sphere(8, 3, seed=0), t_max=1.0, dt=0.1, path=path).close()
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "teacher.h5"
+    >>> problem = mf.Problem(mf.TeacherNetwork([1.0], [[0.0, 1.0]]), mf.Sphere(2))
+    >>> mf.simulate(problem, mf.init.gaussian(4, 2, seed=0), t_max=0.5, dt=0.1, path=path).close()
     >>> main(["info", str(path)])    # doctest: +ELLIPSIS
     file: ...
     0

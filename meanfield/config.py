@@ -194,7 +194,8 @@ def _check_types(cfg: dict, where: str, kind: str) -> None:
         for key, value in cfg[table].items():
             kinds = keys[key] if isinstance(keys[key], tuple) else (keys[key],)
             if not any(_is(value, k) for k in kinds):
-                raise ConfigError(f"{where}: [{table}] {key} must be a {' or '.join(kinds)}, got {value!r}")
+                article = "an" if kinds[0][0] in "aeiou" else "a"
+                raise ConfigError(f"{where}: [{table}] {key} must be {article} {' or '.join(kinds)}, got {value!r}")
             choices = _CHOICES.get((table, key))
             if choices is not None and value not in choices:
                 raise ConfigError(f"{where}: [{table}] {key} must be one of {', '.join(map(repr, choices))}, "
@@ -255,10 +256,10 @@ def validate_config(cfg: dict, where: str = "configuration") -> None:
     --------
     >>> from meanfield.config import ConfigError, validate_config
     >>> try:
-    ...     validate_config({"inputs": {"law": "gaussian", "d": 3}, "targett": {}})
+    ...     validate_config({"inputs": {"law": "gaussian", "d": "ten"}})
     ... except ConfigError as err:
-    ...     print(str(err).split(" (")[0])
-    configuration: unknown top-level keys ['targett']
+    ...     print(err)
+    configuration: [inputs] d must be an integer, got 'ten'
     """
     unknown = set(cfg) - _TABLES
     if unknown:
@@ -384,13 +385,9 @@ def build_init(cfg: dict):
 
     Examples
     --------
-    >>> cfg = {"inputs": {"law": "gaussian", "d": 5}, "target": {"kind": "teacher", "k": 2, "seed": 0},
-    ...        "init": {"kind": "sign_sphere", "m": 16, "seed": 1},
-    ...        "run": {"t_max": 1.0, "dt": 0.1, "solver": "heun", "backend": "numpy"}}
-    >>> from meanfield.config import build_init, build_problem
-    >>> problem, mu0 = build_problem(cfg), build_init(cfg)
-    >>> problem.d, mu0.m, problem.risk(mu0) > 0
-    (5, 16, True)
+    >>> from meanfield.config import build_init
+    >>> build_init({"inputs": {"d": 3}, "init": {"kind": "gaussian", "m": 4, "seed": 0}}).b.shape
+    (4, 3)
     """
     return _in_table("init", _build_init, cfg)
 

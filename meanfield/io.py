@@ -275,11 +275,11 @@ def file_status(path) -> str:
 
     Examples
     --------
-    >>> import numpy as np, meanfield as mf, tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.h5"
-    >>> problem = mf.Problem(mf.LinearTarget(np.ones(3)), mf.Gaussian(d=3))
-    >>> mf.simulate(problem, mf.init.sign_sphere(8, 3, seed=0), t_max=1.0, dt=0.1, path=path).close()
+    >>> import meanfield as mf, tempfile, pathlib
     >>> from meanfield.io import file_status
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sphere.h5"
+    >>> problem = mf.Problem(mf.LinearTarget([1.0, 0.0]), mf.Sphere(2))
+    >>> mf.simulate(problem, mf.init.gaussian(4, 2, seed=0), t_max=0.5, dt=0.1, path=path).close()
     >>> file_status(path)
     'completed'
     """
@@ -363,17 +363,11 @@ class FileTrajectory(Trajectory):
 
     Examples
     --------
-    >>> import numpy as np, meanfield as mf, tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.h5"
-    >>> problem = mf.Problem(mf.LinearTarget(np.ones(3)), mf.Gaussian(d=3))
-    >>> mf.simulate(problem, mf.init.sign_sphere(8, 3, seed=0), t_max=1.0, dt=0.1, path=path).close()
-    >>> from meanfield.io import FileTrajectory
-    >>> traj = mf.load(path)
-    >>> isinstance(traj, FileTrajectory)
+    What :func:`load` returns (its example opens one): a :class:`~meanfield.Trajectory` whose arrays stay on disk.
+
+    >>> import meanfield as mf
+    >>> issubclass(FileTrajectory, mf.Trajectory)
     True
-    >>> traj.status, traj.times.shape, traj.b[-1].shape     # arrays are read from the file when asked for
-    ('completed', (2,), (8, 3))
-    >>> traj.close()
     """
 
     def __init__(self, path):

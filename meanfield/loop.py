@@ -62,25 +62,11 @@ class Snapshot:
 
     Examples
     --------
-    A stepping rule for ẋ = −x (explicit Euler), run to t = 1 with a save every 5 steps:
+    The report of a rule that is not a particle system (see :func:`run_loop` for a whole rule):
 
-    >>> from meanfield.controllers import ConstantStep
-    >>> from meanfield.io import recorder_for
-    >>> from meanfield.loop import Snapshot, run_loop
-    >>> from meanfield.saving import SaveAt
-    >>> class Decay:
-    ...     kind, label = "decay", "decay"
-    ...     def init(self, start): return 1.0 if start is None else float(start.arrays["x"])
-    ...     def step(self, x, h): return x * (1.0 - h), None
-    ...     def accept(self, x, clock): return x, False
-    ...     def observe(self, x, clock): return Snapshot(risk=x)
-    ...     def checkpoint(self, x, snapshot): return {"x": x}
-    ...     def where(self, clock): return f"t = {clock.t:g}"
-    ...     def info(self, x): return {}
-    >>> recorder, _ = recorder_for(None, Decay.kind, {}, {}, {}, None)
-    >>> traj = run_loop(Decay(), ConstantStep(0.1), SaveAt(every=5), 1.0, recorder)
-    >>> traj.status, traj.times.tolist(), round(float(traj.risk[-1]), 10)   # 0.9¹⁰
-    ('completed', [0.0, 0.5, 1.0], 0.3486784401)
+    >>> snapshot = Snapshot(risk=0.25, observables={"loss": 0.5})
+    >>> snapshot.measure is None, snapshot.divergence is None
+    (True, True)
     """
 
     risk: float

@@ -48,13 +48,11 @@ class Evaluation:
 
     Examples
     --------
-    >>> import numpy as np, meanfield as mf
-    >>> problem = mf.Problem(mf.TeacherNetwork([1.0], [[1.0, 0.0, 0.0]]), mf.Gaussian(3))
-    >>> mu = mf.init.sign_sphere(6, 3, seed=0)
-    >>> bound = problem.bind("numpy")
-    >>> ev = bound.evaluate(mu.state(), mu.weights)
-    >>> bool(np.isclose(ev.risk, problem.risk(mu))), ev.psi.shape
-    (True, (6,))
+    >>> import meanfield as mf
+    >>> problem = mf.Problem(mf.LinearTarget([1.0, 0.0]), mf.Sphere(2))
+    >>> ev = problem.evaluate(mf.init.gaussian(5, 2, seed=0), backend="numpy")
+    >>> ev.psi.shape, ev.grad_psi.shape, ev.risk > 0
+    ((5,), (5, 2), True)
     """
 
     psi: object

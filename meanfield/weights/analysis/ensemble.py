@@ -12,19 +12,7 @@ Arrays of a run, by name:
   ``"neurons"`` — the rows [a_i | b_i], (m, 1 + d);
 * any saved observable, e.g. ``"W1"`` (the square hidden matrix of an MLP run, :mod:`meanfield.weights.mlp`).
 
-Example
--------
->>> import numpy as np, meanfield as mf, tempfile, pathlib
->>> from meanfield.weights.analysis import Ensemble
->>> problem = mf.Problem(mf.TeacherNetwork([1.0, 1.0], np.eye(4)[:2]), mf.Gaussian(4))
->>> tmp = pathlib.Path(tempfile.mkdtemp())
->>> for s in range(3):
-...     mf.simulate(problem, mf.init.sign_sphere(16, 4, seed=s), t_max=1.0, dt=0.5, save_every=1,
-...                 path=tmp / f"seed{s}.h5").close()
->>> with Ensemble(sorted(tmp.glob("*.h5")), progress=False) as ens:
-...     stats = ens.statistics("b")
->>> stats["time"].tolist(), stats["row_scaled"].shape
-([0.0, 0.5, 1.0], (3,))
+See :class:`Ensemble` for an example over three seeds of a flow.
 """
 
 from __future__ import annotations
