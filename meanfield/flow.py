@@ -89,6 +89,9 @@ class ParticleFlow:
     """
 
     kind = "particle_flow"
+    #: Whether the risk may only decrease along this rule's steps (deterministic gradient flows); rules with noise or
+    #: jumps set it False and keep only the divergence checks.
+    monotone = True
 
     def __init__(self, bound, mu0: ParticleMeasure, solver: RungeKutta, max_risk_factor: float = 1e6,
                  stop_risk: float | None = None):
@@ -119,9 +122,14 @@ class ParticleFlow:
         self.risk_scale = max(self.max_risk / self.max_risk_factor, self.target_energy)
         return FlowState(y, self._evaluate(y))
 
+    def velocity(self, y, evaluation):
+        """The particles' velocity at the state y with its evaluation: −∇_θ F'(μ)(θ_j) here (the Wasserstein
+        flow); other dynamics of particles override it."""
+        return self.bound.velocity_from(y, evaluation)
+
     def step(self, state: FlowState, h: float):
-        k1 = self.bound.velocity_from(state.y, state.evaluation)
-        y_next, error = self.solver.step(lambda y: self.bound.velocity_from(y, self._evaluate(y)), state.y, h, k1)
+        k1 = self.velocity(state.y, state.evaluation)
+        y_next, error = self.solver.step(lambda y: self.velocity(y, self._evaluate(y)), state.y, h, k1)
         if error is not None:
             to_numpy = self.backend.to_numpy
             error = (to_numpy(error), to_numpy(state.y), to_numpy(y_next))
@@ -138,7 +146,7 @@ class ParticleFlow:
                            "reduce dt or use an adaptive solver")
         previous, self.previous_risk = self.previous_risk, risk
         tolerance = 1e-13 * self.risk_scale
-        if previous is not None and risk > previous * (1 + 1e-9) + tolerance:
+        if self.monotone and previous is not None and risk > previous * (1 + 1e-9) + tolerance:
             if risk > previous * 1.01 + tolerance:
                 raise Diverged(f"flow diverged {where}: the risk rose from {previous:.6g} to {risk:.6g}, which the "
                                "flow's risk cannot do; the step is unstable: reduce dt or use an adaptive solver")
@@ -173,7 +181,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
              backend="auto", backend_options: dict | None = None, rtol: float = 1e-6, atol: float = 1e-9,
              max_risk_factor: float = 1e6, stop_risk: float | None = None, path=None, overwrite: bool = False,
              resume: bool = False, config: dict | None = None, progress: bool = False,
-             alignment: bool = True) -> Trajectory:
+             alignment: bool = True, dynamics=None) -> Trajectory:
     r"""Integrate the mean-field particle flow ȧ_j = −ψ_μ(b_j), ḃ_j = −a_j ∇ψ_μ(b_j) from μ0 up to t_max.
 
     .. math::
@@ -222,6 +230,10 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     alignment : bool
         Also record :func:`~meanfield.symmetry.alignment_observables` (angle histograms and output masses) when the
         target names a hidden subspace (teacher: span(U); multi-index: Q; linear: β).
+    dynamics : None or a dynamics of :mod:`meanfield.dynamics`
+        The Wasserstein flow above (None), or :class:`~meanfield.dynamics.Conic` (Wasserstein–Fisher–Rao),
+        :class:`~meanfield.dynamics.BirthDeath` or :class:`~meanfield.dynamics.Langevin`; it is part of the run's
+        configuration (a resume must name the same one).
 
     Returns
     -------
@@ -259,12 +271,18 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                   "save_particles": save.particles, "rtol": rtol, "atol": atol, "max_risk_factor": max_risk_factor,
                   "stop_risk": stop_risk, "backend": backend_name, "observables": sorted(observables),
                   "problem": problem.spec(), "m": mu0.m, "d": mu0.d, "mu0_sha1": mu0.checksum(), "user": config or {}}
+    # None for the plain flow (files written before dynamics existed have no entry and are not compared on it)
+    run_config["dynamics"] = None if dynamics is None else dynamics.spec()
+    if dynamics is None:
+        rule = ParticleFlow(bound, mu0, rk, max_risk_factor, stop_risk)
+    else:
+        rule = dynamics.rule(bound, mu0, rk, max_risk_factor, stop_risk)
 
     from .io import recorder_for
 
     recorder, start = recorder_for(path, ParticleFlow.kind, run_config, problem.spec(), problem.target.arrays(),
                                    mu0.weights, overwrite=overwrite, resume=resume, resumable=RESUMABLE_CHANGES)
-    rule = ParticleFlow(bound, mu0, rk, max_risk_factor, stop_risk)
-    info = {"solver": rk.name, "dt": dt, "t_max": t_max, "backend": backend_name, "save_every": save.every}
+    info = {"solver": rk.name, "dt": dt, "t_max": t_max, "backend": backend_name, "save_every": save.every,
+            "dynamics": "wasserstein" if dynamics is None else dynamics.spec()["kind"]}
     return run_loop(rule, controller, save, t_max, recorder, start, info=info, progress=progress,
                     resume_hint="simulate(..., resume=True)")

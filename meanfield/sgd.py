@@ -133,6 +133,10 @@ class SGDStep:
     """The stepping rule of SGD on the finite network of a particle measure: one step moves every neuron by
     η / w_j times its gradient of ½ mean_batch (f(x) − f*(x))² (mean-field time advances by η).
 
+    With ``temperature`` τ > 0 and ``weight_decay`` λ it is *noisy* SGD, the finite-network counterpart of
+    mean-field Langevin dynamics (:class:`meanfield.dynamics.Langevin`): θ_j ← θ_j − η(∇_j/w_j + λθ_j) + √(2τη) ξ_j,
+    the noise drawn from the run's generator.
+
     A non-finite batch loss, or a population risk (exact, at each save) above ``max_risk_factor`` · max(F(μ0),
     ½ E f*²), stops the run as diverged. The checkpoint holds a, b, the generator's bytes and the risk bound, so a
     resumed run is bit-identical.
@@ -155,8 +159,10 @@ class SGDStep:
     kind = "sgd"
 
     def __init__(self, problem: Problem, mu0: ParticleMeasure, mode: str, batch_size: int, n_data: int | None,
-                 seed: int, device, dtype: str, risk_backend, max_risk_factor: float):
+                 seed: int, device, dtype: str, risk_backend, max_risk_factor: float, temperature: float = 0.0,
+                 weight_decay: float = 0.0):
         self.problem, self.mu0, self.mode, self.batch_size = problem, mu0, mode, batch_size
+        self.temperature, self.weight_decay = temperature, weight_decay
         self.n_data, self.seed, self.device, self.dtype = n_data, int(seed), device, dtype
         self.risk_backend, self.max_risk_factor = risk_backend, max_risk_factor
         self.label = f"sgd[{mode}]"
@@ -200,6 +206,11 @@ class SGDStep:
             inv_w = state.inverse_weights
             for parameter in net.neuron_parameters().values():
                 parameter -= h * (inv_w if parameter.ndim == 1 else inv_w[:, None]) * parameter.grad
+                if self.weight_decay:
+                    parameter -= (h * self.weight_decay) * parameter
+                if self.temperature:
+                    noise = torch.randn(parameter.shape, generator=state.generator, dtype=parameter.dtype)
+                    parameter += math.sqrt(2.0 * self.temperature * h) * noise.to(parameter.device)
         state.loss = loss.detach()
         return state, None
 
@@ -232,7 +243,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
           observables: Mapping[str, Callable] | None = None, device="cpu", dtype: str = "float64",
           risk_backend="auto", max_risk_factor: float = 1e6, path=None, overwrite: bool = False,
           resume: bool = False, config: dict | None = None, progress: bool = False,
-          alignment: bool = True) -> Trajectory:
+          alignment: bool = True, temperature: float = 0.0, weight_decay: float = 0.0) -> Trajectory:
     """Train the finite network of ``mu0`` by SGD for mean-field time ``t_max`` (steps = t_max / eta).
 
     Parameters
@@ -254,6 +265,10 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
         Steps between saves; every save records the exact population risk (closed form) and the observables.
     path, overwrite, resume, config, alignment
         As for :func:`meanfield.simulate` (HDF5 streaming through the same writer, kind "sgd").
+
+    temperature, weight_decay : float
+        Noisy SGD: Gaussian noise √(2τη) ξ and weight decay λ per step, the finite-network counterpart of mean-field
+        Langevin dynamics at temperature τ (0 and 0: plain SGD).
 
     Returns
     -------
@@ -288,15 +303,20 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
         n_data = check_positive_int(n_data, "n_data")
         if mode == "minibatch" and batch_size > n_data:
             raise ValueError(f"batch_size {batch_size} exceeds the data set size n_data = {n_data}")
+    for value, name in ((temperature, "temperature"), (weight_decay, "weight_decay")):
+        if not float(value) >= 0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}")
     save = SaveAt(save_every, observables=default_observables(problem, observables, path, resume, alignment))
     run_config = {"kind": "sgd", "mode": mode, "eta": eta, "t_max": t_max, "batch_size": batch_size, "n_data": n_data,
                   "seed": int(seed), "save_every": save_every, "dtype": dtype, "problem": problem.spec(),
                   "m": mu0.m, "d": mu0.d, "mu0_sha1": mu0.checksum(), "observables": sorted(save.observables),
                   "user": config or {}}
+    if temperature or weight_decay:     # only then, so that files of plain SGD keep their configuration
+        run_config.update(temperature=float(temperature), weight_decay=float(weight_decay))
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     rule = SGDStep(problem, mu0, mode, batch_size, n_data, seed, torch_device(device), dtype, risk_backend,
-                   max_risk_factor)
+                   max_risk_factor, float(temperature), float(weight_decay))
 
     from .io import recorder_for
 

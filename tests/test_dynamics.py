@@ -1,0 +1,293 @@
+"""Conic (Wasserstein–Fisher–Rao) flows, birth–death and mean-field Langevin dynamics (meanfield.dynamics).
+
+Tolerances: two fp64 evaluations of the same velocity agree to 1e-12 (relative; round-off of a few hundred
+operations); energy identities are checked against central differences of the exact risk along the velocity, whose
+truncation error is O(ε²) ≈ 1e-10 relative at ε = 1e-5; Monte-Carlo comparisons use Z_TOL standard errors.
+"""
+
+import numpy as np
+import pytest
+from conftest import Z_TOL
+
+import meanfield as mf
+from meanfield.controllers import ConstantStep
+from meanfield.dynamics import BirthDeath, Conic, Langevin, kernel_stein_discrepancy, langevin_step
+from meanfield.io import recorder_for
+from meanfield.loop import run_loop
+from meanfield.saving import SaveAt
+
+BACKENDS = ["numpy", "numba", "torch"]
+
+
+def rule_for(problem, mu0, dynamics, solver="heun", backend="numpy"):
+    return dynamics.rule(problem.bind(backend), mu0, mf.get_solver(solver), 1e6, None)
+
+
+def directional_risk_derivative(problem, mu, velocity, eps=1e-5):
+    """dF/dt along a velocity field of the particles, by a central difference of the exact risk."""
+    state = mu.state()
+    plus = mf.ParticleMeasure.from_state(state + eps * velocity, mu.weights)
+    minus = mf.ParticleMeasure.from_state(state - eps * velocity, mu.weights)
+    return (problem.risk(plus, "numpy") - problem.risk(minus, "numpy")) / (2 * eps)
+
+
+# ---------------------------------------------------------------------------------------------------- conic flow
+
+@pytest.mark.parametrize("alpha,beta,conserve", [(1.0, 1.0, False), (4.0, 1.0, False), (0.5, 2.0, True),
+                                                 (10.0, 1.0, True)])
+def test_conic_energy_identity_with_the_wfr_dissipation(small_problem, alpha, beta, conserve):
+    mu = mf.init.gaussian(40, 5, seed=1)
+    rule = rule_for(small_problem, mu, Conic(alpha, beta, conserve))
+    state = rule.init(None)
+    v = rule.velocity(state.y, state.evaluation)
+    g = -np.column_stack(small_problem.velocity(mu, "numpy")[:1] + (small_problem.velocity(mu, "numpy")[1],))
+    u, w = mu.state(), mu.weights
+    r2 = (u * u).sum(axis=1)
+    radial = (u * g).sum(axis=1) / np.sqrt(r2)                       # ⟨θ, g⟩
+    c_bar = (w @ (u * g).sum(axis=1)) / (2 * (w @ r2)) if conserve else 0.0
+    tangential = g - (radial / np.sqrt(r2))[:, None] * u
+    dissipation = w @ (alpha * (radial - 2 * np.sqrt(r2) * c_bar) ** 2 + beta * (tangential**2).sum(axis=1))
+    dF = directional_risk_derivative(small_problem, mu, v)
+    assert dF < 0
+    assert abs(dF + dissipation) <= 1e-8 * dissipation
+
+
+def test_conic_with_equal_rates_is_the_wasserstein_flow(small_problem):
+    mu0 = mf.init.sign_sphere(24, 5, seed=2)
+    plain = mf.simulate(small_problem, mu0, t_max=3.0, dt=0.05, solver="rk4", backend="numpy")
+    conic = mf.simulate(small_problem, mu0, t_max=3.0, dt=0.05, solver="rk4", backend="numpy",
+                        dynamics=Conic(1.0, 1.0))
+    np.testing.assert_allclose(conic.b[-1], plain.b[-1], rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(conic.risk, plain.risk, rtol=1e-11)
+
+
+def test_conic_mass_conserved_over_a_long_run_and_rate_of_the_unbalanced_mass(small_problem):
+    mu0 = mf.init.sign_sphere(24, 5, seed=3)
+    run = mf.simulate(small_problem, mu0, t_max=50.0, dt=0.05, backend="numpy", dynamics=Conic(5.0, 1.0, True))
+    mass = run.observables["total_mass"]
+    np.testing.assert_allclose(mass, mass[0], rtol=1e-12)             # 1000 steps, each rescaled to the start mass
+    assert np.all(np.diff(run.risk) <= 1e-12 * run.risk[0])           # the risk still decreases
+    # unbalanced: d/dt Σ w|u|² = −4α Σ w F'(u), against a central difference of the mass along the velocity
+    rule = rule_for(small_problem, mu0, Conic(3.0, 1.0, False))
+    state = rule.init(None)
+    v = rule.velocity(state.y, state.evaluation)
+    u, w, eps = mu0.state(), mu0.weights, 1e-6
+    numeric = (w @ ((u + eps * v) ** 2).sum(axis=1) - w @ ((u - eps * v) ** 2).sum(axis=1)) / (2 * eps)
+    first_variation = mu0.a * state.evaluation.psi
+    np.testing.assert_allclose(numeric, -4 * 3.0 * (w @ first_variation), rtol=1e-8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS[1:])
+@pytest.mark.parametrize("dynamics", [Conic(3.0, 0.5, True), BirthDeath(4.0, seed=5),
+                                      Langevin(1e-2, 0.1, seed=5, diagnostic=False)], ids=["conic", "bd", "langevin"])
+def test_dynamics_on_every_backend_match_numpy(small_problem, backend, dynamics):
+    mu0 = mf.init.sign_sphere(32, 5, seed=4)
+    ref = mf.simulate(small_problem, mu0, t_max=1.0, dt=0.05, backend="numpy", dynamics=dynamics)
+    other = mf.simulate(small_problem, mu0, t_max=1.0, dt=0.05, backend=backend, dynamics=dynamics)
+    np.testing.assert_allclose(other.b[-1], ref.b[-1], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(other.risk, ref.risk, rtol=1e-10)
+
+
+def test_conic_refuses_a_step_that_empties_a_mass_and_other_units(small_problem):
+    with pytest.raises(mf.FlowDivergedError, match="mass to zero"):
+        mf.simulate(small_problem, mf.init.sign_sphere(8, 5, seed=0), t_max=5.0, dt=1.0, solver="euler",
+                    backend="numpy", dynamics=Conic(alpha=50.0))
+    for problem in (mf.Problem(small_problem.target, mf.Gaussian(5), activation="erf"),
+                    mf.Problem(mf.TeacherNetwork([1.0], [[1.0, 0, 0, 0, 0]]), mf.Gaussian(5), bias=True)):
+        with pytest.raises(ValueError, match="2-homogeneous"):
+            mf.simulate(problem, mf.init.sign_sphere(8, 5, seed=0, bias_std=0.1 if problem.bias else None),
+                        t_max=1.0, dt=0.1, dynamics=Conic(2.0))
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        Conic(alpha=-1.0)
+
+
+# ---------------------------------------------------------------------------------------------------- birth–death
+
+def test_birth_death_at_rate_zero_is_the_plain_flow(small_problem):
+    mu0 = mf.init.sign_sphere(24, 5, seed=2)
+    plain = mf.simulate(small_problem, mu0, t_max=2.0, dt=0.05, backend="numpy")
+    bd = mf.simulate(small_problem, mu0, t_max=2.0, dt=0.05, backend="numpy", dynamics=BirthDeath(0.0, seed=1))
+    assert np.array_equal(bd.b[-1], plain.b[-1]) and np.array_equal(bd.risk, plain.risk)
+
+
+def test_birth_death_jumps_dissipate_the_fisher_rao_energy_in_expectation(small_problem):
+    """E[F(after the jumps) − F(before)] = −γh Σ_j w_j Λ_j² + O((γh)²), Λ = F' − its mean: Monte Carlo over draws."""
+    mu = mf.init.gaussian(400, 5, seed=6)
+    rate, h = 2.0, 0.01
+    rule = rule_for(small_problem, mu, BirthDeath(rate, seed=0))
+    state = rule.init(None)
+    first_variation = mu.a * state.evaluation.psi
+    excess = first_variation - mu.weights @ first_variation
+    predicted = -rate * h * (mu.weights @ excess**2)
+    risk0 = state.evaluation.risk
+    changes = []
+    for _ in range(3000):
+        y = rule.jump(state.y, state.evaluation, h)
+        changes.append(small_problem.risk(mf.ParticleMeasure.from_state(y, mu.weights), "numpy") - risk0)
+    mean, se = np.mean(changes), np.std(changes, ddof=1) / np.sqrt(len(changes))
+    # second-order terms: the jumps' quadratic effect, O(E[#jumps²]/m²) = O((γ h |Λ|)²) relative, ≈ 2 % here
+    assert abs(mean - predicted) <= Z_TOL * se + 0.03 * abs(predicted), (mean, se, predicted)
+    assert predicted < 0
+
+
+def test_birth_death_and_langevin_resume_bit_identically(small_problem, tmp_path):
+    mu0 = mf.init.sign_sphere(16, 5, seed=7)
+    for dynamics in (BirthDeath(3.0, seed=2), Langevin(1e-2, 0.05, seed=2)):
+        straight = mf.simulate(small_problem, mu0, t_max=2.0, dt=0.05, backend="numpy", dynamics=dynamics)
+        path = tmp_path / f"{type(dynamics).__name__}.h5"
+        mf.simulate(small_problem, mu0, t_max=1.0, dt=0.05, backend="numpy", dynamics=dynamics, path=path).close()
+        resumed = mf.simulate(small_problem, mu0, t_max=2.0, dt=0.05, backend="numpy", dynamics=dynamics, path=path,
+                              resume=True)
+        assert np.array_equal(resumed.b[-1], straight.b[-1]) and np.array_equal(resumed.a[-1], straight.a[-1])
+        resumed.close()
+        with pytest.raises(ValueError, match="dynamics"):       # another dynamics is another problem
+            mf.simulate(small_problem, mu0, t_max=3.0, dt=0.05, backend="numpy", path=path, resume=True,
+                        dynamics=type(dynamics)(5.0, seed=2) if isinstance(dynamics, BirthDeath) else None)
+
+
+def test_birth_death_needs_uniform_masses(small_problem):
+    mu = mf.ParticleMeasure(np.ones(3), np.eye(5)[:3], weights=[0.5, 0.25, 0.25])
+    with pytest.raises(ValueError, match="uniform"):
+        mf.simulate(small_problem, mu, t_max=1.0, dt=0.1, dynamics=BirthDeath(1.0))
+    with pytest.raises(ValueError, match="rate must be >= 0"):
+        BirthDeath(-1.0)
+
+
+# ---------------------------------------------------------------------------------------------------- Langevin
+
+def one_step_map(scheme, h, a=1.0, tau=1.0):
+    """(A, B) with y' = A y + B ξ for the scheme on dy = −a y dt + √(2τ) dW, read off the code by linearity."""
+    step = lambda y, xi: langevin_step(lambda z: -a * z, np.array([y]), h, np.array([xi]), tau, scheme)[0]  # noqa: E731
+    return step(1.0, 0.0), step(0.0, 1.0)
+
+
+@pytest.mark.parametrize("scheme,order", [("euler", 1), ("heun", 2)])
+def test_langevin_weak_order_on_the_ornstein_uhlenbeck_process(scheme, order):
+    """E[y_T²] of the scheme, exactly (its law is Gaussian: m' = A² m + B²), against the process's
+    e^{−2aT} y0² + τ(1 − e^{−2aT})/a."""
+    a, tau, T, y0 = 1.5, 0.7, 1.0, 1.2
+    exact = np.exp(-2 * a * T) * y0**2 + tau * (1 - np.exp(-2 * a * T)) / a
+    errors = []
+    for n in (10, 20, 40, 80):
+        A, B = one_step_map(scheme, T / n, a, tau)
+        moment = y0**2
+        for _ in range(n):
+            moment = A * A * moment + B * B
+        errors.append(abs(moment - exact))
+    rates = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(np.abs(rates - order) < 0.15), rates
+
+
+@pytest.mark.parametrize("scheme", ["euler", "heun"])
+def test_langevin_strong_order_one_on_the_ornstein_uhlenbeck_process(scheme):
+    """E|y_T^h − y_T| on shared Brownian paths, the reference the same scheme at h/64 (additive noise: order 1)."""
+    rng = np.random.default_rng(0)
+    a, tau, T, n_paths, fine = 1.0, 0.5, 1.0, 4000, 64 * 64
+    dW = rng.standard_normal((fine, n_paths)) * np.sqrt(T / fine)
+
+    def run(n):
+        h, y, k = T / n, np.ones(n_paths), fine // n
+        for i in range(n):
+            xi = dW[i * k:(i + 1) * k].sum(axis=0) / np.sqrt(h)
+            y = langevin_step(lambda z: -a * z, y, h, xi, tau, scheme)
+        return y
+
+    reference = run(fine)
+    errors = [np.mean(np.abs(run(n) - reference)) for n in (8, 16, 32, 64)]
+    rates = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(np.abs(rates - 1.0) < 0.25), rates
+
+
+def test_langevin_stationary_law_is_the_gibbs_measure_of_a_double_well():
+    """V(y) = y⁴/4 − y²/2 at τ = 0.5: E[y²] under e^{−V/τ} by quadrature, against 20 000 particles run to t = 40."""
+    tau, h = 0.5, 0.01
+    grid = np.linspace(-6, 6, 20001)
+    density = np.exp(-(grid**4 / 4 - grid**2 / 2) / tau)
+    exact = np.trapezoid(grid**2 * density, grid) / np.trapezoid(density, grid)
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal(20000)
+    for _ in range(int(40 / h)):
+        y = langevin_step(lambda z: z - z**3, y, h, rng.standard_normal(y.shape), tau, "heun")
+    mean, se = np.mean(y**2), np.std(y**2, ddof=1) / np.sqrt(y.size)
+    # weak error of the Heun scheme O(h²) ≈ 1e-4 here, below the Monte-Carlo error (≈ 5e-3)
+    assert abs(mean - exact) <= Z_TOL * se, (mean, se, exact)
+
+
+def test_langevin_at_zero_temperature_and_decay_is_the_flow(small_problem):
+    mu0 = mf.init.sign_sphere(16, 5, seed=8)
+    for solver in ("euler", "heun"):
+        plain = mf.simulate(small_problem, mu0, t_max=2.0, dt=0.05, solver=solver, backend="numpy")
+        noiseless = mf.simulate(small_problem, mu0, t_max=2.0, dt=0.05, solver=solver, backend="numpy",
+                                dynamics=Langevin(0.0, 0.0))
+        np.testing.assert_allclose(noiseless.b[-1], plain.b[-1], rtol=1e-12, atol=1e-14)
+
+
+def test_mean_field_langevin_reaches_its_proximal_gibbs_measure(small_problem):
+    """The Stein discrepancy between the particles and p_μ ∝ exp(−(F'(μ) + λ|θ|²/2)/τ): 9 standard errors at the
+    start (measured), within Z_TOL at t = 30 (what remains: finite m, O(1/m), and the scheme's O(h²))."""
+    tau, lam = 0.05, 1.0
+    run = mf.simulate(small_problem, mf.init.gaussian(600, 5, seed=9), t_max=30.0, dt=0.05, backend="numpy",
+                      save_every=100, dynamics=Langevin(tau, lam, seed=3))
+    ksd2, se = run.observables["ksd2"], run.observables["ksd2_se"]
+    assert ksd2[0] > 5 * se[0]
+    assert abs(ksd2[-1]) < Z_TOL * se[-1], (ksd2[-1], se[-1])
+    regularized = run.observables["regularized_risk"]
+    np.testing.assert_allclose(regularized, run.risk + 0.5 * lam * np.array(
+        [run.measure(i).weights @ (run.measure(i).state() ** 2).sum(axis=1) for i in range(len(run.times))]),
+        rtol=1e-12)
+
+
+def test_stein_kernel_against_finite_differences_of_the_kernel():
+    """k_p from the closed-form derivatives of the IMQ kernel, against central differences (two points)."""
+    rng = np.random.default_rng(2)
+    x, s = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    ksd2, _ = kernel_stein_discrepancy(x, s)          # two points: KSD² = k_p(x0, x1) (symmetric)
+
+    def k(p, q):
+        return (1.0 + np.sum((p - q) ** 2)) ** -0.5
+
+    eps, e = 1e-4, np.eye(3)
+    grad_x = np.array([(k(x[0] + eps * e[i], x[1]) - k(x[0] - eps * e[i], x[1])) / (2 * eps) for i in range(3)])
+    grad_y = np.array([(k(x[0], x[1] + eps * e[i]) - k(x[0], x[1] - eps * e[i])) / (2 * eps) for i in range(3)])
+    trace = sum((k(x[0] + eps * e[i], x[1] + eps * e[i]) - k(x[0] + eps * e[i], x[1] - eps * e[i])
+                 - k(x[0] - eps * e[i], x[1] + eps * e[i]) + k(x[0] - eps * e[i], x[1] - eps * e[i])) / (4 * eps**2)
+                for i in range(3))
+    expected = s[0] @ s[1] * k(x[0], x[1]) + s[0] @ grad_y + s[1] @ grad_x + trace
+    assert abs(ksd2 - expected) <= 1e-7 * abs(expected)          # central differences: O(ε²) ≈ 1e-8
+
+
+def test_noisy_sgd_resumes_bit_identically_and_is_sgd_without_noise(small_problem, tmp_path):
+    mu0 = mf.init.sign_sphere(16, 5, seed=10)
+    plain = mf.sgd.train(small_problem, mu0, t_max=0.5, eta=0.05, batch_size=32, seed=1)
+    zero = mf.sgd.train(small_problem, mu0, t_max=0.5, eta=0.05, batch_size=32, seed=1, temperature=0.0)
+    assert np.array_equal(plain.b[-1], zero.b[-1])
+    straight = mf.sgd.train(small_problem, mu0, t_max=1.0, eta=0.05, batch_size=32, seed=1, temperature=1e-2,
+                            weight_decay=0.1)
+    path = tmp_path / "noisy.h5"
+    mf.sgd.train(small_problem, mu0, t_max=0.5, eta=0.05, batch_size=32, seed=1, temperature=1e-2, weight_decay=0.1,
+                 path=path).close()
+    resumed = mf.sgd.train(small_problem, mu0, t_max=1.0, eta=0.05, batch_size=32, seed=1, temperature=1e-2,
+                           weight_decay=0.1, path=path, resume=True)
+    assert np.array_equal(resumed.b[-1], straight.b[-1])
+    assert not np.array_equal(straight.b[-1], mf.sgd.train(small_problem, mu0, t_max=1.0, eta=0.05, batch_size=32,
+                                                           seed=1).b[-1])
+    resumed.close()
+
+
+def test_bad_dynamics_arguments_are_refused(small_problem):
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        Langevin(-1e-3)
+    with pytest.raises(ValueError, match="'euler'.*'heun'"):
+        mf.simulate(small_problem, mf.init.sign_sphere(4, 5, seed=0), t_max=1.0, dt=0.1, solver="rk4",
+                    dynamics=Langevin(1e-3))
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        mf.sgd.train(small_problem, mf.init.sign_sphere(4, 5, seed=0), t_max=0.1, eta=0.05, temperature=-1.0)
+
+
+def test_a_dynamics_rule_runs_in_the_plain_loop(small_problem):
+    """The rules are ordinary stepping rules: run_loop drives one directly."""
+    mu0 = mf.init.sign_sphere(8, 5, seed=0)
+    rule = rule_for(small_problem, mu0, Conic(2.0, 1.0, True))
+    recorder, _ = recorder_for(None, rule.kind, {}, {}, {}, mu0.weights)
+    traj = run_loop(rule, ConstantStep(0.1), SaveAt(5), 1.0, recorder)
+    assert traj.status == "completed" and traj.times[-1] == 1.0
