@@ -291,3 +291,9 @@ def test_a_dynamics_rule_runs_in_the_plain_loop(small_problem):
     recorder, _ = recorder_for(None, rule.kind, {}, {}, {}, mu0.weights)
     traj = run_loop(rule, ConstantStep(0.1), SaveAt(5), 1.0, recorder)
     assert traj.status == "completed" and traj.times[-1] == 1.0
+
+
+def test_birth_death_refuses_steps_whose_jump_probabilities_saturate(small_problem):
+    with pytest.raises(mf.FlowDivergedError, match="birth–death step too large"):
+        mf.simulate(small_problem, mf.init.gaussian(16, 5, seed=0), t_max=2.0, dt=0.5, backend="numpy",
+                    dynamics=BirthDeath(100.0, seed=0))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..controllers import Diverged
 from ..flow import FlowState, ParticleFlow
 from ._random import generator_bytes, generator_from_bytes
 from .conic import _nonnegative
@@ -20,7 +21,8 @@ class BirthDeath:
     After each step of the flow, particle j with Λ_j = F'(μ)(θ_j) − Σ_k w_k F'(μ)(θ_k) > 0 dies with probability
     1 − e^{−γ Λ_j h} and is replaced by a copy of a particle drawn uniformly; one with Λ_j < 0 is duplicated with
     probability 1 − e^{γ Λ_j h}, its copy replacing a particle drawn uniformly; m stays fixed. In expectation the
-    jumps add the Fisher–Rao term to the flow's dissipation, dF/dt = −∫ |∇F'|² dμ − γ ∫ Λ² dμ, to first order in h.
+    jumps add the Fisher–Rao term to the flow's dissipation, dF/dt = −∫ |∇F'|² dμ − γ ∫ Λ² dμ, to first order in
+    γh|Λ|; a step with γh max|Λ_j| > 1, where the probabilities saturate, stops the run with a message to reduce dt.
     γ = 0 is the plain flow.
 
     Parameters
@@ -96,6 +98,11 @@ class BirthDeathFlow(ParticleFlow):
         nx = self.backend
         first_variation = nx.to_numpy(y[:, 0] * evaluation.psi)
         excess = first_variation - float(self.weights @ first_variation)
+        largest = self.rate * h * float(np.abs(excess).max())
+        if largest > 1.0:
+            raise Diverged(f"birth–death step too large: γ·h·max|F' − mean| = {largest:.3g} > 1, so the jump "
+                           f"probabilities saturate and the jumps no longer follow their rates (γ = {self.rate:g}, "
+                           f"dt = {h:.3g}); reduce dt or the rate")
         m = excess.shape[0]
         u = self.rng.random(m)
         partner = self.rng.integers(0, m, size=m)
