@@ -297,3 +297,13 @@ def test_birth_death_refuses_steps_whose_jump_probabilities_saturate(small_probl
     with pytest.raises(mf.FlowDivergedError, match="birth–death step too large"):
         mf.simulate(small_problem, mf.init.gaussian(16, 5, seed=0), t_max=2.0, dt=0.5, backend="numpy",
                     dynamics=BirthDeath(100.0, seed=0))
+
+
+def test_conic_without_reaction_keeps_every_mass(small_problem):
+    """α = 0: no reaction, so each particle's mass |u_j|² stays put (to the RK4 step's local error, dt = 0.01)."""
+    mu0 = mf.init.gaussian(16, 5, seed=11)
+    run = mf.simulate(small_problem, mu0, t_max=2.0, dt=0.01, solver="rk4", backend="numpy",
+                      dynamics=Conic(alpha=0.0, beta=1.0))
+    start, end = (mu0.state() ** 2).sum(axis=1), (run.final.state() ** 2).sum(axis=1)
+    np.testing.assert_allclose(end, start, rtol=1e-7)
+    assert not np.allclose(run.final.b, mu0.b)                       # the directions moved
