@@ -13,6 +13,9 @@ from .conic import _nonnegative
 
 __all__ = ["BirthDeath", "BirthDeathFlow"]
 
+#: A step in which more than this fraction of the particles is expected to jump is refused.
+MAX_JUMP_FRACTION = 0.25
+
 
 @dataclass(frozen=True)
 class BirthDeath:
@@ -22,7 +25,8 @@ class BirthDeath:
     1 − e^{−γ Λ_j h} and is replaced by a copy of a particle drawn uniformly; one with Λ_j < 0 is duplicated with
     probability 1 − e^{γ Λ_j h}, its copy replacing a particle drawn uniformly; m stays fixed. In expectation the
     jumps add the Fisher–Rao term to the flow's dissipation, dF/dt = −∫ |∇F'|² dμ − γ ∫ Λ² dμ, to first order in
-    γh|Λ|; a step with γh max|Λ_j| > 1, where the probabilities saturate, stops the run with a message to reduce dt.
+    γh|Λ|; a step in which more than a quarter of the particles is expected to jump stops the run with a message to
+    reduce dt (the jumps are an explicit step of the reaction, decided from the state at the start of the step).
     γ = 0 is the plain flow.
 
     Parameters
@@ -98,11 +102,11 @@ class BirthDeathFlow(ParticleFlow):
         nx = self.backend
         first_variation = nx.to_numpy(y[:, 0] * evaluation.psi)
         excess = first_variation - float(self.weights @ first_variation)
-        largest = self.rate * h * float(np.abs(excess).max())
-        if largest > 1.0:
-            raise Diverged(f"birth–death step too large: γ·h·max|F' − mean| = {largest:.3g} > 1, so the jump "
-                           f"probabilities saturate and the jumps no longer follow their rates (γ = {self.rate:g}, "
-                           f"dt = {h:.3g}); reduce dt or the rate")
+        probability = -np.expm1(-self.rate * h * np.abs(excess))
+        if probability.mean() > MAX_JUMP_FRACTION:
+            raise Diverged(f"birth–death step too large: {probability.mean():.0%} of the particles would jump in one "
+                           f"step (γ = {self.rate:g}, dt = {h:.3g}), so the jumps, decided from the state at the "
+                           f"start of the step, no longer follow their rates; reduce dt or the rate")
         m = excess.shape[0]
         u = self.rng.random(m)
         partner = self.rng.integers(0, m, size=m)
