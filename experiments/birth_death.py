@@ -12,7 +12,7 @@ original forever (the flow is deterministic), so the jumps also reduce the numbe
 summary records. Writes
 results/birth_death/{risk.png, summary.json}.
 
-    python experiments/birth_death.py          # about 6 minutes on 2 cores
+    python experiments/birth_death.py          # about 8 minutes on 2 cores
 """
 
 import json
