@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..controllers import Diverged
-from ..flow import FlowState, ParticleFlow
-from ._random import generator_bytes, generator_from_bytes
+from ..flow import FlowState
+from ._random import SeededFlow
 from .conic import _nonnegative
 
 __all__ = ["BirthDeath", "BirthDeathFlow"]
@@ -67,7 +67,7 @@ class BirthDeath:
         return BirthDeathFlow(bound, mu0, solver, self, max_risk_factor, stop_risk)
 
 
-class BirthDeathFlow(ParticleFlow):
+class BirthDeathFlow(SeededFlow):
     """The stepping rule of :class:`BirthDeath`: a Runge–Kutta step of the flow, then the jumps.
 
     Examples
@@ -81,19 +81,15 @@ class BirthDeathFlow(ParticleFlow):
     ['a', 'b', 'jumps']
     """
 
-    monotone = False
-
     def __init__(self, bound, mu0, solver, dynamics: BirthDeath, max_risk_factor: float = 1e6, stop_risk=None):
-        super().__init__(bound, mu0, solver, max_risk_factor, stop_risk)
-        self.rate, self.seed = dynamics.rate, dynamics.seed
-        self.rng = np.random.default_rng(self.seed)
+        super().__init__(bound, mu0, solver, dynamics.seed, max_risk_factor, stop_risk)
+        self.rate = dynamics.rate
         self.jumps = 0
         self.label = f"birth_death[{solver.name},{self.backend.name}]"
 
     def init(self, start) -> FlowState:
         state = super().init(start)
         if start is not None:
-            self.rng = generator_from_bytes(start.arrays["rng"])
             self.jumps = int(start.arrays["jumps"])
         return state
 
@@ -134,4 +130,4 @@ class BirthDeathFlow(ParticleFlow):
         return snapshot
 
     def checkpoint(self, state: FlowState, snapshot) -> dict:
-        return dict(super().checkpoint(state, snapshot), rng=generator_bytes(self.rng), jumps=self.jumps)
+        return dict(super().checkpoint(state, snapshot), jumps=self.jumps)

@@ -6,10 +6,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
-from ..flow import FlowState, ParticleFlow
-from ._random import generator_bytes, generator_from_bytes
+from ..flow import FlowState
+from ._random import SeededFlow
 from .conic import _nonnegative
 
 __all__ = ["Langevin", "LangevinFlow", "langevin_step", "SCHEMES"]
@@ -126,7 +124,7 @@ class Langevin:
         return LangevinFlow(bound, mu0, solver, self, max_risk_factor, stop_risk)
 
 
-class LangevinFlow(ParticleFlow):
+class LangevinFlow(SeededFlow):
     """The stepping rule of :class:`Langevin`: one step of its scheme with noise from a seeded generator.
 
     Examples
@@ -142,20 +140,11 @@ class LangevinFlow(ParticleFlow):
     True
     """
 
-    monotone = False
-
     def __init__(self, bound, mu0, solver, dynamics: Langevin, max_risk_factor: float = 1e6, stop_risk=None):
-        super().__init__(bound, mu0, solver, max_risk_factor, stop_risk)
+        super().__init__(bound, mu0, solver, dynamics.seed, max_risk_factor, stop_risk)
         self.dynamics = dynamics
         self.temperature, self.weight_decay = dynamics.temperature, dynamics.weight_decay
-        self.rng = np.random.default_rng(dynamics.seed)
         self.label = f"langevin[{SCHEMES[solver.name]},{self.backend.name}]"
-
-    def init(self, start) -> FlowState:
-        state = super().init(start)
-        if start is not None:
-            self.rng = generator_from_bytes(start.arrays["rng"])
-        return state
 
     def drift(self, y, evaluation=None):
         """−∇[F'(μ)(θ_j) + (λ/2)|θ_j|²] at every particle of the state y."""
@@ -182,5 +171,3 @@ class LangevinFlow(ParticleFlow):
             snapshot.observables.update(ksd2=ksd2, ksd2_se=se)
         return snapshot
 
-    def checkpoint(self, state: FlowState, snapshot) -> dict:
-        return dict(super().checkpoint(state, snapshot), rng=generator_bytes(self.rng))
