@@ -25,6 +25,16 @@ def check_positive(value, name: str) -> float:
     return v
 
 
+def check_nonnegative(value, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be >= 0 (and finite), got {value!r}")
+    return v
+
+
 def as_float_array(x, name: str, ndim: int | None = None, shape: tuple | None = None) -> np.ndarray:
     """Convert to a finite float64 array, checking the number of dimensions and (parts of) the shape.
 

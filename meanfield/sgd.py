@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from ._validation import check_positive, check_positive_int
+from ._validation import check_nonnegative, check_positive, check_positive_int
 from .activations import as_activation
 from .controllers import ConstantStep, Diverged
 from .kernels.torch_backend import torch_device
@@ -303,9 +303,8 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
         n_data = check_positive_int(n_data, "n_data")
         if mode == "minibatch" and batch_size > n_data:
             raise ValueError(f"batch_size {batch_size} exceeds the data set size n_data = {n_data}")
-    for value, name in ((temperature, "temperature"), (weight_decay, "weight_decay")):
-        if not float(value) >= 0:
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
+    temperature = check_nonnegative(temperature, "temperature")
+    weight_decay = check_nonnegative(weight_decay, "weight_decay")
     save = SaveAt(save_every, observables=default_observables(problem, observables, path, resume, alignment))
     run_config = {"kind": "sgd", "mode": mode, "eta": eta, "t_max": t_max, "batch_size": batch_size, "n_data": n_data,
                   "seed": int(seed), "save_every": save_every, "dtype": dtype, "problem": problem.spec(),
@@ -316,7 +315,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     rule = SGDStep(problem, mu0, mode, batch_size, n_data, seed, torch_device(device), dtype, risk_backend,
-                   max_risk_factor, float(temperature), float(weight_decay))
+                   max_risk_factor, temperature, weight_decay)
 
     from .io import recorder_for
 

@@ -40,7 +40,8 @@ def test_conic_energy_identity_with_the_wfr_dissipation(small_problem, alpha, be
     rule = rule_for(small_problem, mu, Conic(alpha, beta, conserve))
     state = rule.init(None)
     v = rule.velocity(state.y, state.evaluation)
-    g = -np.column_stack(small_problem.velocity(mu, "numpy")[:1] + (small_problem.velocity(mu, "numpy")[1],))
+    da, db = small_problem.velocity(mu, "numpy")
+    g = -np.column_stack([da, db])
     u, w = mu.state(), mu.weights
     r2 = (u * u).sum(axis=1)
     radial = (u * g).sum(axis=1) / np.sqrt(r2)                       # ⟨θ, g⟩

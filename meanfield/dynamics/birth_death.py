@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_nonnegative
 from ..controllers import Diverged
 from ..flow import FlowState
 from ._random import SeededFlow
-from .conic import _nonnegative
 
 __all__ = ["BirthDeath", "BirthDeathFlow"]
 
@@ -56,7 +56,7 @@ class BirthDeath:
     seed: int = 0
 
     def __post_init__(self):
-        _nonnegative(self.rate, "BirthDeath rate")
+        check_nonnegative(self.rate, "BirthDeath rate")
 
     def spec(self) -> dict:
         return {"kind": "birth_death", "rate": float(self.rate), "seed": int(self.seed)}
@@ -94,7 +94,8 @@ class BirthDeathFlow(SeededFlow):
         return state
 
     def jump(self, y, evaluation, h: float):
-        """The births and deaths of one step of length h from the state y: the new state (rows copied)."""
+        """The births and deaths of one step of length h from the state y: the new state (rows copied), or y itself
+        when no particle jumped."""
         nx = self.backend
         first_variation = nx.to_numpy(y[:, 0] * evaluation.psi)
         excess = first_variation - float(self.weights @ first_variation)
@@ -106,8 +107,10 @@ class BirthDeathFlow(SeededFlow):
         m = excess.shape[0]
         u = self.rng.random(m)
         partner = self.rng.integers(0, m, size=m)
-        dies = (excess > 0) & (u < -np.expm1(-self.rate * excess * h))
-        duplicates = (excess < 0) & (u < -np.expm1(self.rate * excess * h))
+        dies = (excess > 0) & (u < probability)
+        duplicates = (excess < 0) & (u < probability)
+        if not (dies.any() or duplicates.any()):
+            return y
         rows = np.arange(m)
         for j in np.flatnonzero(dies | duplicates):       # sequentially: each jump sees the previous ones
             if dies[j]:
@@ -121,8 +124,9 @@ class BirthDeathFlow(SeededFlow):
         candidate, error = super().step(state, h)
         if self.rate == 0.0:
             return candidate, error
-        y = candidate.y
-        return FlowState(self.jump(y, self._evaluate(y), h), None), error
+        y, evaluation = candidate.y, self._evaluate(candidate.y)
+        after = self.jump(y, evaluation, h)
+        return FlowState(after, evaluation if after is y else None), error   # no jump: the evaluation stands
 
     def observe(self, state: FlowState, clock):
         snapshot = super().observe(state, clock)

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._validation import check_nonnegative
 from ..controllers import Diverged
 from ..flow import FlowState, ParticleFlow
 from ..loop import Snapshot
 
 __all__ = ["Conic", "ConicFlow"]
-
-
-def _nonnegative(value, name: str) -> float:
-    value = float(value)
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -78,8 +72,8 @@ class Conic:
     conserve_mass: bool = False
 
     def __post_init__(self):
-        _nonnegative(self.alpha, "Conic alpha")
-        _nonnegative(self.beta, "Conic beta")
+        check_nonnegative(self.alpha, "Conic alpha")
+        check_nonnegative(self.beta, "Conic beta")
 
     def spec(self) -> dict:
         return {"kind": "conic", "alpha": float(self.alpha), "beta": float(self.beta),

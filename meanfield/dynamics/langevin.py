@@ -6,9 +6,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .._validation import check_nonnegative
 from ..flow import FlowState
 from ._random import SeededFlow
-from .conic import _nonnegative
 
 __all__ = ["Langevin", "LangevinFlow", "langevin_step", "SCHEMES"]
 
@@ -110,8 +110,8 @@ class Langevin:
     diagnostic_particles: int = 2048
 
     def __post_init__(self):
-        _nonnegative(self.temperature, "Langevin temperature")
-        _nonnegative(self.weight_decay, "Langevin weight_decay")
+        check_nonnegative(self.temperature, "Langevin temperature")
+        check_nonnegative(self.weight_decay, "Langevin weight_decay")
 
     def spec(self) -> dict:
         return {"kind": "langevin", "temperature": float(self.temperature), "weight_decay": float(self.weight_decay),
