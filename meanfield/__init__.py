@@ -7,6 +7,8 @@
 
 from . import compare, init, kernels
 from .activations import Activation, LeakyReLU, ReLU
+from .data import DataSet
+from .empirical import EmpiricalProblem
 from .flow import simulate
 from .inputs import Gaussian, InputLaw, Sphere
 from .io import load
@@ -59,6 +61,8 @@ __all__ = [
     "get_backend",
     "ParticleMeasure",
     "Problem",
+    "EmpiricalProblem",
+    "DataSet",
     "simulate",
     "SaveAt",
     "FlowDivergedError",

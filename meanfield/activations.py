@@ -78,6 +78,16 @@ class Activation:
         """σ'(z) (numpy), with the symmetric choice at kinks."""
         raise NotImplementedError
 
+    def torch_derivative(self, z):
+        """σ'(z) on torch tensors: autograd of :meth:`torch` (elementwise, so the gradient of the sum), unless a
+        unit gives it in closed form."""
+        import torch
+
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            (slope,) = torch.autograd.grad(self.torch(z).sum(), z)
+        return slope
+
     def dual(self, c, nx):
         """(k(c), k'(c), k(c) − c k'(c)) elementwise on an array of cosines, with the array functions of the backend
         ``nx`` (numpy or torch arrays)."""
@@ -232,6 +242,11 @@ class LeakyReLU(ReLUFamily):
     def derivative(self, z):
         return np.where(z > 0, 1.0, np.where(z < 0, self.slope, (1 + self.slope) / 2))
 
+    def torch_derivative(self, z):
+        import torch
+
+        return torch.where(z > 0, 1.0, torch.where(z < 0, self.slope, (1 + self.slope) / 2)).to(z.dtype)
+
     @property
     def relu_decomposition(self):
         return self.slope, 1.0 - self.slope
@@ -266,6 +281,9 @@ class Abs(ReLUFamily):
 
     def derivative(self, z):
         return np.sign(z)
+
+    def torch_derivative(self, z):
+        return z.sign()
 
     @property
     def relu_decomposition(self):

@@ -99,7 +99,7 @@ class ParticleFlow:
         self.weights = np.asarray(mu0.weights, dtype=np.float64)
         self.weights_on_backend = self.backend.asarray(self.weights)
         self.max_risk_factor, self.stop_risk = max_risk_factor, stop_risk
-        self.target_energy, self.measure_type = bound.problem.target_energy, bound.problem.measure_type
+        self.target_energy, self.measure_type = bound.problem.risk_scale, bound.problem.measure_type
         self.label = f"simulate[{solver.name},{self.backend.name}]"
         self.n_evaluations, self.max_risk, self.risk_scale = 0, math.inf, self.target_energy
         self.previous_risk: float | None = None
@@ -280,7 +280,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
 
     from .io import recorder_for
 
-    recorder, start = recorder_for(path, ParticleFlow.kind, run_config, problem.spec(), problem.target.arrays(),
+    recorder, start = recorder_for(path, ParticleFlow.kind, run_config, problem.spec(), problem.arrays(),
                                    mu0.weights, overwrite=overwrite, resume=resume, resumable=RESUMABLE_CHANGES)
     info = {"solver": rk.name, "dt": dt, "t_max": t_max, "backend": backend_name, "save_every": save.every,
             "dynamics": "wasserstein" if dynamics is None else dynamics.spec()["kind"]}

@@ -7,7 +7,7 @@ import numpy as np
 from ._validation import check_positive, check_positive_int
 from .measure import BiasedMeasure, ParticleMeasure
 
-__all__ = ["sign_sphere", "gaussian", "paired", "symmetrize"]
+__all__ = ["sign_sphere", "gaussian", "paired", "symmetrize", "doubled"]
 
 
 def _biases(a, b, rng, bias_std) -> ParticleMeasure:
@@ -98,3 +98,20 @@ def paired(m: int, d: int, seed=None, base: str = "sign_sphere", **kwargs) -> Pa
     if draw is None:
         raise ValueError(f"unknown base initialisation {base!r}; use 'sign_sphere' or 'gaussian'")
     return symmetrize(draw(m // 2, d, seed, **kwargs))
+
+
+def doubled(mu: ParticleMeasure) -> ParticleMeasure:
+    """The "doubling trick": each particle (a, b) next to its copy (−a, b) (biases kept), masses halved, so that
+    f(μ0) = 0 exactly while the neurons keep their law — the start of lazy-training comparisons, where the predictor
+    α f(μ) must not blow up with α (Chizat, Oyallon & Bach 2019, arXiv:1812.07956).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mu = doubled(gaussian(3, 2, seed=0, bias_std=1.0))
+    >>> mu.m, float(np.abs(mu.predict(np.ones((4, 2)))).max())
+    (6, 0.0)
+    """
+    arrays = {name: np.concatenate([value, value]) for name, value in mu.arrays().items()}
+    arrays["a"] = np.concatenate([mu.a, -mu.a])
+    return type(mu).from_arrays(arrays, np.concatenate([mu.weights, mu.weights]) / 2)

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import check_positive
 from .activations import BIASED, as_activation
 from .inputs import Gaussian, InputLaw
 from .kernels.base import Backend, get_backend
 from .measure import BiasedMeasure, ParticleMeasure
+from .penalties import Penalty, as_penalty
 from .targets import Target
 
 __all__ = ["Problem", "ProblemVariant", "BoundProblem", "Evaluation", "ApproximateRiskWarning"]
@@ -78,6 +80,13 @@ class Problem:
         :class:`~meanfield.measure.BiasedMeasure`): Gaussian inputs and the units of
         :data:`~meanfield.activations.BIASED`, exact through the bivariate normal distribution for the ReLU and the
         Hermite route otherwise.
+    penalty : Penalty or (name, λ), optional
+        A regulariser λ ∫ r dμ added to the risk (:mod:`meanfield.penalties`: ``("weight_decay", λ)`` or
+        ``("variation_norm", λ)``); the flow then minimises F + λ ∫ r dμ and ``risk`` reports that sum.
+    output_scale : float
+        α of the scaled predictor f_α = α f(μ) trained on the loss ℓ/α² (Chizat, Oyallon & Bach 2019,
+        arXiv:1812.07956): F_α(μ) = ½ E[(f(μ; x) − f*(x)/α)²], whose flow moves the particles a distance ∝ 1/α (the
+        lazy regime as α → ∞) when f(μ0) = 0 (:func:`meanfield.init.doubled`). 1 is the mean-field scaling.
 
     Notes
     -----
@@ -110,7 +119,7 @@ class Problem:
     measure_type = ParticleMeasure
 
     def __init__(self, target: Target, inputs: InputLaw, activation: str = "relu", slope: float = 0.01,
-                 bias: bool = False):
+                 bias: bool = False, penalty: Penalty | tuple | None = None, output_scale: float = 1.0):
         if not isinstance(target, Target):
             raise TypeError(f"target must be a meanfield Target, got {type(target).__name__}")
         if not isinstance(inputs, InputLaw):
@@ -132,6 +141,7 @@ class Problem:
         self.scale = inputs.unit_scale(self.unit)  # κ, or the sphere's radial conversion for a degree-n unit
         self.target_energy = float(target.second_moment(inputs))
         self.target_linear_moment = np.asarray(target.linear_moment(inputs), dtype=np.float64)
+        self.penalty, self.output_scale = as_penalty(penalty), check_positive(output_scale, "output_scale")
         self._bound: dict = {}
 
     @property
@@ -155,7 +165,53 @@ class Problem:
 
     def spec(self) -> dict:
         return {"inputs": self.inputs.spec(), "target": self.target.spec(), **self.unit.spec(),
-                **({"bias": True} if self.bias else {})}
+                **({"bias": True} if self.bias else {}), **self.regularisation_spec()}
+
+    def regularisation_spec(self) -> dict:
+        """The penalty and output scale as a file records them (nothing for the plain problem, so that its files keep
+        their description)."""
+        out = {} if self.penalty is None else self.penalty.spec()
+        if self.output_scale != 1.0:
+            out["output_scale"] = self.output_scale
+        return out
+
+    def arrays(self) -> dict:
+        """The arrays that define the problem beyond its description (the target's; a data set's), stored with a
+        run and compared by checksum on resume."""
+        return self.target.arrays()
+
+    @property
+    def risk_scale(self) -> float:
+        """E f*² / α² (twice the risk of the zero predictor): the scale against which round-off and blow-ups are
+        judged."""
+        return self.target_energy / self.output_scale**2
+
+    def hidden_subspace(self):
+        """The target's hidden subspace (an orthonormal basis), or None: what the alignment observables measure."""
+        return self.target.hidden_subspace()
+
+    def default_observables(self) -> dict:
+        """Observables every run of this problem records: the unpenalised risk of the predictor α f(μ),
+        ``predictor_risk``, and the ``penalty``, when the problem has a penalty or an output scale."""
+        if self.penalty is None and self.output_scale == 1.0:
+            return {}
+        out = {"predictor_risk": self.predictor_risk}
+        if self.penalty is not None:
+            out["penalty"] = lambda mu: self.penalty.value(mu.state(), mu.weights, get_backend("numpy"))
+        return out
+
+    def batch_loss(self, prediction, y, nx):
+        """The loss of a batch of the finite network's predictions f(x_i) (backend arrays, e.g. torch tensors for the
+        SGD trainer): mean ½(α f(x_i) − y_i)² / α², whose per-neuron gradient is the flow's velocity on average."""
+        residual = prediction - y * (1.0 / self.output_scale)
+        return 0.5 * (residual * residual).mean()
+
+    def predictor_risk(self, mu: ParticleMeasure, backend="auto") -> float:
+        """The risk of the predictor α f(μ) itself, ½ E[(α f(μ; x) − f*(x))²], without the penalty."""
+        risk = self.evaluate(mu, backend).risk
+        if self.penalty is not None:
+            risk -= self.penalty.value(mu.state(), mu.weights, get_backend("numpy"))
+        return risk * self.output_scale**2
 
     # -- evaluation on backend arrays -------------------------------------------------------------------
     def bind(self, backend: Backend | str = "auto", **options) -> BoundProblem:
@@ -184,8 +240,12 @@ class Problem:
         coef = weights * state[:, 0]
         field, grad_field = self.self_field(bound, b, coef)
         f_star, grad_f_star = self.target_field(bound, b)
+        energy = self.target_energy
+        if self.output_scale != 1.0:  # F_α = ½ E(f − f*/α)²
+            inverse = 1.0 / self.output_scale
+            f_star, grad_f_star, energy = inverse * f_star, inverse * grad_f_star, energy * inverse * inverse
         psi = field - f_star
-        risk = 0.5 * (float(coef @ psi) + (self.target_energy - float(coef @ f_star)))
+        risk = 0.5 * (float(coef @ psi) + (energy - float(coef @ f_star)))
         if risk < 0 and not self.target.exact and not self.__dict__.get("_warned_negative_risk"):
             self.__dict__["_warned_negative_risk"] = True
             warnings.warn(f"the risk came out negative ({risk:.3g}): {type(self.target).__name__}'s moments are sample "
@@ -230,14 +290,19 @@ class Problem:
         return ev.psi, ev.grad_psi
 
     def velocity(self, mu: ParticleMeasure, backend="auto") -> tuple[np.ndarray, np.ndarray]:
-        """Right-hand side of the particle ODE: (ȧ, ḃ) = (−ψ(b_j), −a_j ∇ψ(b_j))."""
-        ev = self.evaluate(mu, backend)
-        return -ev.psi, -mu.a[:, None] * ev.grad_psi
+        """Right-hand side of the particle ODE: (ȧ, ḃ) = (−ψ(b_j), −a_j ∇ψ(b_j)), minus λ∇r(θ_j) with a penalty."""
+        self.check_measure(mu)
+        bound = self.bind(backend)
+        bk = bound.backend
+        state = bk.asarray(mu.state())
+        velocity = bk.to_numpy(bound.velocity(state, bk.asarray(mu.weights))[0])
+        return velocity[:, 0], velocity[:, 1:]
 
     def dissipation(self, mu: ParticleMeasure, backend="auto") -> float:
-        """∫(ψ² + a²|∇ψ|²) dμ, so that dF/dt = −dissipation along the flow (energy identity)."""
-        ev = self.evaluate(mu, backend)
-        return float(mu.weights @ (ev.psi**2 + mu.a**2 * np.sum(ev.grad_psi**2, axis=1)))
+        """∫|v|² dμ = ∫(ψ² + a²|∇ψ|²) dμ without a penalty, so that dF/dt = −dissipation along the flow (the
+        energy identity)."""
+        da, db = self.velocity(mu, backend)
+        return float(mu.weights @ (da**2 + np.sum(db**2, axis=1)))
 
     def predict(self, mu: ParticleMeasure, x) -> np.ndarray:
         """f(μ; x) on an (n, d) array of inputs, with this problem's activation."""
@@ -278,11 +343,17 @@ class BoundProblem:
         return self._constants[name]
 
     def evaluate(self, state, weights) -> Evaluation:
-        """ψ, ∇ψ and the risk at the state (the problem's :meth:`Problem.assemble`)."""
-        return self.problem.assemble(self, state, weights)
+        """ψ, ∇ψ and the risk at the state (the problem's :meth:`Problem.assemble`), plus the penalty."""
+        ev = self.problem.assemble(self, state, weights)
+        penalty = self.problem.penalty
+        if penalty is not None:
+            ev = Evaluation(ev.psi, ev.grad_psi, ev.risk + penalty.value(state, weights, self.backend))
+        return ev
 
     def velocity_from(self, state, ev: Evaluation):
-        return self.backend.concat([-ev.psi[:, None], -state[:, :1] * ev.grad_psi], axis=1)
+        velocity = self.backend.concat([-ev.psi[:, None], -state[:, :1] * ev.grad_psi], axis=1)
+        penalty = self.problem.penalty
+        return velocity if penalty is None else velocity - penalty.gradient(state, self.backend)
 
     def velocity(self, state, weights):
         ev = self.evaluate(state, weights)
@@ -313,12 +384,17 @@ class ProblemVariant(Problem):
 
     #: Why this variant does not take biased neurons (None when it does).
     bias_refusal: str | None = "it is written for neurons without biases"
+    #: Whether its particles are neurons that a penalty and an output scale apply to as to the base's.
+    regularisable = False
 
     def __init__(self, base: Problem):
         if not isinstance(base, Problem):
             raise TypeError(f"a problem variant wraps a meanfield Problem, got {type(base).__name__}")
         if base.bias and self.bias_refusal:
             raise ValueError(f"{type(self).__name__} cannot wrap a problem with biases: {self.bias_refusal}")
+        if base.regularisation_spec() and not self.regularisable:
+            raise ValueError(f"{type(self).__name__} cannot wrap a problem with a penalty or an output scale (its "
+                             "particles are not the base's neurons): run the full problem")
         self.base = base
         self._bound = {}
 
@@ -329,9 +405,15 @@ class ProblemVariant(Problem):
     scale = property(lambda self: self.base.scale)
     target_energy = property(lambda self: self.base.target_energy)
     target_linear_moment = property(lambda self: self.base.target_linear_moment)
+    d = property(lambda self: self.base.d)
+    penalty = property(lambda self: self.base.penalty)
+    output_scale = property(lambda self: self.base.output_scale)
 
     def variant_spec(self) -> dict:
         return {}
+
+    def arrays(self) -> dict:
+        return self.base.arrays()
 
     def spec(self) -> dict:
         return dict(self.base.spec(), **self.variant_spec())

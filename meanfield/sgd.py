@@ -20,6 +20,8 @@ import torch
 from ._validation import check_nonnegative, check_positive, check_positive_int
 from .activations import as_activation
 from .controllers import ConstantStep, Diverged
+from .empirical import EmpiricalProblem
+from .kernels import get_backend
 from .kernels.torch_backend import torch_device
 from .loop import Snapshot, run_loop
 from .measure import BiasedMeasure, ParticleMeasure
@@ -75,6 +77,10 @@ class TwoLayerNetwork(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = x @ self.b.T
         return self.unit.torch(z if self.c is None else z + self.c) @ (self.weights * self.a)
+
+    def predict_features(self, features: torch.Tensor) -> torch.Tensor:
+        """f on inputs already augmented with a column of ones when the neurons have biases (x̃ = (x, 1))."""
+        return self(features if self.c is None else features[:, :-1])
 
     def to_measure(self) -> ParticleMeasure:
         """The measure of the current parameters: a copy (on a CPU fp64 network ``numpy()`` would share the
@@ -167,16 +173,20 @@ class SGDStep:
         self.risk_backend, self.max_risk_factor = risk_backend, max_risk_factor
         self.label = f"sgd[{mode}]"
         self.max_risk = math.inf
-        self.data = None
+        self.data = self.nx = None
+        self.empirical = isinstance(problem, EmpiricalProblem)
 
     def init(self, start) -> SGDState:
         net = TwoLayerNetwork.from_measure(self.mu0, self.device, self.dtype, self.problem.unit)
         state = SGDState(net, torch.Generator().manual_seed(self.seed), 0)
-        if self.mode != "online":
+        self.nx = get_backend("torch", device=net.a.device, dtype=self.dtype)
+        if self.empirical:
+            self.data = tuple(self.nx.asarray(array) for array in (self.problem.features, self.problem.data.y))
+        elif self.mode != "online":
             self.data = training_data(self.problem, self.n_data, self.seed, net.a.dtype, net.a.device)
         if start is None:
             risk0 = self.problem.risk(net.to_measure(), backend=self.risk_backend)
-            self.max_risk = self.max_risk_factor * max(risk0, self.problem.target_energy)
+            self.max_risk = self.max_risk_factor * max(risk0, self.problem.risk_scale)
             return state
         with torch.no_grad():
             for name, parameter in net.neuron_parameters().items():
@@ -187,6 +197,9 @@ class SGDStep:
 
     def _batch(self, state: SGDState):
         net = state.net
+        if self.mode == "online" and self.empirical:  # samples drawn with replacement from the data set
+            idx = torch.randint(self.n_data, (self.batch_size,), generator=state.generator).to(net.a.device)
+            return self.data[0][idx], self.data[1][idx]
         if self.mode == "online":
             x = self.problem.inputs.sample_torch(self.batch_size, state.generator, net.a.dtype).to(net.a.device)
             return x, self.problem.target.torch(x)
@@ -200,12 +213,25 @@ class SGDStep:
         x, y = self._batch(state)
         net = state.net
         net.zero_grad(set_to_none=True)
-        loss = 0.5 * torch.mean((net(x) - y) ** 2)
+        loss = self.problem.batch_loss(net.predict_features(x) if self.empirical else net(x), y, self.nx)
         loss.backward()
         with torch.no_grad():
             inv_w = state.inverse_weights
-            for parameter in net.neuron_parameters().values():
+            parameters = net.neuron_parameters()
+            penalty = self.problem.penalty
+            if penalty is not None:  # λ∇r(θ_j), as in the flow, from the parameters before the step
+                columns = [p[:, None] if p.ndim == 1 else p for p in parameters.values()]
+                penalty_gradient = penalty.gradient(torch.cat(columns, dim=1), self.nx)
+            for parameter in parameters.values():
                 parameter -= h * (inv_w if parameter.ndim == 1 else inv_w[:, None]) * parameter.grad
+            if penalty is not None:
+                start = 0
+                for parameter in parameters.values():
+                    width = 1 if parameter.ndim == 1 else parameter.shape[1]
+                    step = penalty_gradient[:, start:start + width]
+                    parameter -= h * (step[:, 0] if parameter.ndim == 1 else step)
+                    start += width
+            for parameter in parameters.values():
                 if self.weight_decay:
                     parameter -= (h * self.weight_decay) * parameter
                 if self.temperature:
@@ -297,7 +323,14 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
     batch_size, save_every = check_positive_int(batch_size, "batch_size"), check_positive_int(save_every, "save_every")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if mode != "online":
+    if isinstance(problem, EmpiricalProblem):  # the data set is the problem's
+        if n_data is not None and n_data != problem.data.n:
+            raise ValueError(f"n_data = {n_data} but the problem's data set has n = {problem.data.n} samples; leave "
+                             "n_data out for an EmpiricalProblem")
+        n_data = problem.data.n
+        if mode == "minibatch" and batch_size > n_data:
+            raise ValueError(f"batch_size {batch_size} exceeds the data set size n = {n_data}")
+    elif mode != "online":
         if n_data is None:
             raise ValueError(f"mode {mode!r} trains on a fixed data set: pass n_data (its size)")
         n_data = check_positive_int(n_data, "n_data")
@@ -319,7 +352,7 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
 
     from .io import recorder_for
 
-    recorder, start = recorder_for(path, SGDStep.kind, run_config, problem.spec(), problem.target.arrays(),
+    recorder, start = recorder_for(path, SGDStep.kind, run_config, problem.spec(), problem.arrays(),
                                    mu0.weights, overwrite=overwrite, resume=resume, resumable=("t_max", "user"),
                                    seed=int(seed))
     info = {"mode": mode, "eta": eta, "batch_size": batch_size, "n_data": n_data, "dtype": dtype}

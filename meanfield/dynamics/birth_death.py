@@ -62,6 +62,9 @@ class BirthDeath:
         return {"kind": "birth_death", "rate": float(self.rate), "seed": int(self.seed)}
 
     def rule(self, bound, mu0, solver, max_risk_factor: float, stop_risk):
+        if not bound.problem.particles_are_neurons:
+            raise ValueError(f"birth–death needs the first variation a ψ(b) of neurons; the particles of "
+                             f"{type(bound.problem).__name__} are not neurons: use the plain flow (dynamics=None)")
         if not np.allclose(mu0.weights, 1.0 / mu0.m, rtol=1e-12, atol=0):
             raise ValueError("birth–death resamples particles of equal mass: give mu0 uniform weights")
         return BirthDeathFlow(bound, mu0, solver, self, max_risk_factor, stop_risk)
@@ -97,7 +100,11 @@ class BirthDeathFlow(SeededFlow):
         """The births and deaths of one step of length h from the state y: the new state (rows copied), or y itself
         when no particle jumped."""
         nx = self.backend
-        first_variation = nx.to_numpy(y[:, 0] * evaluation.psi)
+        first_variation = y[:, 0] * evaluation.psi
+        penalty = self.bound.problem.penalty
+        if penalty is not None:  # F'(μ)(θ) + λ r(θ)
+            first_variation = first_variation + penalty.strength * penalty.per_particle(y, nx)
+        first_variation = nx.to_numpy(first_variation)
         excess = first_variation - float(self.weights @ first_variation)
         probability = -np.expm1(-self.rate * h * np.abs(excess))
         if probability.mean() > MAX_JUMP_FRACTION:

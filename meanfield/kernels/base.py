@@ -45,6 +45,8 @@ class Backend:
 
     name = "abstract"
     tile_elements = 1 << 22
+    #: Bytes per array entry.
+    itemsize = 8
 
     def asarray(self, x):
         """Convert a numpy array (or nested sequence) to this backend's array type."""
@@ -80,6 +82,17 @@ class Backend:
 
         series_field(self, b_points, q_points, b_sources, q_sources, coef, scale, series, value, grad_b, grad_c,
                      tile_elements or self.tile_elements)
+
+    def free_memory(self) -> int | None:
+        """Bytes of memory free for this backend's arrays (the host's available memory here), None when unknown."""
+        try:
+            with open("/proc/meminfo") as meminfo:
+                for line in meminfo:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return None
 
     # The array namespace (numpy semantics; other array types override).
     def empty(self, shape):
@@ -126,6 +139,20 @@ class Backend:
 
     def abs(self, x):
         return np.abs(x)
+
+    def log1p(self, x):
+        return np.log1p(x)
+
+    def maximum(self, x, value: float):
+        """max(x, value) elementwise, for a scalar ``value``."""
+        return np.maximum(x, value)
+
+    def sign(self, x):
+        return np.sign(x)
+
+    def unit_values(self, activation, z):
+        """(σ(z), σ'(z)) of an :class:`~meanfield.activations.Activation` on an array of pre-activations."""
+        return activation(z), activation.derivative(z)
 
     def arctan(self, x):
         return np.arctan(x)

@@ -76,6 +76,12 @@ class TorchBackend(Backend):
         self.dtype = _DTYPES[dtype]
         default_tile = 1 << (26 if self.device.type == "cuda" else 22)
         self.tile_elements = int(tile_elements or default_tile)
+        self.itemsize = torch.finfo(self.dtype).bits // 8
+
+    def free_memory(self):
+        if self.device.type == "cuda":
+            return int(torch.cuda.mem_get_info(self.device)[0])
+        return super().free_memory()
 
     def asarray(self, x):
         if isinstance(x, torch.Tensor):
@@ -131,6 +137,18 @@ class TorchBackend(Backend):
 
     def abs(self, x):
         return torch.abs(x)
+
+    def log1p(self, x):
+        return torch.log1p(x)
+
+    def maximum(self, x, value: float):
+        return torch.clamp(x, min=value)
+
+    def sign(self, x):
+        return torch.sign(x)
+
+    def unit_values(self, activation, z):
+        return activation.torch(z), activation.torch_derivative(z)
 
     def arctan(self, x):
         return torch.atan(x)

@@ -100,10 +100,11 @@ def default_observables(problem, observables, path=None, resume: bool = False, a
     observables win over alignment ones of the same name.
     """
     observables = dict(observables or {})
-    H = problem.target.hidden_subspace() if alignment and problem.particles_are_neurons else None
-    if H is None:
+    H = problem.hidden_subspace() if alignment and problem.particles_are_neurons else None
+    extra = {} if H is None else alignment_observables(H)
+    extra = {name: fn for name, fn in {**problem.default_observables(), **extra}.items() if name not in observables}
+    if not extra:
         return observables
-    extra = {name: fn for name, fn in alignment_observables(H).items() if name not in observables}
     if resume and path is not None:
         from pathlib import Path
 

@@ -68,6 +68,7 @@ class SymmetricProblem(ProblemVariant):
     """
 
     bias_refusal = ("its images act on b only and are written for neurons without biases; run the full problem")
+    regularisable = True  # its images are isometries of the neurons: a penalty's r and the output scale are invariant
 
     def __init__(self, problem: Problem, group):
         super().__init__(problem)
