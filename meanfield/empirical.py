@@ -10,8 +10,11 @@ For μ = Σ_j w_j δ_{(a_j, w_j)} (w = b, or (b, c) with biases and inputs x̃ =
     ∇ψ_μ(w) = \frac{1}{α n} \sum_i ℓ'(α f(μ; x_i), y_i)\, σ'(⟨w, x̃_i⟩)\, x̃_i,
 
 so that F'(μ)(a, w) = a ψ_μ(w) and the particles move by ȧ_j = −ψ_μ(w_j), ẇ_j = −a_j ∇ψ_μ(w_j), as for the
-population risk. Per evaluation: tiles of data columns, each the matrix product Z = W X̃ᵀ, one elementwise pass (σ, σ',
-the predictions f = (w ⊙ a)ᵀσ(Z), the loss derivatives) and the products σ(Z) r and (σ'(Z) ⊙ r) X̃ — O(m n d) work and
+population risk. With a vector output (the cross-entropy loss over K classes) a_j ∈ R^K, ψ_μ ∈ R^K has one row
+ℓ'_k per output, F'(μ)(a, w) = ⟨a, ψ_μ(w)⟩ and ẇ_j = −Σ_k a_jk ∇ψ_μ,k(w_j).
+
+Per evaluation: tiles of data columns, each the matrix product Z = W X̃ᵀ, one elementwise pass (σ, σ', the
+predictions f = (w ⊙ a)ᵀσ(Z), the loss derivatives r) and the products σ(Z) r and (σ'(Z) ⊙ r) X̃ — O(m n d) work and
 O(m · tile) memory, exact for any activation.
 """
 
@@ -23,7 +26,7 @@ from ._validation import check_positive, check_positive_int
 from .activations import as_activation
 from .data import DataSet
 from .losses import Loss, as_loss
-from .measure import BiasedMeasure, ParticleMeasure
+from .measure import BiasedMeasure, MultiOutputMeasure, ParticleMeasure, multi_output_type
 from .penalties import Penalty, as_penalty
 from .problem import BoundProblem, Evaluation, Problem
 
@@ -70,8 +73,10 @@ class EmpiricalProblem(Problem):
     ----------
     data : DataSet
         Inputs X (n, d), labels y and an optional held-out split.
-    loss : {"squared", "logistic"} or Loss
-        ½(f − y)² or log(1 + e^{−yf}) (labels ±1), :mod:`meanfield.losses`.
+    loss : {"squared", "logistic", "cross_entropy"} or Loss
+        ½(f − y)², log(1 + e^{−yf}) (labels ±1), or the cross-entropy of K classes (labels 0 … K − 1) with a vector
+        output layer (particles :class:`~meanfield.measure.MultiOutputMeasure`, e.g.
+        ``mf.init.gaussian(m, d, outputs=K)``), :mod:`meanfield.losses`.
     activation : Activation or str
         Any unit of :mod:`meanfield.activations` (no closed form is needed on data); ``slope`` for "leaky_relu".
     bias : bool
@@ -115,7 +120,13 @@ class EmpiricalProblem(Problem):
             self.loss.check_labels(data.y_test, "y_test")
         self.unit = as_activation(activation, slope if activation == "leaky_relu" else None)
         self.bias = bool(bias)
-        self.measure_type = BiasedMeasure if self.bias else ParticleMeasure
+        #: K for a vector output layer, None for a scalar output.
+        self.outputs = self.loss.outputs(data.y)
+        if self.outputs is not None:
+            self.measure_type = multi_output_type(self.outputs, self.bias)
+        else:
+            self.measure_type = BiasedMeasure if self.bias else ParticleMeasure
+        self.labels = self.loss.encode(data.y, self.outputs)
         self.target = self.inputs = None
         self.penalty, self.output_scale = as_penalty(penalty), check_positive(output_scale, "output_scale")
         self.tile_elements = None if tile_elements is None else check_positive_int(tile_elements, "tile_elements")
@@ -127,9 +138,24 @@ class EmpiricalProblem(Problem):
     def d(self) -> int:
         return self.data.d
 
+    @property
+    def output_columns(self) -> int:
+        return self.outputs or 1
+
     def spec(self) -> dict:
         return {"data": self.data.spec(), **self.loss.spec(), **self.unit.spec(),
-                **({"bias": True} if self.bias else {}), **self.regularisation_spec()}
+                **({"bias": True} if self.bias else {}), **({"outputs": self.outputs} if self.outputs else {}),
+                **self.regularisation_spec()}
+
+    def check_measure(self, mu: ParticleMeasure) -> None:
+        if self.outputs is None:
+            return super().check_measure(mu)
+        if not isinstance(mu, MultiOutputMeasure) or mu.outputs != self.outputs or mu.bias != self.bias:
+            raise ValueError(f"the problem has {self.outputs} outputs{' and biases' if self.bias else ''}: give "
+                             f"neurons with {self.outputs} output weights, e.g. mf.init.gaussian(m, d, "
+                             f"outputs={self.outputs}{', bias_std=…' if self.bias else ''}), got {mu!r}")
+        if mu.d != self.d:
+            raise ValueError(f"the measure's neurons have dimension {mu.d} but the problem has d = {self.d}")
 
     def arrays(self) -> dict:
         return self.data.arrays()
@@ -146,21 +172,22 @@ class EmpiricalProblem(Problem):
     def assemble(self, bound: BoundProblem, state, weights) -> Evaluation:
         nx = bound.backend
         x = bound.constant("features", lambda nx: nx.asarray(self.features))
-        y = bound.constant("labels", lambda nx: nx.asarray(self.data.y))
-        m, n = state.shape[0], x.shape[0]
+        y = bound.constant("labels", lambda nx: nx.asarray(self.labels))
+        m, n, k = state.shape[0], x.shape[0], self.output_columns
         columns = self.tile_columns(bound, m)
-        neurons, coef = state[:, 1:], weights * state[:, 0]
+        a, neurons = (state[:, 0], state[:, 1:]) if self.outputs is None else (state[:, :k], state[:, k:])
+        coef = weights * a if self.outputs is None else weights[:, None] * a
         alpha = self.output_scale
-        psi, grad = nx.zeros((m,)), nx.zeros(tuple(neurons.shape))
+        psi, grad = nx.zeros((m,) if self.outputs is None else (m, k)), nx.zeros(tuple(neurons.shape))
         loss = 0.0
         for i0 in range(0, n, columns):
             xi, yi = x[i0:i0 + columns], y[i0:i0 + columns]
             values, slopes = nx.unit_values(self.unit, neurons @ xi.T)
-            f = alpha * (coef @ values)
+            f = alpha * (coef @ values if self.outputs is None else values.T @ coef)
             loss += float(self.loss.value(f, yi, nx).sum())
             r = self.loss.derivative(f, yi, nx) * (1.0 / (alpha * n))
             psi += values @ r
-            slopes *= r
+            slopes *= r if self.outputs is None else a @ r.T   # vector outputs: ∇ contracted with a_j here
             grad += slopes @ xi
         return Evaluation(psi, grad, loss / (n * alpha * alpha))
 
@@ -180,12 +207,16 @@ class EmpiricalProblem(Problem):
         x, y = self._split(split)
         from .kernels import get_backend
 
-        return self.loss.value(self.predict(mu, x), y, get_backend("numpy"))
+        return self.loss.value(self.predict(mu, x), self.loss.encode(y, self.outputs), get_backend("numpy"))
 
     def accuracy(self, mu: ParticleMeasure, split: str = "train") -> float:
-        """The fraction of samples with y_i f(μ; x_i) > 0 (labels ±1)."""
+        """The fraction of samples classified right: y_i f(μ; x_i) > 0 (labels ±1), or argmax_k f_k(μ; x_i) = y_i
+        (classes)."""
         x, y = self._split(split)
-        return float(np.mean(y * self.predict(mu, x) > 0))
+        prediction = self.predict(mu, x)
+        if self.outputs is not None:
+            return float(np.mean(np.argmax(prediction, axis=1) == y))
+        return float(np.mean(y * prediction > 0))
 
     def margin(self, mu: ParticleMeasure) -> float:
         """The normalised margin min_i y_i f(μ; x_i) / ∫ |a| |w| dμ on the training set (w = (b, c) with biases): the
@@ -213,7 +244,8 @@ class EmpiricalProblem(Problem):
         if self.loss.classification:
             for split in splits:
                 out[f"{split}_accuracy"] = lambda mu, split=split: self.accuracy(mu, split)
-            out["margin"] = self.margin
+            if self.outputs is None:
+                out["margin"] = self.margin
         return out
 
     def batch_loss(self, prediction, y, nx):

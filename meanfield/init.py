@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_positive, check_positive_int
-from .measure import BiasedMeasure, ParticleMeasure
+from ._validation import check_nonnegative, check_positive, check_positive_int
+from .measure import BiasedMeasure, ParticleMeasure, multi_output_type
 
 __all__ = ["sign_sphere", "gaussian", "paired", "symmetrize", "doubled"]
 
@@ -42,9 +42,10 @@ def sign_sphere(m: int, d: int, seed=None, radius: float = 1.0, a_scale: float =
 
 
 def gaussian(m: int, d: int, seed=None, a_std: float = 1.0, b_std: float | None = None,
-             bias_std: float | None = None) -> ParticleMeasure:
+             bias_std: float | None = None, outputs: int | None = None) -> ParticleMeasure:
     """a_j ~ N(0, a_std²), b_j ~ N(0, b_std² I_d) with b_std = 1/√d by default (|b_j| ≈ 1); with ``bias_std``,
-    biases c_j ~ N(0, bias_std²).
+    biases c_j ~ N(0, bias_std²); with ``outputs`` = K, a vector a_j ~ N(0, a_std² I_K) of output weights
+    (a :class:`~meanfield.measure.MultiOutputMeasure`, for the cross-entropy loss).
 
     Examples
     --------
@@ -57,6 +58,12 @@ def gaussian(m: int, d: int, seed=None, a_std: float = 1.0, b_std: float | None 
     a_std = check_positive(a_std, "a_std")
     b_std = check_positive(b_std, "b_std") if b_std is not None else 1.0 / np.sqrt(d)
     rng = np.random.default_rng(seed)
+    if outputs is not None:
+        outputs = check_positive_int(outputs, "outputs")
+        a = a_std * rng.standard_normal((m, outputs))
+        b = b_std * rng.standard_normal((m, d))
+        c = None if bias_std is None else check_nonnegative(bias_std, "bias_std") * rng.standard_normal(m)
+        return multi_output_type(outputs, c is not None)(a, b, c)
     a = a_std * rng.standard_normal(m)
     return _biases(a, b_std * rng.standard_normal((m, d)), rng, bias_std)
 

@@ -501,9 +501,11 @@ class TrajectoryWriter:
                              dtype="f8", **opts)
         f.create_dataset("particles/weights", data=self.weights)
         if particles is not None:
-            m, d = particles
+            m, d, *outputs = particles  # (m, d) or (m, d, K) for K output weights per neuron
             opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
-            f.create_dataset("particles/a", shape=(0, m), maxshape=(None, m), dtype="f8", chunks=(1, m), **opts)
+            a_shape = (m, *outputs)
+            f.create_dataset("particles/a", shape=(0, *a_shape), maxshape=(None, *a_shape), dtype="f8",
+                             chunks=(1, *a_shape), **opts)
             f.create_dataset("particles/b", shape=(0, m, d), maxshape=(None, m, d), dtype="f8", chunks=(1, m, d),
                              **opts)
         if template is not None:
@@ -541,11 +543,10 @@ class TrajectoryWriter:
             ds.resize(i + 1, axis=0)
             ds[i] = value
         if mu is not None and "particles/a" in f:
-            state = mu.state()
             f["particles/a"].resize(i + 1, axis=0)
-            f["particles/a"][i] = state[:, 0]
+            f["particles/a"][i] = mu.a
             f["particles/b"].resize(i + 1, axis=0)
-            f["particles/b"][i] = state[:, 1:]
+            f["particles/b"][i] = mu.coordinates()
         self.n_saved = i + 1
 
     def checkpoint(self, ckpt: Checkpoint) -> None:
@@ -672,7 +673,7 @@ def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: Checkpoin
     (of the current format version) created by ``writer``. Unreadable snapshots (a truncated or damaged file) raise a
     one-line :class:`TrajectoryFileError` that says how many are intact and how to keep them."""
     observables = {name: ds[0] for name, ds in f["observables"].items()} if "observables" in f else {}
-    particles = f["particles/b"].shape[1:] if "particles/b" in f else None
+    particles = (*f["particles/b"].shape[1:], *f["particles/a"].shape[2:]) if "particles/b" in f else None
     with writer._create(observables, particles, ckpt, tmp) as new:
         names = _snapshot_names(f)
         try:
@@ -818,7 +819,8 @@ class FileRecorder:
     def save(self, t, risk, measure, observables, checkpoint: Checkpoint, particles: bool = True):
         """Append one snapshot, then write its checkpoint and flush."""
         if not self.writer.started:
-            self.writer.start(observables, (measure.m, measure.width) if particles else None, checkpoint)
+            shape = (measure.m, measure.width, *measure.a.shape[1:])
+            self.writer.start(observables, shape if particles else None, checkpoint)
         self.writer.append(t, risk, measure if particles else None, observables)
         self.writer.checkpoint(checkpoint)
 

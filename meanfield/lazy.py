@@ -80,6 +80,8 @@ class LinearizedProblem(ProblemVariant):
             raise TypeError(f"the linearised flow is written for an EmpiricalProblem (a data set), got "
                             f"{type(base).__name__}; sample a data set from a population problem with "
                             "meanfield.data.sample(problem, n)")
+        if base.outputs is not None:
+            raise ValueError("the linearised flow is written for a scalar output: use the squared or logistic loss")
         if base.penalty is not None:
             raise ValueError("the linearised flow takes no penalty: use the base problem without one")
         super().__init__(_unscaled(base))

@@ -6,6 +6,10 @@ empirical risk of a data set is F_n(μ) = (1/n) Σ_i ℓ(f(μ; x_i), y_i) (:clas
 - :class:`Squared`: ℓ = ½ (f − y)², any real labels.
 - :class:`Logistic`: ℓ = log(1 + e^{−y f}), labels ±1 (the loss whose gradient flow tends to a max-margin classifier,
   Chizat & Bach 2020, arXiv:2002.04486).
+- :class:`CrossEntropy`: ℓ = log Σ_k e^{f_k} − f_y for a vector output f ∈ R^K and classes y ∈ {0, …, K − 1}.
+
+A loss of a vector output says so with :meth:`Loss.outputs`; its labels are then encoded (one-hot) by
+:meth:`Loss.encode` and its predictions are (samples, K) arrays.
 """
 
 from __future__ import annotations
@@ -54,6 +58,14 @@ class Loss:
 
     def check_labels(self, y: np.ndarray, name: str = "y") -> None:
         """Raise a one-line error when ``y`` holds labels this loss does not take."""
+
+    def outputs(self, y: np.ndarray) -> int | None:
+        """K for a loss of a vector output (from the labels), None for a scalar output."""
+        return None
+
+    def encode(self, y: np.ndarray, outputs: int | None) -> np.ndarray:
+        """The labels as the loss takes them (the labels themselves here; one-hot rows for classes)."""
+        return y
 
     def spec(self) -> dict:
         return {"loss": self.name}
@@ -123,8 +135,63 @@ class Logistic(Loss):
                              f"{int(np.flatnonzero(bad)[0])}); map classes to ±1, e.g. y = 2 * (labels == k) - 1")
 
 
+class CrossEntropy(Loss):
+    """ℓ(f, y) = log Σ_k e^{f_k} − f_y for a vector output f ∈ R^K and a class y ∈ {0, …, K − 1} (labels given as
+    integers, encoded one-hot), ∂ℓ/∂f = softmax(f) − e_y; computed with the maximum subtracted (no overflow).
+
+    Parameters
+    ----------
+    classes : int, optional
+        K; by default 1 + the largest label of the training set.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> from meanfield.losses import CrossEntropy
+    >>> loss, nx = CrossEntropy(), mf.get_backend("numpy")
+    >>> y = loss.encode(np.array([0.0, 2.0]), 3)
+    >>> f = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1000.0]])
+    >>> bool(np.allclose(loss.value(f, y, nx), [np.log(3), 0.0]))
+    True
+    """
+
+    name = "cross_entropy"
+    classification = True
+
+    def __init__(self, classes: int | None = None):
+        self.classes = None if classes is None else int(classes)
+
+    def value(self, f, y, nx):
+        top = nx.amax(f, axis=1)
+        shifted = f - top[:, None]
+        return nx.log(nx.exp(shifted).sum(axis=1)) - (shifted * y).sum(axis=1)
+
+    def derivative(self, f, y, nx):
+        e = nx.exp(f - nx.amax(f, axis=1)[:, None])
+        return e / e.sum(axis=1)[:, None] - y
+
+    def check_labels(self, y: np.ndarray, name: str = "y") -> None:
+        bad = (y < 0) | (y != np.round(y)) | ((y >= self.classes) if self.classes else False)
+        if bad.any():
+            what = f"0 … {self.classes - 1}" if self.classes else "0, 1, 2, …"
+            raise ValueError(f"{name}: the cross-entropy loss takes class indices {what}, found {float(y[bad][0])} (at "
+                             f"index {int(np.flatnonzero(bad)[0])})")
+
+    def outputs(self, y: np.ndarray) -> int:
+        return self.classes or int(y.max()) + 1
+
+    def encode(self, y: np.ndarray, outputs: int | None) -> np.ndarray:
+        return np.eye(outputs)[y.astype(int)]
+
+    def value_at_zero(self, y: np.ndarray) -> float:
+        return float(np.log(self.outputs(y)))
+
+    def spec(self) -> dict:
+        return {"loss": self.name, **({"classes": self.classes} if self.classes else {})}
+
+
 #: Losses by name.
-LOSSES = {"squared": Squared, "logistic": Logistic}
+LOSSES = {"squared": Squared, "logistic": Logistic, "cross_entropy": CrossEntropy}
 
 
 def as_loss(loss) -> Loss:

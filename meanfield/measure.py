@@ -10,7 +10,7 @@ import numpy as np
 
 from ._validation import as_float_array
 
-__all__ = ["ParticleMeasure", "BiasedMeasure", "RingMeasure"]
+__all__ = ["ParticleMeasure", "BiasedMeasure", "RingMeasure", "MultiOutputMeasure", "multi_output_type"]
 
 
 def _masses(weights, m: int) -> np.ndarray:
@@ -39,6 +39,8 @@ class _Particles:
     [a | coordinates] that the solvers integrate."""
 
     __slots__ = ()
+    #: Columns of the output weights in the state (K for a vector output layer).
+    output_columns = 1
 
     @property
     def m(self) -> int:
@@ -77,6 +79,10 @@ class _Particles:
         """The particles as one (m, 1 + k) array [a | coordinates], the state the solvers integrate."""
         columns = [getattr(self, name) for name in self.coordinate_names]
         return np.column_stack([self.a] + columns)
+
+    def coordinates(self) -> np.ndarray:
+        """The state without its output-weight columns (what files store as ``particles/b``)."""
+        return self.state()[:, self.output_columns:]
 
     def checksum(self) -> str:
         """SHA-1 of the state (how a resumed run checks that it continues from the same initialisation)."""
@@ -262,9 +268,109 @@ class RingMeasure(_Particles):
                            np.repeat(self.weights, n) / n)
 
 
+class MultiOutputMeasure(ParticleMeasure):
+    r"""Neurons with a vector of K output weights, θ = (a, b) with a ∈ R^K (and a bias c with :func:`multi_output_type`
+    ``(K, bias=True)``): the predictor is the vector f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩ + c_j) ∈ R^K, the network of a
+    K-class classifier. The state is [a_1 … a_K | b (| c)]; a run's particle type carries K
+    (:func:`multi_output_type`), so that a state can be split again.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.measure import MultiOutputMeasure
+    >>> mu = MultiOutputMeasure(np.ones((2, 3)), np.eye(2))
+    >>> mu.outputs, mu.state().shape, mu.predict(np.ones((1, 2))).tolist()
+    (3, (2, 5), [[1.0, 1.0, 1.0]])
+    """
+
+    __slots__ = ("c",)
+    coordinate_names = ("b",)
+    bias = False
+
+    def __init__(self, a, b, c=None, weights=None):
+        a = as_float_array(a, "a (output weights)", ndim=2)
+        b = as_float_array(b, "b (input weights)", ndim=2)
+        _check_rows(a, b, "b")
+        self.a, self.b, self.weights = a, b, _masses(weights, a.shape[0])
+        self.c = None
+        if self.bias:
+            c = as_float_array(c, "c (biases)", ndim=1)
+            _check_rows(a, c[:, None], "c")
+            self.c = c
+        elif c is not None:
+            raise ValueError("these neurons have no biases: use multi_output_type(K, bias=True) for biased ones")
+
+    @property
+    def outputs(self) -> int:
+        """K, the number of outputs."""
+        return self.a.shape[1]
+
+    @property
+    def output_columns(self) -> int:
+        return self.a.shape[1]
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, weights=None):
+        c = np.asarray(arrays["c"], dtype=np.float64) if cls.bias else None
+        kind = multi_output_type(np.asarray(arrays["a"]).shape[1], cls.bias)
+        return kind(np.asarray(arrays["a"], dtype=np.float64), np.asarray(arrays["b"], dtype=np.float64), c, weights)
+
+    def state(self) -> np.ndarray:
+        return np.column_stack([self.a, self.b] + ([self.c] if self.bias else []))
+
+    def predict(self, x, activation=0.0) -> np.ndarray:
+        """f(μ; x) ∈ R^K on an (n, d) array of inputs: an (n, K) array."""
+        from .activations import as_activation
+
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.d:
+            raise ValueError(f"predict needs inputs of shape (n, {self.d}) for neurons of dimension {self.d}, "
+                             f"got shape {x.shape}")
+        z = x @ self.b.T
+        return as_activation(activation)(z if self.c is None else z + self.c) @ (self.weights[:, None] * self.a)
+
+    @classmethod
+    def from_state(cls, state, weights=None):
+        if not hasattr(cls, "n_outputs"):
+            raise TypeError("a state [a_1 … a_K | b] does not say K: use multi_output_type(K, bias).from_state")
+        state = np.asarray(state, dtype=np.float64)
+        k = cls.n_outputs
+        end = state.shape[1] - 1 if cls.bias else state.shape[1]
+        return cls(state[:, :k].copy(), state[:, k:end].copy(), state[:, -1].copy() if cls.bias else None, weights)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(m={self.m}, d={self.d}, outputs={self.outputs})"
+
+
+_MULTI_OUTPUT_TYPES: dict = {}
+
+
+def multi_output_type(outputs: int, bias: bool = False) -> type:
+    """The particle type of neurons with ``outputs`` output weights (and biases): a subclass of
+    :class:`MultiOutputMeasure` that knows K, so that its ``from_state`` splits [a_1 … a_K | b (| c)].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kind = multi_output_type(3, bias=True)
+    >>> mu = kind.from_state(np.arange(12.0).reshape(2, 6))
+    >>> mu.a.shape, mu.b.shape, mu.c.tolist()
+    ((2, 3), (2, 2), [5.0, 11.0])
+    """
+    key = (int(outputs), bool(bias))
+    if key not in _MULTI_OUTPUT_TYPES:
+        name = f"MultiOutputMeasure{'Biased' if bias else ''}{key[0]}"
+        _MULTI_OUTPUT_TYPES[key] = type(name, (MultiOutputMeasure,), {
+            "__slots__": (), "n_outputs": key[0], "bias": key[1],
+            "coordinate_names": ("b", "c") if bias else ("b",), "__module__": __name__})
+    return _MULTI_OUTPUT_TYPES[key]
+
+
 def measure_type(spec: dict) -> type:
     """The particle type of a run from its problem description: rings for a low-dimensional reduction, biased neurons
-    for a problem with biases, neurons otherwise."""
+    for a problem with biases, neurons otherwise (with K output weights for a problem with ``outputs``)."""
     if spec.get("reduction") == "low_dimensional":
         return RingMeasure
+    if spec.get("outputs"):
+        return multi_output_type(spec["outputs"], bool(spec.get("bias")))
     return BiasedMeasure if spec.get("bias") else ParticleMeasure

@@ -18,7 +18,8 @@ __all__ = ["Penalty", "WeightDecay", "VariationNorm", "as_penalty"]
 
 class Penalty:
     """λ ∫ r(θ) dμ: :meth:`value` of the measure and :meth:`gradient` λ ∇r(θ_j) at each particle, on the arrays of
-    any backend (``nx``), for states [a | w].
+    any backend (``nx``), for states [a | w] whose first ``outputs`` columns are the output weights a (K of them for
+    a vector output layer).
 
     Examples
     --------
@@ -28,8 +29,8 @@ class Penalty:
     >>> from meanfield.penalties import Penalty
     >>> class OutputL1(Penalty):
     ...     name = "output_l1"
-    ...     def per_particle(self, state, nx): return nx.abs(state[:, 0])
-    ...     def gradient(self, state, nx):
+    ...     def per_particle(self, state, nx, outputs=1): return nx.abs(state[:, 0])
+    ...     def gradient(self, state, nx, outputs=1):
     ...         g = 0.0 * state
     ...         g[:, 0] = self.strength * nx.sign(state[:, 0])
     ...         return g
@@ -42,15 +43,15 @@ class Penalty:
     def __init__(self, strength: float):
         self.strength = check_positive(strength, "penalty strength (λ)")
 
-    def per_particle(self, state, nx):
+    def per_particle(self, state, nx, outputs: int = 1):
         """r(θ_j) for every row of the state."""
         raise NotImplementedError
 
-    def value(self, state, weights, nx) -> float:
+    def value(self, state, weights, nx, outputs: int = 1) -> float:
         """λ Σ_j w_j r(θ_j)."""
-        return self.strength * float(weights @ self.per_particle(state, nx))
+        return self.strength * float(weights @ self.per_particle(state, nx, outputs))
 
-    def gradient(self, state, nx):
+    def gradient(self, state, nx, outputs: int = 1):
         """λ ∇r(θ_j), one row per particle (the array type of ``state``)."""
         raise NotImplementedError
 
@@ -80,15 +81,16 @@ class WeightDecay(Penalty):
 
     name = "weight_decay"
 
-    def per_particle(self, state, nx):
+    def per_particle(self, state, nx, outputs: int = 1):
         return 0.5 * (state * state).sum(axis=1)
 
-    def gradient(self, state, nx):
+    def gradient(self, state, nx, outputs: int = 1):
         return self.strength * state
 
 
 class VariationNorm(Penalty):
-    """λ ∫ |a| |w| dμ: ∇r(θ) = (sign(a) |w|, |a| w/|w|), with the subgradient 0 in w at w = 0 (and in a at a = 0).
+    """λ ∫ |a| |w| dμ: ∇r(θ) = (|w| a/|a|, |a| w/|w|), with the subgradient 0 in w at w = 0 (and in a at a = 0);
+    |a| is the Euclidean norm of a vector output layer's weights.
 
     Examples
     --------
@@ -102,15 +104,16 @@ class VariationNorm(Penalty):
 
     name = "variation_norm"
 
-    def per_particle(self, state, nx):
-        w = state[:, 1:]
-        return nx.abs(state[:, 0]) * nx.sqrt((w * w).sum(axis=1))
+    def per_particle(self, state, nx, outputs: int = 1):
+        a, w = state[:, :outputs], state[:, outputs:]
+        return nx.sqrt((a * a).sum(axis=1)) * nx.sqrt((w * w).sum(axis=1))
 
-    def gradient(self, state, nx):
-        a, w = state[:, :1], state[:, 1:]
-        norm = nx.sqrt((w * w).sum(axis=1))[:, None]
-        direction = w / nx.where(norm > 0, norm, 1.0)
-        return self.strength * nx.concat([nx.sign(a) * norm, nx.abs(a) * direction], axis=1)
+    def gradient(self, state, nx, outputs: int = 1):
+        a, w = state[:, :outputs], state[:, outputs:]
+        norm_a, norm_w = nx.sqrt((a * a).sum(axis=1))[:, None], nx.sqrt((w * w).sum(axis=1))[:, None]
+        unit_a = a / nx.where(norm_a > 0, norm_a, 1.0)
+        unit_w = w / nx.where(norm_w > 0, norm_w, 1.0)
+        return self.strength * nx.concat([norm_w * unit_a, norm_a * unit_w], axis=1)
 
 
 def as_penalty(penalty) -> Penalty | None:

@@ -197,7 +197,8 @@ class Problem:
             return {}
         out = {"predictor_risk": self.predictor_risk}
         if self.penalty is not None:
-            out["penalty"] = lambda mu: self.penalty.value(mu.state(), mu.weights, get_backend("numpy"))
+            out["penalty"] = lambda mu: self.penalty.value(mu.state(), mu.weights, get_backend("numpy"),
+                                                           mu.output_columns)
         return out
 
     def batch_loss(self, prediction, y, nx):
@@ -210,7 +211,7 @@ class Problem:
         """The risk of the predictor α f(μ) itself, ½ E[(α f(μ; x) − f*(x))²], without the penalty."""
         risk = self.evaluate(mu, backend).risk
         if self.penalty is not None:
-            risk -= self.penalty.value(mu.state(), mu.weights, get_backend("numpy"))
+            risk -= self.penalty.value(mu.state(), mu.weights, get_backend("numpy"), mu.output_columns)
         return risk * self.output_scale**2
 
     # -- evaluation on backend arrays -------------------------------------------------------------------
@@ -255,6 +256,11 @@ class Problem:
         return Evaluation(psi, grad_field - grad_f_star, risk)
 
     @property
+    def output_columns(self) -> int:
+        """Output weights per neuron: 1, or K for a vector output layer."""
+        return 1
+
+    @property
     def particles_are_neurons(self) -> bool:
         """Whether the particles of this problem's flows are neurons (a, b) with b ∈ R^d (with or without biases)."""
         return issubclass(self.measure_type, ParticleMeasure)
@@ -265,6 +271,9 @@ class Problem:
             raise TypeError(f"expected a ParticleMeasure, got {type(mu).__name__}")
         if mu.d != self.d:
             raise ValueError(f"the measure's neurons have dimension {mu.d} but the problem has d = {self.d}")
+        if mu.output_columns != 1:
+            raise ValueError(f"the problem has a scalar output but the neurons have {mu.output_columns} output "
+                             "weights: give neurons with one output weight")
         biased = isinstance(mu, BiasedMeasure)
         if biased != self.bias:
             fix = ("give the neurons biases (mf.BiasedMeasure.with_biases(mu, 0.0), or an init with bias_std)"
@@ -347,13 +356,18 @@ class BoundProblem:
         ev = self.problem.assemble(self, state, weights)
         penalty = self.problem.penalty
         if penalty is not None:
-            ev = Evaluation(ev.psi, ev.grad_psi, ev.risk + penalty.value(state, weights, self.backend))
+            risk = ev.risk + penalty.value(state, weights, self.backend, self.problem.output_columns)
+            ev = Evaluation(ev.psi, ev.grad_psi, risk)
         return ev
 
     def velocity_from(self, state, ev: Evaluation):
-        velocity = self.backend.concat([-ev.psi[:, None], -state[:, :1] * ev.grad_psi], axis=1)
+        k = self.problem.output_columns
+        if k == 1:
+            velocity = self.backend.concat([-ev.psi[:, None], -state[:, :1] * ev.grad_psi], axis=1)
+        else:  # vector outputs: ψ is (m, K) and grad_psi is already Σ_k a_k ∇ψ_k
+            velocity = self.backend.concat([-ev.psi, -ev.grad_psi], axis=1)
         penalty = self.problem.penalty
-        return velocity if penalty is None else velocity - penalty.gradient(state, self.backend)
+        return velocity if penalty is None else velocity - penalty.gradient(state, self.backend, k)
 
     def velocity(self, state, weights):
         ev = self.evaluate(state, weights)

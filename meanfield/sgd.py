@@ -24,7 +24,7 @@ from .empirical import EmpiricalProblem
 from .kernels import get_backend
 from .kernels.torch_backend import torch_device
 from .loop import Snapshot, run_loop
-from .measure import BiasedMeasure, ParticleMeasure
+from .measure import BiasedMeasure, ParticleMeasure, multi_output_type
 from .problem import Problem
 from .saving import SaveAt
 from .symmetry.alignment import default_observables
@@ -59,6 +59,8 @@ class TwoLayerNetwork(torch.nn.Module):
         self.c = None if c is None else torch.nn.Parameter(c)
         self.register_buffer("weights", weights)
         self.unit = as_activation(activation)
+        self.measure_kind = (multi_output_type(a.shape[1], c is not None) if a.ndim == 2
+                             else ParticleMeasure if c is None else BiasedMeasure)
 
     def neuron_parameters(self) -> dict[str, torch.nn.Parameter]:
         """The per-neuron parameters by their names in a measure: a, b and, with biases, c."""
@@ -71,12 +73,13 @@ class TwoLayerNetwork(torch.nn.Module):
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         opts = {"device": torch_device(device), "dtype": _DTYPES[dtype]}
-        c = torch.tensor(mu.c, **opts) if isinstance(mu, BiasedMeasure) else None
+        c = torch.tensor(mu.c, **opts) if getattr(mu, "c", None) is not None else None
         return cls(torch.tensor(mu.a, **opts), torch.tensor(mu.b, **opts), torch.tensor(mu.weights, **opts), slope, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = x @ self.b.T
-        return self.unit.torch(z if self.c is None else z + self.c) @ (self.weights * self.a)
+        out_weights = self.weights * self.a if self.a.ndim == 1 else self.weights[:, None] * self.a
+        return self.unit.torch(z if self.c is None else z + self.c) @ out_weights
 
     def predict_features(self, features: torch.Tensor) -> torch.Tensor:
         """f on inputs already augmented with a column of ones when the neurons have biases (x̃ = (x, 1))."""
@@ -89,9 +92,8 @@ class TwoLayerNetwork(torch.nn.Module):
             def copy(t):
                 return t.detach().cpu().double().numpy().copy()
 
-            if self.c is not None:
-                return BiasedMeasure(copy(self.a), copy(self.b), copy(self.c), copy(self.weights))
-            return ParticleMeasure(copy(self.a), copy(self.b), copy(self.weights))
+            arrays = {name: copy(parameter) for name, parameter in self.neuron_parameters().items()}
+            return self.measure_kind.from_arrays(arrays, copy(self.weights))
 
 
 def training_data(problem: Problem, n_data: int, seed: int, dtype=torch.float64, device="cpu"):
@@ -181,7 +183,7 @@ class SGDStep:
         state = SGDState(net, torch.Generator().manual_seed(self.seed), 0)
         self.nx = get_backend("torch", device=net.a.device, dtype=self.dtype)
         if self.empirical:
-            self.data = tuple(self.nx.asarray(array) for array in (self.problem.features, self.problem.data.y))
+            self.data = tuple(self.nx.asarray(array) for array in (self.problem.features, self.problem.labels))
         elif self.mode != "online":
             self.data = training_data(self.problem, self.n_data, self.seed, net.a.dtype, net.a.device)
         if start is None:
@@ -219,19 +221,13 @@ class SGDStep:
             inv_w = state.inverse_weights
             parameters = net.neuron_parameters()
             penalty = self.problem.penalty
-            if penalty is not None:  # λ∇r(θ_j), as in the flow, from the parameters before the step
-                columns = [p[:, None] if p.ndim == 1 else p for p in parameters.values()]
-                penalty_gradient = penalty.gradient(torch.cat(columns, dim=1), self.nx)
-            for parameter in parameters.values():
+            # λ∇r(θ_j), as in the flow, at the parameters before the step, split back into a, b (and c)
+            penalty_steps = [None] * len(parameters) if penalty is None else self._split_state(
+                penalty.gradient(self._state(parameters), self.nx, self.problem.output_columns), parameters)
+            for parameter, penalty_step in zip(parameters.values(), penalty_steps):
                 parameter -= h * (inv_w if parameter.ndim == 1 else inv_w[:, None]) * parameter.grad
-            if penalty is not None:
-                start = 0
-                for parameter in parameters.values():
-                    width = 1 if parameter.ndim == 1 else parameter.shape[1]
-                    step = penalty_gradient[:, start:start + width]
-                    parameter -= h * (step[:, 0] if parameter.ndim == 1 else step)
-                    start += width
-            for parameter in parameters.values():
+                if penalty_step is not None:
+                    parameter -= h * penalty_step
                 if self.weight_decay:
                     parameter -= (h * self.weight_decay) * parameter
                 if self.temperature:
@@ -239,6 +235,18 @@ class SGDStep:
                     parameter += math.sqrt(2.0 * self.temperature * h) * noise.to(parameter.device)
         state.loss = loss.detach()
         return state, None
+
+    @staticmethod
+    def _state(parameters: dict) -> torch.Tensor:
+        """The neurons as the flow's state [a | b (| c)]."""
+        return torch.cat([p[:, None] if p.ndim == 1 else p for p in parameters.values()], dim=1)
+
+    @staticmethod
+    def _split_state(state: torch.Tensor, parameters: dict) -> list[torch.Tensor]:
+        """A state-shaped array cut into the shapes of ``parameters``."""
+        widths = [1 if p.ndim == 1 else p.shape[1] for p in parameters.values()]
+        pieces = torch.split(state, widths, dim=1)
+        return [piece[:, 0] if p.ndim == 1 else piece for piece, p in zip(pieces, parameters.values())]
 
     def accept(self, state: SGDState, clock):
         if state.loss is not None and not torch.isfinite(state.loss):

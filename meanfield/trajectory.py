@@ -99,7 +99,8 @@ class Trajectory:
         reduced flow, whose ``b`` rows hold [u | r])."""
         if self.a is None:
             raise ValueError("this trajectory kept no particle snapshots (SaveAt(particles=False))")
-        state = np.column_stack([np.asarray(self.a[i]), np.asarray(self.b[i])])
+        a = np.asarray(self.a[i])
+        state = np.column_stack([a if a.ndim == 2 else a[:, None], np.asarray(self.b[i])])
         return measure_type(self.problem_spec or {}).from_state(state, self.weights)
 
     def __repr__(self):
@@ -132,9 +133,8 @@ class MemoryRecorder:
         self.times.append(float(t))
         self.risk.append(float(risk))
         if particles:
-            state = measure.state()
-            self.a.append(state[:, 0])
-            self.b.append(state[:, 1:])
+            self.a.append(measure.a.copy())
+            self.b.append(measure.coordinates())
         for name, value in observables.items():
             self.observables.setdefault(name, []).append(value)
         self.final = measure

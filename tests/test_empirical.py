@@ -34,17 +34,19 @@ def autograd_velocity(problem, mu):
     w = torch.tensor(mu.weights)
     x = torch.tensor(problem.features)
     y = torch.tensor(problem.data.y)
-    alpha = problem.output_scale
-    f = alpha * (problem.unit.torch(state[:, 1:] @ x.T) * (w * state[:, 0])[:, None]).sum(0)
+    alpha, k = problem.output_scale, problem.output_columns
+    a, neurons = state[:, :k], state[:, k:]
+    f = alpha * (problem.unit.torch(x @ neurons.T) @ (w[:, None] * a))      # (n, K)
     if problem.loss.name == "squared":
-        loss = (0.5 * (f - y) ** 2).mean()
+        loss = (0.5 * (f[:, 0] - y) ** 2).mean()
+    elif problem.loss.name == "logistic":
+        loss = torch.nn.functional.softplus(-y * f[:, 0]).mean()
     else:
-        loss = torch.nn.functional.softplus(-y * f).mean()
+        loss = torch.nn.functional.cross_entropy(f, y.long())
     loss = loss / alpha**2
     if problem.penalty is not None:
-        a, neurons = state[:, 0], state[:, 1:]
         r = (0.5 * (state**2).sum(1) if isinstance(problem.penalty, WeightDecay)
-             else a.abs() * torch.linalg.vector_norm(neurons, dim=1))
+             else torch.linalg.vector_norm(a, dim=1) * torch.linalg.vector_norm(neurons, dim=1))
         loss = loss + problem.penalty.strength * (w * r).sum()
     (grad,) = torch.autograd.grad(loss, state)
     return float(loss.detach()), -(grad / w[:, None]).numpy()
@@ -64,6 +66,45 @@ def test_velocity_matches_autograd_of_the_finite_network(loss, bias, unit, penal
     da, db = problem.velocity(mu, backend="numpy")
     np.testing.assert_allclose(problem.risk(mu, backend="numpy"), risk, rtol=1e-12)
     np.testing.assert_allclose(np.column_stack([da, db]), velocity, rtol=0, atol=1e-10)
+
+
+def multiclass_data(n=90, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 3))
+    return DataSet(x, np.argmax(x @ rng.standard_normal((3, 4)), axis=1).astype(float))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("penalty", sorted(PENALTIES))
+def test_cross_entropy_velocity_matches_autograd(bias, penalty):
+    """The vector-output (K = 4 classes) velocity against autograd of torch's cross_entropy (1e-10)."""
+    problem = mf.EmpiricalProblem(multiclass_data(), loss="cross_entropy", bias=bias, penalty=PENALTIES[penalty],
+                                  output_scale=1.0 if penalty == "none" else 1.7, tile_elements=600)
+    mu = mf.init.gaussian(19, 3, seed=2, bias_std=0.5 if bias else None, outputs=4)
+    risk, velocity = autograd_velocity(problem, mu)
+    da, db = problem.velocity(mu, backend="numpy")
+    np.testing.assert_allclose(problem.risk(mu, backend="numpy"), risk, rtol=1e-12)
+    np.testing.assert_allclose(np.column_stack([da, db]), velocity, rtol=0, atol=1e-10)
+    for backend in ("numba", "torch"):
+        np.testing.assert_allclose(np.column_stack(problem.velocity(mu, backend)), velocity, rtol=0, atol=1e-10)
+
+
+def test_cross_entropy_sgd_flow_files_and_resume(tmp_path):
+    """Full-batch SGD of the K-output network is the Euler flow (5e-13); a run stores a (T, m, K) and resumes
+    bit-identically."""
+    problem = mf.EmpiricalProblem(multiclass_data(), loss="cross_entropy", bias=True, penalty=VariationNorm(0.01))
+    mu0 = mf.init.gaussian(16, 3, seed=0, bias_std=0.5, outputs=4)
+    flow = mf.simulate(problem, mu0, t_max=1.0, dt=0.02, solver="euler", save_every=10, backend="numpy")
+    sgd = mf.sgd.train(problem, mu0, t_max=1.0, eta=0.02, mode="full", save_every=10)
+    np.testing.assert_allclose(sgd.final.state(), flow.final.state(), rtol=0, atol=5e-13)
+    path = tmp_path / "ce.h5"
+    mf.simulate(problem, mu0, t_max=0.5, dt=0.02, solver="euler", save_every=10, backend="numpy", path=path)
+    resumed = mf.simulate(problem, mu0, t_max=1.0, dt=0.02, solver="euler", save_every=10, backend="numpy",
+                          path=path, resume=True)
+    assert np.array_equal(resumed.final.state(), flow.final.state())
+    stored = mf.load(path)
+    assert stored.a.shape == (len(stored), 16, 4) and np.array_equal(stored.measure(0).state(), mu0.state())
+    assert flow.observables["train_accuracy"][-1] > flow.observables["train_accuracy"][0]
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
@@ -323,6 +364,12 @@ def test_digits_flow_and_sgd_on_the_same_problem():
     (lambda: DataSet(np.zeros((2, 2)), [1.0, 1.0], np.zeros((1, 3)), [1.0]), "x_test has 3 features"),
     (lambda: mf.EmpiricalProblem(DataSet(np.zeros((2, 2)), [1.0, 0.0]), loss="logistic"), r"labels ±1, found \[0.0\]"),
     (lambda: mf.EmpiricalProblem(DataSet(np.zeros((2, 2)), [1.0, 1.0]), loss="hinge"), "unknown loss 'hinge'"),
+    (lambda: mf.EmpiricalProblem(DataSet(np.zeros((2, 2)), [1.0, 0.5]), loss="cross_entropy"),
+     r"class indices 0, 1, 2, …, found 0.5"),
+    (lambda: mf.EmpiricalProblem(DataSet(np.zeros((2, 2)), [1.0, 0.0]), loss="cross_entropy").check_measure(
+        mf.init.gaussian(3, 2)), "the problem has 2 outputs: give neurons with 2 output weights"),
+    (lambda: mf.EmpiricalProblem(DataSet(np.zeros((2, 2)), [1.0, 0.0])).check_measure(
+        mf.init.gaussian(3, 2, outputs=2)), "scalar output but the neurons have 2 output weights"),
     (lambda: mf.EmpiricalProblem(np.zeros((2, 2)), loss="squared"), "must be a meanfield.data.DataSet"),
     (lambda: mf.Problem(mf.LinearTarget(np.ones(2)), mf.Gaussian(2), penalty=("l3", 1.0)), "unknown penalty"),
     (lambda: mf.Problem(mf.LinearTarget(np.ones(2)), mf.Gaussian(2), output_scale=0.0), "output_scale"),

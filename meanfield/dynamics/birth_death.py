@@ -62,9 +62,9 @@ class BirthDeath:
         return {"kind": "birth_death", "rate": float(self.rate), "seed": int(self.seed)}
 
     def rule(self, bound, mu0, solver, max_risk_factor: float, stop_risk):
-        if not bound.problem.particles_are_neurons:
-            raise ValueError(f"birth–death needs the first variation a ψ(b) of neurons; the particles of "
-                             f"{type(bound.problem).__name__} are not neurons: use the plain flow (dynamics=None)")
+        if not bound.problem.particles_are_neurons or bound.problem.output_columns != 1:
+            raise ValueError(f"birth–death needs the first variation a ψ(b) of neurons with one output; the particles "
+                             f"of {type(bound.problem).__name__} are not: use the plain flow (dynamics=None)")
         if not np.allclose(mu0.weights, 1.0 / mu0.m, rtol=1e-12, atol=0):
             raise ValueError("birth–death resamples particles of equal mass: give mu0 uniform weights")
         return BirthDeathFlow(bound, mu0, solver, self, max_risk_factor, stop_risk)

@@ -81,7 +81,7 @@ class Conic:
 
     def check(self, problem) -> None:
         unit = problem.unit
-        if not problem.particles_are_neurons or problem.bias or unit.degree != 1:
+        if not problem.particles_are_neurons or problem.bias or unit.degree != 1 or problem.output_columns != 1:
             raise ValueError(f"the conic flow needs 2-homogeneous neurons a σ(⟨b, x⟩) with σ positively 1-homogeneous "
                              f"and no bias (the ReLU family); this problem has unit {unit.name!r}"
                              f"{' with biases' if problem.bias else ''}: use the plain flow (dynamics=None)")

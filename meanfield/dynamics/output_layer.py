@@ -57,7 +57,7 @@ class OutputLayerFlow(ParticleFlow):
     def __init__(self, bound, mu0, solver, max_risk_factor: float = 1e6, stop_risk=None):
         super().__init__(bound, mu0, solver, max_risk_factor, stop_risk)
         mask = np.zeros((1, mu0.state().shape[1]))
-        mask[0, 0] = 1.0
+        mask[0, :mu0.output_columns] = 1.0
         self.mask = self.backend.asarray(mask)
         self.label = f"output_layer[{solver.name},{self.backend.name}]"
 

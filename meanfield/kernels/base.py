@@ -143,6 +143,12 @@ class Backend:
     def log1p(self, x):
         return np.log1p(x)
 
+    def log(self, x):
+        return np.log(x)
+
+    def amax(self, x, axis: int):
+        return np.max(x, axis=axis)
+
     def maximum(self, x, value: float):
         """max(x, value) elementwise, for a scalar ``value``."""
         return np.maximum(x, value)

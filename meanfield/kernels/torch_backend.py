@@ -141,6 +141,12 @@ class TorchBackend(Backend):
     def log1p(self, x):
         return torch.log1p(x)
 
+    def log(self, x):
+        return torch.log(x)
+
+    def amax(self, x, axis: int):
+        return torch.amax(x, dim=axis)
+
     def maximum(self, x, value: float):
         return torch.clamp(x, min=value)
 
