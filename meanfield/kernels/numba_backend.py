@@ -392,6 +392,19 @@ def _biased_relu_field(b_p, c_p, q_p, b_s, c_s, q_s, coef, scale, value, grad, w
             grad[i, d] = gc
 
 
+@njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _relu_family_values(z, lam, values, slopes):
+    """σ(z) = max(z, λz) and σ'(z) (1 above 0, λ below, (1 + λ)/2 at 0) in one parallel pass: the leaky ReLU
+    (λ ∈ [0, 1)) and abs (λ = −1), as the units' numpy functions compute them."""
+    half = 0.5 * (1.0 + lam)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j]
+            w = lam * v
+            values[i, j] = v if v > w else w
+            slopes[i, j] = 1.0 if v > 0 else (lam if v < 0 else half)
+
+
 class NumbaBackend(NumpyBackend):
     """CPU backend compiled with numba (fp64), parallel over rows; see the module docstring.
 
@@ -454,6 +467,17 @@ class NumbaBackend(NumpyBackend):
         else:
             value, gradient = self._blas_field(u_p, n_p, u_s, sources, coef, cn, grad, same)
         return _finish(points, sources, coef, scale, *activation.kernel_weights, value, gradient if grad else None)
+
+    def unit_values(self, activation, z):
+        """(σ(z), σ'(z)) in one compiled pass for the ReLU family (the elementwise pass of the empirical flow);
+        other units by their numpy functions."""
+        lam, rho = activation.relu_decomposition if isinstance(activation, ReLUFamily) else (0.0, 0.0)
+        if rho == 0.0 or lam + rho != 1.0:  # max(z, λz) = λz + (1 − λ) relu(z): the leaky ReLU, and abs (λ = −1)
+            return super().unit_values(activation, z)
+        z = np.ascontiguousarray(z)
+        values, slopes = np.empty_like(z), np.empty_like(z)
+        _relu_family_values(z, float(lam), values, slopes)
+        return values, slopes
 
     def series_field(self, b_points, q_points, b_sources, q_sources, coef, scale, series, value, grad_b, grad_c,
                      tile_elements=None):
