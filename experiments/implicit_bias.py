@@ -52,7 +52,7 @@ def main():
     data = make_data()
     problem = mf.EmpiricalProblem(data, loss="logistic", bias=True)
     mu0 = mf.init.gaussian(M, 2, seed=0, b_std=1 / np.sqrt(3), bias_std=1 / np.sqrt(3))
-    save = 300
+    save = mf.SaveAt(10, particles=False)  # the margins at every unit of time; the final neurons are kept anyway
     runs = {"both layers (mean field)": mf.simulate(problem, mu0, t_max=T_MAX, dt=DT, solver="rk4", save_every=save),
             "output layer only (kernel)": mf.simulate(problem, mu0, t_max=T_MAX, dt=DT, solver="rk4",
                                                       save_every=save, dynamics=OutputLayer())}
