@@ -10,7 +10,7 @@ import numpy as np
 
 from ._validation import check_positive_int
 
-__all__ = ["DataSet", "digits", "sample"]
+__all__ = ["DataSet", "from_sklearn", "digits", "sample"]
 
 
 def _features(x, name: str) -> np.ndarray:
@@ -112,15 +112,70 @@ class DataSet:
         return f"DataSet({self.name!r}, n={self.n}, d={self.d}{test})"
 
 
+def from_sklearn(name: str, classes=None, n_test: int = 0, seed: int = 0, standardize: bool = True) -> DataSet:
+    """A scikit-learn data set by the name of its loader (``"digits"`` → ``sklearn.datasets.load_digits``, also
+    ``"iris"``, ``"wine"``, ``"breast_cancer"``, ``"diabetes"``), with a seeded held-out split and the features
+    standardised on the training split.
+
+    Parameters
+    ----------
+    name : str
+        The loader's name without ``load_``.
+    classes : None or (iterable, iterable)
+        None: the labels as given (class indices for the cross-entropy loss, values for regression). A pair of
+        label groups: +1 for the first, −1 for the second (for the logistic loss); other samples are dropped.
+    n_test : int
+        Held-out samples (0: none).
+    seed : int
+        Seeds the split.
+    standardize : bool
+        Centre and scale each feature by its training mean and standard deviation (constant features stay 0).
+
+    Examples
+    --------
+    >>> from meanfield.data import from_sklearn
+    >>> data = from_sklearn("iris", classes=((0,), (1, 2)), n_test=30)
+    >>> data.n, data.d, sorted(set(data.y.tolist()))
+    (120, 4, [-1.0, 1.0])
+    """
+    try:
+        from sklearn import datasets
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("scikit-learn's data sets need scikit-learn: pip install scikit-learn") from None
+    loader = getattr(datasets, f"load_{name}", None)
+    if loader is None:
+        raise ValueError(f"scikit-learn has no data set loader load_{name}; use e.g. 'digits', 'iris', 'wine', "
+                         "'breast_cancer' or 'diabetes'")
+    x, labels = loader(return_X_y=True)
+    x, labels = np.asarray(x, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    if classes is None:
+        y, label = labels, name
+    else:
+        positive, negative = (np.asarray(list(group), dtype=np.float64) for group in classes)
+        keep = np.isin(labels, positive) | np.isin(labels, negative)
+        x, y = x[keep], np.where(np.isin(labels[keep], positive), 1.0, -1.0)
+        label = f"{name} {'+'.join(f'{c:g}' for c in positive)} vs {'+'.join(f'{c:g}' for c in negative)}"
+    n_test = int(n_test)
+    if not 0 <= n_test < len(x):
+        raise ValueError(f"n_test = {n_test} must lie in [0, {len(x)}) (the data set has {len(x)} samples)")
+    perm = np.random.default_rng(seed).permutation(len(x))
+    test, train = perm[:n_test], perm[n_test:]
+    if standardize:
+        mean, std = x[train].mean(axis=0), x[train].std(axis=0)
+        x = (x - mean) / np.where(std > 1e-12, std, 1.0)  # constant features (blank pixels) stay 0
+    split = {"x_test": x[test], "y_test": y[test]} if n_test else {}
+    return DataSet(x[train], y[train], name=label, **split)
+
+
 def digits(classes=None, n_test: int = 360, seed: int = 0) -> DataSet:
-    """scikit-learn's 8 × 8 handwritten digits (1797 images, d = 64), features standardised on the training split.
+    """scikit-learn's 8 × 8 handwritten digits (1797 images, d = 64; :func:`from_sklearn` ``("digits")``).
 
     Parameters
     ----------
     classes : None or (iterable of int, iterable of int)
-        None: the digit itself as the label (0–9, for regression-style use). A pair of digit groups, e.g.
+        None: the digit as a class index 0–9 (the cross-entropy loss). A pair of digit groups, e.g.
         ``((0, 1, 2, 3, 4), (5, 6, 7, 8, 9))`` or ``((3,), (8,))``: labels +1 for the first group, −1 for the second
-        (a binary problem for the logistic loss); other digits are dropped.
+        (the logistic loss); other digits are dropped.
     n_test : int
         Held-out samples (a seeded permutation).
     seed : int
@@ -133,28 +188,7 @@ def digits(classes=None, n_test: int = 360, seed: int = 0) -> DataSet:
     >>> data.d, data.n + 50, sorted(set(data.y.tolist()))
     (64, 357, [-1.0, 1.0])
     """
-    try:
-        from sklearn.datasets import load_digits
-    except ModuleNotFoundError:
-        raise ModuleNotFoundError("the digits data set ships with scikit-learn: pip install scikit-learn") from None
-    x, labels = load_digits(return_X_y=True)
-    if classes is None:
-        y = labels.astype(np.float64)
-        name = "digits"
-    else:
-        positive, negative = (np.asarray(list(group), dtype=int) for group in classes)
-        keep = np.isin(labels, positive) | np.isin(labels, negative)
-        x, y = x[keep], np.where(np.isin(labels[keep], positive), 1.0, -1.0)
-        name = f"digits {''.join(map(str, positive))} vs {''.join(map(str, negative))}"
-    n_test = check_positive_int(n_test, "n_test")
-    if n_test >= len(x):
-        raise ValueError(f"n_test = {n_test} leaves no training data (the data set has {len(x)} samples)")
-    perm = np.random.default_rng(seed).permutation(len(x))
-    test, train = perm[:n_test], perm[n_test:]
-    mean, std = x[train].mean(axis=0), x[train].std(axis=0)
-    std = np.where(std > 1e-12, std, 1.0)  # constant (always blank) pixels stay 0
-    x = (x - mean) / std
-    return DataSet(x[train], y[train], x[test], y[test], name=name)
+    return from_sklearn("digits", classes, check_positive_int(n_test, "n_test"), seed)
 
 
 def sample(problem, n: int, seed=None, n_test: int = 0) -> DataSet:

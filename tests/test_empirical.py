@@ -12,7 +12,7 @@ import torch
 from conftest import assert_mc_close
 
 import meanfield as mf
-from meanfield.data import DataSet, digits, sample
+from meanfield.data import DataSet, digits, from_sklearn, sample
 from meanfield.dynamics import OutputLayer
 from meanfield.lazy import LinearizedProblem, ntk_gram, ntk_limit
 from meanfield.penalties import VariationNorm, WeightDecay
@@ -372,6 +372,8 @@ def test_digits_flow_and_sgd_on_the_same_problem():
         mf.init.gaussian(3, 2, outputs=2)), "scalar output but the neurons have 2 output weights"),
     (lambda: mf.EmpiricalProblem(np.zeros((2, 2)), loss="squared"), "must be a meanfield.data.DataSet"),
     (lambda: mf.Problem(mf.LinearTarget(np.ones(2)), mf.Gaussian(2), penalty=("l3", 1.0)), "unknown penalty"),
+    (lambda: from_sklearn("nope"), "no data set loader load_nope"),
+    (lambda: from_sklearn("iris", n_test=150), r"n_test = 150 must lie in \[0, 150\)"),
     (lambda: mf.Problem(mf.LinearTarget(np.ones(2)), mf.Gaussian(2), output_scale=0.0), "output_scale"),
     (lambda: LinearizedProblem(mf.Problem(mf.LinearTarget(np.ones(2)), mf.Gaussian(2)), mf.init.gaussian(2, 2)),
      "written for an EmpiricalProblem"),
