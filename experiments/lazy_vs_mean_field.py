@@ -37,7 +37,7 @@ def main():
     runs, rows = {}, []
     for alpha in ALPHAS:
         problem = mf.Problem(mf.TeacherNetwork(np.ones(K), U), mf.Gaussian(D), output_scale=alpha)
-        traj = mf.simulate(problem, mu0, t_max=T_MAX, dt=DT, save_every=40, observables=observables)
+        traj = mf.simulate(problem, mu0, t_max=T_MAX, dt=DT, save_every=10, observables=observables)
         risk, dist = alpha**2 * traj.risk, traj.observables["distance"]   # the risk of α f(μ) is α² F_α (no penalty)
         angle = traj.observables["mean_angle_pos"]
         runs[alpha] = (traj.times, risk, dist, angle)
@@ -54,10 +54,10 @@ def main():
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
     colors = plt.cm.plasma(np.linspace(0, 0.8, len(ALPHAS)))
     for color, alpha in zip(colors, ALPHAS):
-        t, risk, dist, angle = runs[alpha]
-        axes[0].loglog(np.maximum(t, 0.05), risk, color=color, label=f"α = {alpha:g}")
-        axes[1].loglog(np.maximum(t, 0.05), np.maximum(dist, 1e-12), color=color)
-        axes[2].semilogx(np.maximum(t, 0.05), angle, color=color)
+        t, risk, dist, angle = (series[1:] for series in runs[alpha])   # t > 0 on log axes
+        axes[0].loglog(t, risk, color=color, label=f"α = {alpha:g}")
+        axes[1].loglog(t, dist, color=color)
+        axes[2].semilogx(t, angle, color=color)
     axes[0].set(xlabel="t", ylabel="risk of the predictor α f(μ_t)", title="risk")
     axes[1].set(xlabel="t", ylabel="(Σ w |θ(t) − θ(0)|²)^½", title="distance travelled (∝ 1/α when lazy)")
     axes[2].set(xlabel="t", ylabel="rad", title="mean angle of a > 0 neurons to span(U)")
