@@ -79,6 +79,65 @@ def time_velocity(label: str, options: dict, m: int, d: int, activation="relu") 
     return best_time(run, min_total=0.0 if slow else 0.5, max_repeats=1 if slow else 5)
 
 
+def keops_available() -> bool:
+    try:
+        import pykeops  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class KeOpsReLUField:
+    """The peer baseline: the same ReLU field written as one KeOps reduction (pykeops, the ``[bench]`` extra) —
+    for unit rows u_j, norms n_j, coefficients c_k and cosines c_jk = ⟨u_j, u_k⟩ it reduces, per row j,
+    [Σ_k c_k n_k k(c_jk), Σ_k c_k n_k sin θ_jk, Σ_k c_k k'(c_jk) b_k] (k the arc-cosine kernel) in one pass with linear
+    memory, from which V and ∇V follow as in :func:`meanfield.kernels.field.kernel_field`."""
+
+    def __init__(self, device: str = "cpu"):
+        from pykeops.numpy import LazyTensor
+
+        self.LazyTensor, self.device = LazyTensor, device
+
+    def __call__(self, b, coef):
+        lazy = self.LazyTensor
+        norms = np.linalg.norm(b, axis=1)
+        u = b / norms[:, None]
+        cn = coef * norms
+        ui, uj = lazy(u[:, None, :]), lazy(u[None, :, :])
+        cnj, weighted = lazy(cn[None, :, None]), lazy((coef[:, None] * b)[None, :, :])
+        c = (ui * uj).sum(-1).clamp(-1.0, 1.0)
+        pi_minus_theta = np.pi - c.acos()
+        sin = (1.0 - c * c).relu().sqrt()
+        sums = (cnj * (sin + pi_minus_theta * c)).concat(cnj * sin).concat(pi_minus_theta * weighted)
+        out = sums.sum(axis=1, backend="CPU" if self.device == "cpu" else "GPU") / (2 * np.pi)
+        value = norms * out[:, 0]
+        gradient = u * out[:, 1:2] + out[:, 2:]
+        return value, gradient
+
+
+def time_keops(m: int, d: int, device: str = "cpu") -> tuple[float, float]:
+    """Seconds of the KeOps field at (m, d), and its largest deviation from our numpy field relative to the field's
+    scale (the check that the peer computes the same thing)."""
+    _, mu = make_problem(m, d)
+    field = KeOpsReLUField(device)
+    b, coef = mu.b, mu.weights * mu.a
+    calls = [0]
+
+    def run():
+        calls[0] += 1
+        field(b * (1.0 + 1e-12 * calls[0]), coef)
+
+    seconds = best_time(run, min_total=0.0 if m >= 16384 else 0.5, max_repeats=1 if m >= 16384 else 5)
+    if m <= 4096:
+        value, gradient = field(b, coef)
+        ref_value, ref_gradient = mf.get_backend("numpy").field(b, b, coef, 1.0)
+        error = max(np.abs(value - ref_value).max() / np.abs(ref_value).max(),
+                    np.abs(gradient - ref_gradient).max() / np.abs(ref_gradient).max())
+    else:
+        error = float("nan")
+    return seconds, float(error)
+
+
 def _rss_kib(field: str) -> int:
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
@@ -176,7 +235,7 @@ def main(argv=None):
     sizes = [(m, d) for m in ((1024, 4096) if args.quick else (1024, 4096, 16384)) for d in (10, 100)]
     gemm = matmul_rate()
     print(f"measured fp64 matmul rate: {gemm / 1e9:.1f} GFLOP/s")
-    rows = []
+    rows, keops = [], []
     for m, d in sizes:
         base = None
         for label, options in backends():
@@ -187,7 +246,19 @@ def main(argv=None):
             rows.append(row)
             print(f"m={m:6d} d={d:4d} {label:16s} {t * 1e3:10.2f} ms {m * m / t / 1e6:9.1f} Mpairs/s "
                   f"x{base / t:6.2f} vs numpy  {100 * row['roofline_fraction']:5.1f}% of matmul roofline", flush=True)
-    payload = {"machine": machine(), "matmul_flops": gemm, "results": rows, "activations": []}
+        if keops_available():
+            import torch
+
+            for device in ("cpu",) + (("cuda",) if torch.cuda.is_available() else ()):
+                t, error = time_keops(m, d, device)
+                ours = min(r["seconds"] for r in rows if r["m"] == m and r["d"] == d
+                           and ("cuda" in r["backend"]) == (device == "cuda"))
+                keops.append({"m": m, "d": d, "device": device, "seconds": t, "pairs_per_s": m * m / t,
+                              "relative_error_vs_numpy": error, "our_fastest_over_keops": t / ours})
+                print(f"m={m:6d} d={d:4d} {'keops-' + device:16s} {t * 1e3:10.2f} ms {m * m / t / 1e6:9.1f} "
+                      f"Mpairs/s; our fastest {device.upper()} backend is x{t / ours:.2f} faster; relative "
+                      f"deviation from numpy {error:.1e}", flush=True)
+    payload = {"machine": machine(), "matmul_flops": gemm, "results": rows, "keops": keops, "activations": []}
     m, d = 4096, 10
     relu_numba = time_velocity("numba", {}, m, d)
     for activation in ("relu", "abs", "relu2", "relu3", "erf", "gelu", "gelu@2e-9", "tanh", "relu+bias", "gelu+bias"):
