@@ -24,8 +24,9 @@ from _common import RESULTS, machine, write_json  # noqa: E402
 def probe(backend: str, options: dict, m: int, d: int) -> dict:
     """One Heun step (two velocity evaluations and the update) at m particles, in this process: seconds (best of
     two after a warm-up on 256 particles) and peak memory."""
-    import meanfield as mf
     from velocity import make_problem
+
+    import meanfield as mf
 
     problem, mu = make_problem(m, d)
     bound = problem.bind(backend, **options)
