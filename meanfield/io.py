@@ -819,8 +819,8 @@ class FileRecorder:
     def save(self, t, risk, measure, observables, checkpoint: Checkpoint, particles: bool = True):
         """Append one snapshot, then write its checkpoint and flush."""
         if not self.writer.started:
-            shape = (measure.m, measure.width, *measure.a.shape[1:])
-            self.writer.start(observables, shape if particles else None, checkpoint)
+            shape = (measure.m, measure.width, *measure.a.shape[1:]) if particles else None
+            self.writer.start(observables, shape, checkpoint)
         self.writer.append(t, risk, measure if particles else None, observables)
         self.writer.checkpoint(checkpoint)
 

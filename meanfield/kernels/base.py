@@ -21,7 +21,8 @@ __all__ = ["Backend", "get_backend", "available_backends", "register_backend"]
 
 _REGISTRY: dict[str, type] = {}
 _INSTANCES: dict[tuple, Backend] = {}
-_MODULES = {"numpy": ".numpy_backend", "numba": ".numba_backend", "torch": ".torch_backend"}
+_MODULES = {"numpy": ".numpy_backend", "numba": ".numba_backend", "torch": ".torch_backend",
+            "triton": ".triton_backend"}
 
 
 class Backend:

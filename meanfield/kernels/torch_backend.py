@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -10,6 +12,13 @@ from .base import Backend, register_backend
 __all__ = ["TorchBackend", "torch_device"]
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+#: The smallest tile (pair entries) the CUDA out-of-memory fallback goes down to.
+MIN_TILE_ELEMENTS = 1 << 16
+
+#: The relative accuracy of the fp32 field, measured against the fp64 numpy reference (tests/test_scale.py: worst
+#: entry relative to the field's scale, m ≤ 4096): an fp32 backend refuses a caller's ``rtol`` below it.
+FP32_RTOL = 1e-5
 
 
 def torch_device(device) -> torch.device:
@@ -49,7 +58,10 @@ class TorchBackend(Backend):
         fp64 by default; fp32 trades ~1e-6 relative accuracy for speed on GPUs.
     tile_elements : int, optional
         Pair entries held at once (rows per tile = tile_elements // number of sources); by default 2²² on
-        CPU and 2²⁶ on CUDA.
+        CPU and 2²⁶ on CUDA. A CUDA tile that does not fit in the free GPU memory is halved (with a warning) until it
+        does.
+    rtol : float, optional
+        The relative accuracy the caller needs: fp32 is refused when it is below :data:`FP32_RTOL`.
 
     Notes
     -----
@@ -69,11 +81,14 @@ class TorchBackend(Backend):
 
     name = "torch"
 
-    def __init__(self, device="cpu", dtype="float64", tile_elements: int | None = None):
+    def __init__(self, device="cpu", dtype="float64", tile_elements: int | None = None, rtol: float | None = None):
         self.device = torch_device(device)
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         self.dtype = _DTYPES[dtype]
+        if rtol is not None and self.dtype == torch.float32 and float(rtol) < FP32_RTOL:
+            raise ValueError(f"dtype='float32' gives the field to about {FP32_RTOL:g} relative accuracy, less than "
+                             f"the rtol={rtol:g} asked: use dtype='float64' (or ask for rtol >= {FP32_RTOL:g})")
         default_tile = 1 << (26 if self.device.type == "cuda" else 22)
         self.tile_elements = int(tile_elements or default_tile)
         self.itemsize = torch.finfo(self.dtype).bits // 8
@@ -105,7 +120,24 @@ class TorchBackend(Backend):
     # The array namespace of :func:`meanfield.kernels.field.kernel_field` (the field itself is the base class's).
     @torch.no_grad()
     def field(self, points, sources, coef, scale, activation=0.0, grad=True, bias=False):
-        return super().field(points, sources, coef, scale, activation, grad, bias)
+        while True:
+            try:
+                return super().field(points, sources, coef, scale, activation, grad, bias)
+            except torch.OutOfMemoryError:
+                self._smaller_tile()
+
+    def _smaller_tile(self) -> None:
+        """After an out-of-memory error of torch (on CUDA): halve the tile (kept for the next calls, with a warning),
+        or raise a one-line MemoryError once even the smallest tile does not fit."""
+        if self.tile_elements <= MIN_TILE_ELEMENTS:
+            raise MemoryError(f"the field does not fit in the free memory of {self.device} even with tiles of "
+                              f"{self.tile_elements} pair entries: use fewer particles, dtype='float32', or the "
+                              "CPU") from None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.tile_elements //= 2
+        warnings.warn(f"{self.device}: out of memory for a tile; tiles of {self.tile_elements} pair entries from now "
+                      "on", ResourceWarning, stacklevel=4)
 
     def empty(self, shape):
         return torch.empty(shape, dtype=self.dtype, device=self.device)
