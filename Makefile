@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/python experiments/student_teacher.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check meanfield experiments benchmarks tests examples docs/*.py conftest.py
+	$(BIN)/ruff check meanfield experiments benchmarks tests examples docs/*.py
 
 test: lint
 	$(BIN)/python -m pytest -q

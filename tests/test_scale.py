@@ -148,3 +148,26 @@ def test_out_of_memory_halves_the_tile_then_refuses(monkeypatch):
     budget["limit"] = MIN_TILE_ELEMENTS // 2
     with pytest.raises(MemoryError, match="does not fit .* even with tiles of"), pytest.warns(ResourceWarning):
         backend.field(b, b, np.ones(64), 1.0)
+
+
+def test_ring_function_distance_against_monte_carlo():
+    """‖f(μ) − f(ν)‖² for neurons μ and rings ν against Monte Carlo over x ~ N(0, I): f_ν(x) = Σ_k c_k E_t relu(u_k·x_H
+    + r_k |x_⊥| t), t the first coordinate of a uniform point of the unit sphere of H^⊥, integrated by 400-node
+    Gauss–Jacobi quadrature in t (independent of the kernel's own formulas); within 5 standard errors."""
+    from conftest import assert_mc_close
+
+    from meanfield.reduced import LowDimReducedProblem
+    from meanfield.reduced.lowdim import ring_quadrature
+
+    d, d_h = 7, 2
+    Q = np.eye(d)[:, :d_h]
+    reduced = LowDimReducedProblem(mf.Problem(mf.RadialTarget.norm(Q), mf.Gaussian(d)))
+    mu = mf.init.sign_sphere(5, d, seed=3)
+    nu = reduced.reduce(mf.init.sign_sphere(4, d, seed=4))
+    exact = reduced.function_distance(mu, nu, backend="numpy") ** 2
+    x = np.random.default_rng(0).standard_normal((200_000, d))
+    t, w = ring_quadrature(d - d_h, 400)
+    x_h, x_perp = x[:, :d_h], np.linalg.norm(x[:, d_h:], axis=1)
+    f_nu = sum(c * (np.maximum((x_h @ u)[:, None] + r * x_perp[:, None] * t[None, :], 0.0) @ w)
+               for c, u, r in zip(nu.weights * nu.a, nu.u, nu.r))
+    assert_mc_close(exact, (mu.predict(x) - f_nu) ** 2)
