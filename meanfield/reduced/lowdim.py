@@ -101,6 +101,7 @@ class LowDimReducedProblem(ProblemVariant):
         self.e_perp /= np.linalg.norm(self.e_perp)
         self.t_nodes, self.t_weights = ring_quadrature(problem.d - self.d_hidden, n_quadrature)
         self.tile_elements = int(tile_elements)
+        self._ring_energies: dict = {}
 
     @property
     def d(self) -> int:
@@ -172,9 +173,14 @@ class LowDimReducedProblem(ProblemVariant):
             reduced = bk.asarray(self.reduce(mu).state()[:, 1:])
             neurons = bk.to_numpy(bk.field(b, b, v, self.scale, self.unit, grad=False)[0])
         cross = bk.to_numpy(self.ring_field(bound, reduced, rings, c)[0])
-        limit = bk.to_numpy(self.ring_field(bound, rings, rings, c)[0])
+        key = (nu.checksum(), id(bk))   # ‖f_ν‖² is O(M² n_quadrature): kept for the next distances to the same ν
+        if key not in self._ring_energies:
+            limit = bk.to_numpy(self.ring_field(bound, rings, rings, c)[0])
+            if len(self._ring_energies) >= 8:
+                self._ring_energies.pop(next(iter(self._ring_energies)))
+            self._ring_energies[key] = float(bk.to_numpy(c) @ limit)
         square = (float(bk.to_numpy(v) @ neurons) - 2.0 * float(bk.to_numpy(v) @ cross)
-                  + float(bk.to_numpy(c) @ limit))
+                  + self._ring_energies[key])
         return float(np.sqrt(max(0.0, square)))
 
     def alignment_basis(self) -> np.ndarray:
