@@ -16,7 +16,9 @@ rows are tiled so that no more than ``tile_elements`` pair entries are held at o
 
 from __future__ import annotations
 
-__all__ = ["kernel_field", "pair_field", "shifted_field", "series_field"]
+import numpy as np
+
+__all__ = ["kernel_field", "pair_field", "shifted_field", "series_field", "finish_relu_sums"]
 
 #: Pair-kernel and series tiles hold tile_elements / 2^5 entries: their elementwise passes (tens per tile, or K per
 #: series) run from cache instead of memory (measured: GELU at K = 36, m = 4096 on numpy 7.6 s →
@@ -194,3 +196,27 @@ def series_field(nx, b_points, q_points, b_sources, q_sources, coef, scale: floa
             grad_b[i0:i1] = scale * (sums[1] @ weighted + (2.0 * b_points[i0:i1]) * (sums[2] @ coef)[:, None])
         if grad_c is not None:
             grad_c[i0:i1] = sums[3] @ coef
+
+
+def finish_relu_sums(points, sources, coef, scale: float, linear: float, weight: float, value, gradient):
+    """Apply κ/(2π) and the linear part to the ReLU sums of a compiled kernel (numba, Triton): for
+    σ = λz + ρ relu(z), K = ℓ κ ⟨b, b'⟩ + w K_relu with (ℓ, w) = (λ² + λρ, ρ²) (leaky ReLU: (α, (1 − α)²)); ``value``
+    holds |b_j| Σ_k c_k|s_k| J(θ_jk) and ``gradient`` Σ_k (π − θ_jk) c_k s_k + u_j Σ_k c_k|s_k| sin θ_jk (None: none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> b = np.array([[1.0, 0.0]])
+    >>> value, gradient = finish_relu_sums(b, b, np.ones(1), 1.0, 0.0, 1.0, np.array([np.pi]), np.array([[np.pi, 0.0]]))
+    >>> float(value[0]), gradient.tolist()   # K(b, b) = ½ for the ReLU and |b| = 1
+    (0.5, [[0.5, 0.0]])
+    """
+    factor = scale / (2 * np.pi) * weight
+    value = value * factor
+    gradient = None if gradient is None else gradient * factor
+    if linear:
+        mean_source = linear * scale * (coef @ sources)
+        value = value + points @ mean_source
+        if gradient is not None:
+            gradient = gradient + mean_source
+    return value, gradient

@@ -26,6 +26,7 @@ from numba import njit, prange
 from ..activations import RELU, ReLUFamily, as_activation
 from ..bivariate import GAUSS_LEGENDRE
 from .base import register_backend
+from .field import finish_relu_sums
 from .numpy_backend import NumpyBackend
 
 __all__ = ["NumbaBackend", "owens_t"]
@@ -175,21 +176,6 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
     for ch in range(n_chunks):
         acc_v_cols += part_v[ch]
         acc_s_cols += part_s[ch]
-
-
-def _finish(points, sources, coef, scale, linear, weight, value, gradient):
-    """Apply κ/(2π) and the linear part to the compiled ReLU sums: for σ = λz + ρ relu(z),
-    K = ℓ κ ⟨b, b'⟩ + w K_relu with (ℓ, w) = (λ² + λρ, ρ²) (leaky ReLU: (α, (1 − α)²))."""
-    factor = scale / (2 * np.pi) * weight
-    value *= factor
-    if gradient is not None:
-        gradient *= factor
-    if linear:
-        mean_source = linear * scale * (coef @ sources)
-        value += points @ mean_source
-        if gradient is not None:
-            gradient += mean_source
-    return value, gradient
 
 
 @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
@@ -466,7 +452,8 @@ class NumbaBackend(NumpyBackend):
                          value, gradient, grad, self.row_block, self.col_block)
         else:
             value, gradient = self._blas_field(u_p, n_p, u_s, sources, coef, cn, grad, same)
-        return _finish(points, sources, coef, scale, *activation.kernel_weights, value, gradient if grad else None)
+        return finish_relu_sums(points, sources, coef, scale, *activation.kernel_weights, value,
+                                gradient if grad else None)
 
     def unit_values(self, activation, z):
         """(σ(z), σ'(z)) in one compiled pass for the ReLU family (the elementwise pass of the empirical flow);

@@ -22,11 +22,11 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
 import torch
 
 from ..activations import ReLUFamily, as_activation
 from .base import register_backend
+from .field import finish_relu_sums
 from .torch_backend import TorchBackend
 
 __all__ = ["TritonBackend", "relu_sums"]
@@ -136,16 +136,8 @@ class TritonBackend(TorchBackend):
         u_s, n_s = (u_p, n_p) if same else self.unit_rows(sources)
         acc_v, acc_s, acc_g = relu_sums(u_p, u_s, coef * n_s, coef[:, None] * sources, self.precise, self.block_m,
                                         self.block_n)
-        linear, weight = activation.kernel_weights
-        factor = scale / (2 * np.pi) * weight
-        value = n_p * acc_v * factor
-        gradient = (acc_g + u_p * acc_s[:, None]) * factor if grad else None
-        if linear:
-            mean_source = linear * scale * (coef @ sources)
-            value = value + points @ mean_source
-            if grad:
-                gradient = gradient + mean_source
-        return value, gradient
+        return finish_relu_sums(points, sources, coef, scale, *activation.kernel_weights, n_p * acc_v,
+                                acc_g + u_p * acc_s[:, None] if grad else None)
 
     def __repr__(self):
         return (f"TritonBackend(device={str(self.device)!r}, dtype={str(self.dtype).split('.')[-1]!r}, "
