@@ -25,9 +25,9 @@ def best_time(fn, min_total: float = 0.5, max_repeats: int = 5) -> float:
     return min(times)
 
 
-def matmul_rate(n: int = 4096) -> float:
-    """Measured fp64 GEMM rate of this machine (FLOP/s) from an n×n by n×n product."""
-    a, b = np.random.default_rng(0).standard_normal((2, n, n))
+def matmul_rate(n: int = 4096, dtype=np.float64) -> float:
+    """Measured GEMM rate of this machine (FLOP/s) from an n×n by n×n product, fp64 unless ``dtype`` says."""
+    a, b = np.random.default_rng(0).standard_normal((2, n, n)).astype(dtype)
     return 2 * n**3 / best_time(lambda: a @ b, min_total=1.0)
 
 

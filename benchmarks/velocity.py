@@ -49,7 +49,7 @@ def series_order(activation: str, m: int, d: int):
 def backends():
     import torch
 
-    out = [("numpy", {}), ("numba", {}), ("torch-cpu", {"device": "cpu"})]
+    out = [("numpy", {}), ("numba", {}), ("numba-fp32", {"dtype": "float32"}), ("torch-cpu", {"device": "cpu"})]
     if torch.cuda.is_available():
         out += [("torch-cuda", {"device": "cuda"}), ("torch-cuda-fp32", {"device": "cuda", "dtype": "float32"})]
     return out
@@ -77,6 +77,17 @@ def time_velocity(label: str, options: dict, m: int, d: int, activation="relu") 
 
     slow = label == "numpy" and m >= 16384
     return best_time(run, min_total=0.0 if slow else 0.5, max_repeats=1 if slow else 5)
+
+
+def fp32_error(m: int, d: int) -> float:
+    """Largest deviation of the numba fp32 field from the numpy fp64 one at the benchmark's measure, relative to the
+    field's largest entry (value and gradient)."""
+    _, mu = make_problem(m, d)
+    b, coef = mu.b, mu.weights * mu.a
+    value, gradient = mf.get_backend("numba", dtype="float32").field(b, b, coef, 1.0)
+    ref_value, ref_gradient = mf.get_backend("numpy").field(b, b, coef, 1.0)
+    return float(max(np.abs(value - ref_value).max() / np.abs(ref_value).max(),
+                     np.abs(gradient - ref_gradient).max() / np.abs(ref_gradient).max()))
 
 
 def keops_available() -> bool:
@@ -233,32 +244,42 @@ def main(argv=None):
         return
 
     sizes = [(m, d) for m in ((1024, 4096) if args.quick else (1024, 4096, 16384)) for d in (10, 100)]
-    gemm = matmul_rate()
-    print(f"measured fp64 matmul rate: {gemm / 1e9:.1f} GFLOP/s")
+    gemm, gemm32 = matmul_rate(), matmul_rate(dtype=np.float32)
+    print(f"measured matmul rate: fp64 {gemm / 1e9:.1f} GFLOP/s, fp32 {gemm32 / 1e9:.1f} GFLOP/s")
     rows, keops = [], []
     for m, d in sizes:
         base = None
         for label, options in backends():
             t = time_velocity(label, options, m, d)
             base = t if label == "numpy" else base
+            single = options.get("dtype") == "float32"
             row = {"backend": label, "m": m, "d": d, "seconds": t, "pairs_per_s": m * m / t,
-                   "speedup_vs_numpy": base / t, "roofline_fraction": 4 * m * m * d / t / gemm}
+                   "speedup_vs_numpy": base / t, "roofline_fraction": 4 * m * m * d / t / (gemm32 if single else gemm)}
+            extra = ""
+            if label == "numba-fp32":
+                fp64 = next(r["seconds"] for r in rows if r["backend"] == "numba" and r["m"] == m and r["d"] == d)
+                row["speedup_vs_numba_fp64"] = fp64 / t
+                row["relative_error_vs_numpy"] = fp32_error(m, d) if m <= 4096 else float("nan")
+                extra = (f"  x{fp64 / t:.2f} vs numba fp64, relative deviation from numpy "
+                         f"{row['relative_error_vs_numpy']:.1e}")
             rows.append(row)
             print(f"m={m:6d} d={d:4d} {label:16s} {t * 1e3:10.2f} ms {m * m / t / 1e6:9.1f} Mpairs/s "
-                  f"x{base / t:6.2f} vs numpy  {100 * row['roofline_fraction']:5.1f}% of matmul roofline", flush=True)
+                  f"x{base / t:6.2f} vs numpy  {100 * row['roofline_fraction']:5.1f}% of "
+                  f"{'fp32' if single else 'fp64'} matmul roofline{extra}", flush=True)
         if keops_available():
             import torch
 
             for device in ("cpu",) + (("cuda",) if torch.cuda.is_available() else ()):
                 t, error = time_keops(m, d, device)
-                ours = min(r["seconds"] for r in rows if r["m"] == m and r["d"] == d
-                           and ("cuda" in r["backend"]) == (device == "cuda"))
+                ours = min(r["seconds"] for r in rows if r["m"] == m and r["d"] == d and "fp32" not in r["backend"]
+                           and ("cuda" in r["backend"]) == (device == "cuda"))   # KeOps here is fp64
                 keops.append({"m": m, "d": d, "device": device, "seconds": t, "pairs_per_s": m * m / t,
                               "relative_error_vs_numpy": error, "our_fastest_over_keops": t / ours})
                 print(f"m={m:6d} d={d:4d} {'keops-' + device:16s} {t * 1e3:10.2f} ms {m * m / t / 1e6:9.1f} "
-                      f"Mpairs/s; our fastest {device.upper()} backend is x{t / ours:.2f} faster; relative "
+                      f"Mpairs/s; our fastest fp64 {device.upper()} backend is x{t / ours:.2f} faster; relative "
                       f"deviation from numpy {error:.1e}", flush=True)
-    payload = {"machine": machine(), "matmul_flops": gemm, "results": rows, "keops": keops, "activations": []}
+    payload = {"machine": machine(), "matmul_flops": gemm, "matmul_flops_fp32": gemm32, "results": rows,
+               "keops": keops, "activations": []}
     m, d = 4096, 10
     relu_numba = time_velocity("numba", {}, m, d)
     for activation in ("relu", "abs", "relu2", "relu3", "erf", "gelu", "gelu@2e-9", "tanh", "relu+bias", "gelu+bias"):

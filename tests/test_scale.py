@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import meanfield as mf
-from meanfield.kernels.torch_backend import FP32_RTOL
+from meanfield.kernels.base import FP32_RTOL
 
 if not torch.cuda.is_available():  # Triton's interpreter, chosen before triton is first imported
     os.environ["TRITON_INTERPRET"] = "1"

@@ -17,7 +17,11 @@ import inspect
 
 import numpy as np
 
-__all__ = ["Backend", "get_backend", "available_backends", "register_backend"]
+__all__ = ["Backend", "get_backend", "available_backends", "register_backend", "FP32_RTOL", "check_precision"]
+
+#: The relative accuracy of an fp32 field, measured against the fp64 numpy reference (tests/test_scale.py: worst
+#: entry relative to the field's scale): an fp32 backend refuses a caller's ``rtol`` below it.
+FP32_RTOL = 1e-5
 
 _REGISTRY: dict[str, type] = {}
 _INSTANCES: dict[tuple, Backend] = {}
@@ -176,6 +180,25 @@ class Backend:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def check_precision(dtype: str, rtol: float | None) -> None:
+    """Refuse a ``dtype`` ("float64" or "float32") that cannot give the relative accuracy ``rtol`` the caller asked for.
+
+    Examples
+    --------
+    >>> check_precision("float32", 1e-4)
+    >>> try:
+    ...     check_precision("float32", 1e-8)
+    ... except ValueError as err:
+    ...     print(str(err)[:60])
+    dtype='float32' gives the field to about 1e-05 relative accur
+    """
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if rtol is not None and dtype == "float32" and float(rtol) < FP32_RTOL:
+        raise ValueError(f"dtype='float32' gives the field to about {FP32_RTOL:g} relative accuracy, less than the "
+                         f"rtol={rtol:g} asked: use dtype='float64' (or ask for rtol >= {FP32_RTOL:g})")
 
 
 def register_backend(name: str, cls: type) -> None:

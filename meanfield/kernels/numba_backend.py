@@ -25,13 +25,16 @@ from numba import njit, prange
 
 from ..activations import RELU, ReLUFamily, as_activation
 from ..bivariate import GAUSS_LEGENDRE
-from .base import register_backend
+from .base import check_precision, register_backend
 from .field import finish_relu_sums
 from .numpy_backend import NumpyBackend
 
 __all__ = ["NumbaBackend", "owens_t"]
 
 _PI = math.pi
+#: fp32 tiles recompute in fp64 the pairs with θ or π − θ below this angle (radians), where the fp32 cosine's error
+#: ~6e-8 (× √d from the product) would move θ by more than ~6e-8 √d / sin θ ≈ 6e-6 at d = 100.
+NEAR_ANGLE = 0.1
 _FASTMATH = {"contract", "reassoc", "arcp", "nsz"}  # no nnan/ninf: NaN must still propagate to the driver
 
 # fdlibm e_asin.c / e_acos.c: asin(x) = x + x R(x²) on [0, 1/2], R = t pS(t) / qS(t).
@@ -41,26 +44,39 @@ _QS1, _QS2 = -2.40339491173441421878e00, 2.02094576023350569471e00
 _QS3, _QS4 = -6.88283971605453293030e-01, 7.70381505559019352791e-02
 
 
+def _constants(dtype) -> tuple:
+    """The constants of :func:`_acos` and :func:`_pair_terms` as scalars of ``dtype``: a tuple argument makes numba
+    compile one specialisation per precision (a Python float literal would promote fp32 arithmetic to fp64)."""
+    return tuple(dtype(v) for v in (_PI, 0.0, 0.5, 1.0, 2.0, _PS0, _PS1, _PS2, _PS3, _PS4, _PS5, _QS1, _QS2, _QS3,
+                                    _QS4))
+
+
+_F64, _F32 = _constants(np.float64), _constants(np.float32)
+
+
 @njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
-def _acos(c):
-    """arccos(c) for c in [−1, 1], branch-free (selects only) so that loops over it vectorise."""
+def _acos(c, k):
+    """arccos(c) for c in [−1, 1], branch-free (selects only) so that loops over it vectorise; ``k`` from
+    :func:`_constants`."""
+    pi, half, one, two = k[0], k[2], k[3], k[4]
     x = abs(c)
-    big = x > 0.5
-    z = (1.0 - x) * 0.5 if big else x * x
+    big = x > half
+    z = (one - x) * half if big else x * x
     s = math.sqrt(z) if big else x
-    p = z * (_PS0 + z * (_PS1 + z * (_PS2 + z * (_PS3 + z * (_PS4 + z * _PS5)))))
-    q = 1.0 + z * (_QS1 + z * (_QS2 + z * (_QS3 + z * _QS4)))
+    p = z * (k[5] + z * (k[6] + z * (k[7] + z * (k[8] + z * (k[9] + z * k[10])))))
+    q = one + z * (k[11] + z * (k[12] + z * (k[13] + z * k[14])))
     asin_s = s + s * (p / q)
-    acos_x = 2.0 * asin_s if big else 0.5 * _PI - asin_s
-    return _PI - acos_x if c < 0.0 else acos_x
+    acos_x = two * asin_s if big else half * pi - asin_s
+    return pi - acos_x if c < k[1] else acos_x
 
 
 @njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
-def _pair_terms(cosine):
+def _pair_terms(cosine, k):
     """(π − θ, sin θ, J(θ) = sin θ + (π − θ) cos θ) from a cosine, clipped to [−1, 1]."""
-    c = min(1.0, max(-1.0, cosine))
-    pt = _PI - _acos(c)
-    s = math.sqrt((1.0 - c) * (1.0 + c))
+    one = k[3]
+    c = min(one, max(-one, cosine))
+    pt = k[0] - _acos(c, k)
+    s = math.sqrt((one - c) * (one + c))
     return pt, s, s + pt * c
 
 
@@ -69,7 +85,7 @@ def acos_vectorised(c):
     """Elementwise arccos with the vectorisable approximation (exposed for tests)."""
     out = np.empty_like(c)
     for i in prange(c.shape[0]):
-        out[i] = _acos(min(1.0, max(-1.0, c[i])))
+        out[i] = _acos(min(1.0, max(-1.0, c[i])), _F64)
     return out
 
 
@@ -108,7 +124,7 @@ def _fused_field(u_p, n_p, u_s_t, src_t, coef, cn, value, grad, with_grad, row_b
                 v = 0.0
                 s_acc = 0.0
                 for kk in range(kb):
-                    pt, s, j = _pair_terms(c_row[kk])
+                    pt, s, j = _pair_terms(c_row[kk], _F64)
                     v += cn_b[kk] * j
                     s_acc += cn_b[kk] * s
                     c_row[kk] = coef_b[kk] * pt
@@ -128,54 +144,110 @@ def _fused_field(u_p, n_p, u_s_t, src_t, coef, cn, value, grad, with_grad, row_b
                     grad[i0 + r, dd] = acc_g[r, dd] + u_p[i0 + r, dd] * acc_s[r]
 
 
+@njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+def _exact_terms(u_row, u_col):
+    """:func:`_pair_terms` of two fp64 unit rows, their cosine summed in fp64: the repair of a nearly parallel or
+    opposite pair in an fp32 tile, where θ from the fp32 cosine would be off by ~6e-8 / sin θ."""
+    c = 0.0
+    for t in range(u_row.shape[0]):
+        c += u_row[t] * u_col[t]
+    return _pair_terms(c, _F64)
+
+
 @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
-def _weights_in_place(c_tile, cn, acc_v, acc_s):
-    """Turn a tile of cosines into π − θ in place, accumulating the row sums of c_k|s_k| J(θ) and
-    c_k|s_k| sin θ."""
+def _weights_in_place(c_tile, cn, acc_v, acc_s, k, near, u_rows, u_cols, cn_exact, w_cols, grad_rows, with_grad):
+    """Turn a tile of cosines into π − θ in place, accumulating the row sums of c_k|s_k| J(θ) and c_k|s_k| sin θ.
+
+    The tile's precision is that of ``c_tile`` (constants ``k`` of the same dtype). Pairs whose π − θ lies within
+    ``near`` of 0 or π are left out of the vectorised pass and done wholly in fp64 from the unit rows ``u_rows``,
+    ``u_cols`` (:func:`_exact_terms`) and the fp64 coefficients ``cn_exact`` = c_k|s_k|, ``w_cols`` = c_k s_k, their
+    gradient term added to ``grad_rows`` and their weight in the tile set to 0; ``near < 0`` (fp64 tiles) repairs
+    nothing."""
     rows, cols = c_tile.shape
+    pi, zero = k[0], k[1]
     for r in prange(rows):
         row = c_tile[r]
-        v = 0.0
-        s_acc = 0.0
+        v = zero
+        s_acc = zero
+        flagged = 0
         for kk in range(cols):
-            pt, s, j = _pair_terms(row[kk])
-            v += cn[kk] * j
-            s_acc += cn[kk] * s
+            pt, s, j = _pair_terms(row[kk], k)
+            far = pt > near and pt < pi - near
+            w = cn[kk] if far else zero
+            v += w * j
+            s_acc += w * s
+            flagged += 0 if far else 1
             row[kk] = pt
         acc_v[r] += v
         acc_s[r] += s_acc
+        if flagged:
+            for kk in range(cols):
+                if not (row[kk] > near and row[kk] < pi - near):
+                    pt, s, j = _exact_terms(u_rows[r], u_cols[kk])
+                    acc_v[r] += cn_exact[kk] * j
+                    acc_s[r] += cn_exact[kk] * s
+                    if with_grad:
+                        for t in range(grad_rows.shape[1]):
+                            grad_rows[r, t] += pt * w_cols[kk, t]
+                    row[kk] = zero
 
 
 @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
 def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows, acc_v_cols, acc_s_cols,
-                                n_chunks):
+                                n_chunks, k, near, u_rows, u_cols, cn_rows_exact, cn_cols_exact, w_rows, w_cols,
+                                grad_rows, grad_cols, with_grad):
     """Off-diagonal tile (I, K) of a self-interaction: replace the cosines by π − θ, and accumulate the
     J and sin θ sums both along rows (weights c_K|s_K|, for the I block) and along columns (weights
-    c_I|s_I|, for the K block). Column sums are reduced over per-chunk partials (no write races)."""
+    c_I|s_I|, for the K block). Column sums are reduced over per-chunk partials (no write races). Precision and
+    the fp64 repair of nearly parallel pairs as in :func:`_weights_in_place`, on both blocks."""
     rows, cols = c_tile.shape
-    part_v = np.zeros((n_chunks, cols))
-    part_s = np.zeros((n_chunks, cols))
+    pi, zero = k[0], k[1]
+    part_v = np.zeros((n_chunks, cols), c_tile.dtype)
+    part_s = np.zeros((n_chunks, cols), c_tile.dtype)
+    part_g = np.zeros((n_chunks, cols if near >= 0 else 0, grad_cols.shape[1]))
     chunk = (rows + n_chunks - 1) // n_chunks
+    repaired = np.zeros(n_chunks, np.int64)
     for ch in prange(n_chunks):
         pv = part_v[ch]
         ps = part_s[ch]
         for r in range(ch * chunk, min(rows, (ch + 1) * chunk)):
             row = c_tile[r]
             w_r = cn_rows[r]
-            v = 0.0
-            s_acc = 0.0
+            v = zero
+            s_acc = zero
+            flagged = 0
             for kk in range(cols):
-                pt, s, j = _pair_terms(row[kk])
+                pt, s, j = _pair_terms(row[kk], k)
+                far = pt > near and pt < pi - near
+                j = j if far else zero
+                s = s if far else zero
                 v += cn_cols[kk] * j
                 s_acc += cn_cols[kk] * s
                 pv[kk] += w_r * j
                 ps[kk] += w_r * s
+                flagged += 0 if far else 1
                 row[kk] = pt
             acc_v_rows[r] += v
             acc_s_rows[r] += s_acc
+            if flagged:
+                repaired[ch] += flagged
+                for kk in range(cols):
+                    if not (row[kk] > near and row[kk] < pi - near):
+                        pt, s, j = _exact_terms(u_rows[r], u_cols[kk])
+                        acc_v_rows[r] += cn_cols_exact[kk] * j
+                        acc_s_rows[r] += cn_cols_exact[kk] * s
+                        pv[kk] += cn_rows_exact[r] * j
+                        ps[kk] += cn_rows_exact[r] * s
+                        if with_grad:
+                            for t in range(grad_rows.shape[1]):
+                                grad_rows[r, t] += pt * w_cols[kk, t]
+                                part_g[ch, kk, t] += pt * w_rows[r, t]
+                        row[kk] = zero
     for ch in range(n_chunks):
         acc_v_cols += part_v[ch]
         acc_s_cols += part_s[ch]
+        if with_grad and repaired[ch]:
+            grad_cols += part_g[ch]
 
 
 @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
@@ -392,7 +464,7 @@ def _relu_family_values(z, lam, values, slopes):
 
 
 class NumbaBackend(NumpyBackend):
-    """CPU backend compiled with numba (fp64), parallel over rows; see the module docstring.
+    """CPU backend compiled with numba, parallel over rows; see the module docstring.
 
     Parameters
     ----------
@@ -400,10 +472,20 @@ class NumbaBackend(NumpyBackend):
         "auto" picks "fused" for d < ``blas_min_d`` and "blas" otherwise.
     blas_min_d : int
         Crossover dimension (measured by benchmarks/velocity.py on a 2-core AVX-512 machine).
-    tile : int
-        Tile edge of the BLAS strategy (memory ~ 8 tile² bytes).
+    tile, panel : int
+        Rows and columns of the BLAS strategy's tiles (memory ~ 8 tile × panel bytes); a self-interaction forms the
+        diagonal tile-square of each row block and then panels of the columns after it.
     threads : int, optional
         Number of numba threads (default: all).
+    dtype : {"float64", "float32"}
+        Precision of the ReLU family's pair sums. "float32" runs the BLAS strategy at every d with fp32 products and
+        transcendental pass (twice the SIMD width), sums across tiles in fp64, and recomputes in fp64 the pairs within
+        :data:`NEAR_ANGLE` of parallel or opposite, where the fp32 cosine would lose θ; the field comes back in fp64
+        with a relative error of about 1e-6 (:data:`~meanfield.kernels.base.FP32_RTOL` is what it promises). Every
+        other unit, and biased neurons, stay in fp64.
+    rtol : float, optional
+        The relative accuracy the caller needs: "float32" is refused when it is below
+        :data:`~meanfield.kernels.base.FP32_RTOL`.
 
     Examples
     --------
@@ -416,15 +498,17 @@ class NumbaBackend(NumpyBackend):
 
     name = "numba"
 
-    def __init__(self, strategy: str = "auto", blas_min_d: int = 16, tile: int = 512,
+    def __init__(self, strategy: str = "auto", blas_min_d: int = 16, tile: int = 512, panel: int = 512,
                  row_block: int = 32, col_block: int = 512, threads: int | None = None, series_rows: int = 8,
-                 series_cols: int = 128):
+                 series_cols: int = 128, dtype: str = "float64", rtol: float | None = None):
         if strategy not in ("auto", "fused", "blas"):
             raise ValueError(f"strategy must be 'auto', 'fused' or 'blas', got {strategy!r}")
+        check_precision(dtype, rtol)
         super().__init__()
-        self.strategy, self.blas_min_d, self.tile = strategy, int(blas_min_d), int(tile)
+        self.strategy, self.blas_min_d, self.tile, self.panel = strategy, int(blas_min_d), int(tile), int(panel)
         self.row_block, self.col_block = int(row_block), int(col_block)
         self.series_rows, self.series_cols = int(series_rows), int(series_cols)
+        self.dtype = np.dtype(dtype)
         if threads is not None:
             numba.set_num_threads(int(threads))
 
@@ -445,7 +529,7 @@ class NumbaBackend(NumpyBackend):
         u_s, n_s = (u_p, n_p) if same else self.unit_rows(sources)
         cn = coef * n_s
         strategy = self.strategy if self.strategy != "auto" else ("fused" if d < self.blas_min_d else "blas")
-        if strategy == "fused":
+        if strategy == "fused" and self.dtype == np.float64:
             value = np.empty(n)
             gradient = np.empty((n, d)) if grad else np.empty((0, d))
             _fused_field(u_p, n_p, np.ascontiguousarray(u_s.T), np.ascontiguousarray(sources.T), coef, cn,
@@ -495,39 +579,60 @@ class NumbaBackend(NumpyBackend):
         return value, gradient if grad else None
 
     def _blas_field(self, u_p, n_p, u_s, sources, coef, cn, grad, symmetric):
-        """Tiles: cosines by BLAS, weights in place by numba, gradient by BLAS. For a self-interaction
-        (points are the sources) only tiles K >= I are formed: θ is symmetric, so tile (I, K) serves both
-        blocks, which halves the first product and the transcendental work."""
+        """Tiles: cosines by BLAS, weights in place by numba, gradient by BLAS, in the backend's dtype (tile sums
+        accumulated in fp64). For a self-interaction (points are the sources) only the tiles on and right of the
+        diagonal are formed: θ is symmetric, so tile (I, K) serves both blocks, which halves the first product and the
+        transcendental work."""
         n, d = u_p.shape
         k = sources.shape[0]
+        work = self.dtype.type
+        single = work is np.float32
+        constants, near = (_F32, np.float32(NEAR_ANGLE)) if single else (_F64, -1.0)
+        rows_w = u_p.astype(work)
+        cols_w = rows_w if symmetric else u_s.astype(work)
+        cn_w = cn.astype(work)
+        exact_weighted = coef[:, None] * sources  # c_k s_k: the gradient is Σ_k (π − θ_jk) c_k s_k + ...
+        weighted = exact_weighted.astype(work)
         acc_v, acc_s = np.zeros(n), np.zeros(n)
-        gradient = np.zeros((n, d)) if grad else None
-        tile = self.tile
-        buf = np.empty((min(tile, n), min(tile, k)))
-        weighted = coef[:, None] * sources  # c_k s_k: the gradient is Σ_k (π − θ_jk) c_k s_k + ...
+        gradient = np.zeros((n, d) if grad else (0, d))
+        tile, panel = self.tile, self.panel
+        buf = np.empty((min(tile, n), min(max(tile, panel), k)), dtype=work)
+        products = np.empty((max(buf.shape), d), dtype=work)
         n_chunks = numba.get_num_threads()
+
+        def add_product(out, weights, factors):
+            np.matmul(weights, factors, out=products[: weights.shape[0]])
+            out += products[: weights.shape[0]]
+
         for i0 in range(0, n, tile):
             i1 = min(n, i0 + tile)
-            for k0 in range(i0 if symmetric else 0, k, tile):
-                k1 = min(k, k0 + tile)
+            # symmetric: the diagonal block, then panels of the columns after it; else panels of all columns
+            blocks = [(i0, i1)] if symmetric else []
+            blocks += [(k0, min(k, k0 + panel)) for k0 in range(i1 if symmetric else 0, k, panel)]
+            for k0, k1 in blocks:
                 c_tile = buf[: i1 - i0, : k1 - k0]
-                np.matmul(u_p[i0:i1], u_s[k0:k1].T, out=c_tile)
+                np.matmul(rows_w[i0:i1], cols_w[k0:k1].T, out=c_tile)
                 if symmetric and k0 != i0:
-                    _weights_in_place_symmetric(c_tile, cn[i0:i1], cn[k0:k1], acc_v[i0:i1], acc_s[i0:i1],
-                                                acc_v[k0:k1], acc_s[k0:k1], n_chunks)
+                    _weights_in_place_symmetric(c_tile, cn_w[i0:i1], cn_w[k0:k1], acc_v[i0:i1], acc_s[i0:i1],
+                                                acc_v[k0:k1], acc_s[k0:k1], n_chunks, constants, near, u_p[i0:i1],
+                                                u_s[k0:k1], cn[i0:i1], cn[k0:k1], exact_weighted[i0:i1],
+                                                exact_weighted[k0:k1], gradient[i0:i1], gradient[k0:k1], grad)
                     if grad:
-                        gradient[i0:i1] += c_tile @ weighted[k0:k1]
-                        gradient[k0:k1] += c_tile.T @ weighted[i0:i1]
+                        add_product(gradient[i0:i1], c_tile, weighted[k0:k1])
+                        add_product(gradient[k0:k1], c_tile.T, weighted[i0:i1])
                 else:
-                    _weights_in_place(c_tile, cn[k0:k1], acc_v[i0:i1], acc_s[i0:i1])
+                    _weights_in_place(c_tile, cn_w[k0:k1], acc_v[i0:i1], acc_s[i0:i1], constants, near, u_p[i0:i1],
+                                      u_s[k0:k1], cn[k0:k1], exact_weighted[k0:k1], gradient[i0:i1], grad)
                     if grad:
-                        gradient[i0:i1] += c_tile @ weighted[k0:k1]
-        if grad:
-            gradient += u_p * acc_s[:, None]
+                        add_product(gradient[i0:i1], c_tile, weighted[k0:k1])
+        if not grad:
+            return n_p * acc_v, None
+        gradient += u_p * acc_s[:, None]
         return n_p * acc_v, gradient
 
     def __repr__(self):
-        return f"NumbaBackend(strategy={self.strategy!r}, threads={numba.get_num_threads()})"
+        return (f"NumbaBackend(strategy={self.strategy!r}, dtype={self.dtype.name!r}, "
+                f"threads={numba.get_num_threads()})")
 
 
 register_backend("numba", NumbaBackend)

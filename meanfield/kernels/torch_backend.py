@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import torch
 
-from .base import Backend, register_backend
+from .base import Backend, check_precision, register_backend
 
 __all__ = ["TorchBackend", "torch_device"]
 
@@ -15,10 +15,6 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 #: The smallest tile (pair entries) the CUDA out-of-memory fallback goes down to.
 MIN_TILE_ELEMENTS = 1 << 16
-
-#: The relative accuracy of the fp32 field, measured against the fp64 numpy reference (tests/test_scale.py: worst
-#: entry relative to the field's scale, m ≤ 4096): an fp32 backend refuses a caller's ``rtol`` below it.
-FP32_RTOL = 1e-5
 
 
 def torch_device(device) -> torch.device:
@@ -61,7 +57,8 @@ class TorchBackend(Backend):
         CPU and 2²⁶ on CUDA. A CUDA tile that does not fit in the free GPU memory is halved (with a warning) until it
         does.
     rtol : float, optional
-        The relative accuracy the caller needs: fp32 is refused when it is below :data:`FP32_RTOL`.
+        The relative accuracy the caller needs: fp32 is refused when it is below
+        :data:`~meanfield.kernels.base.FP32_RTOL`.
 
     Notes
     -----
@@ -83,12 +80,8 @@ class TorchBackend(Backend):
 
     def __init__(self, device="cpu", dtype="float64", tile_elements: int | None = None, rtol: float | None = None):
         self.device = torch_device(device)
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        check_precision(dtype, rtol)
         self.dtype = _DTYPES[dtype]
-        if rtol is not None and self.dtype == torch.float32 and float(rtol) < FP32_RTOL:
-            raise ValueError(f"dtype='float32' gives the field to about {FP32_RTOL:g} relative accuracy, less than "
-                             f"the rtol={rtol:g} asked: use dtype='float64' (or ask for rtol >= {FP32_RTOL:g})")
         default_tile = 1 << (26 if self.device.type == "cuda" else 22)
         self.tile_elements = int(tile_elements or default_tile)
         self.itemsize = torch.finfo(self.dtype).bits // 8
