@@ -192,7 +192,7 @@ def check_precision(dtype: str, rtol: float | None) -> None:
     ...     check_precision("float32", 1e-8)
     ... except ValueError as err:
     ...     print(str(err)[:60])
-    dtype='float32' gives the field to about 1e-05 relative accur
+    dtype='float32' gives the field to about 1e-05 relative accu
     """
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
