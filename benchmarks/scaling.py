@@ -72,7 +72,7 @@ def probe(backend: str, options: dict, m: int, d: int) -> dict:
 def backends() -> list[tuple[str, dict]]:
     import torch
 
-    out = [("numpy", {}), ("numba", {}), ("torch", {"device": "cpu"})]
+    out = [("numpy", {}), ("numba", {}), ("numba", {"dtype": "float32"}), ("torch", {"device": "cpu"})]
     if torch.cuda.is_available():
         out += [("torch", {"device": "cuda"}), ("torch", {"device": "cuda", "dtype": "float32"})]
     return out

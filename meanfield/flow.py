@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_positive
+from .background import BackgroundRecorder
 from .controllers import ConstantStep, Diverged, ErrorControl
 from .loop import Snapshot, run_loop
 from .measure import ParticleMeasure
@@ -181,7 +182,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
              backend="auto", backend_options: dict | None = None, rtol: float = 1e-6, atol: float = 1e-9,
              max_risk_factor: float = 1e6, stop_risk: float | None = None, path=None, overwrite: bool = False,
              resume: bool = False, config: dict | None = None, progress: bool = False,
-             alignment: bool = True, dynamics=None) -> Trajectory:
+             alignment: bool = True, dynamics=None, background_saves: bool | None = None) -> Trajectory:
     r"""Integrate the mean-field particle flow ȧ_j = −ψ_μ(b_j), ḃ_j = −a_j ∇ψ_μ(b_j) from μ0 up to t_max.
 
     .. math::
@@ -234,6 +235,10 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         The Wasserstein flow above (None), or :class:`~meanfield.dynamics.Conic` (Wasserstein–Fisher–Rao),
         :class:`~meanfield.dynamics.BirthDeath` or :class:`~meanfield.dynamics.Langevin`; it is part of the run's
         configuration (a resume must name the same one).
+    background_saves : bool, optional
+        Write the saves on a background thread while the run goes on
+        (:class:`~meanfield.background.BackgroundRecorder`; the file is the same); by default on for a run to a file
+        on a CUDA backend, so that writing does not stall the GPU, off otherwise.
 
     Returns
     -------
@@ -282,6 +287,11 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
 
     recorder, start = recorder_for(path, ParticleFlow.kind, run_config, problem.spec(), problem.arrays(),
                                    mu0.weights, overwrite=overwrite, resume=resume, resumable=RESUMABLE_CHANGES)
+    if background_saves is None:
+        device = getattr(bound.backend, "device", None)
+        background_saves = path is not None and getattr(device, "type", None) == "cuda"
+    if background_saves:
+        recorder = BackgroundRecorder(recorder)
     info = {"solver": rk.name, "dt": dt, "t_max": t_max, "backend": backend_name, "save_every": save.every,
             "dynamics": "wasserstein" if dynamics is None else dynamics.spec()["kind"]}
     return run_loop(rule, controller, save, t_max, recorder, start, info=info, progress=progress,

@@ -17,7 +17,9 @@ division, which alone keeps these loops scalar (about 3x slower).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 
 import numba
 import numpy as np
@@ -164,23 +166,23 @@ def _weights_in_place(c_tile, cn, acc_v, acc_s, k, near, u_rows, u_cols, cn_exac
     gradient term added to ``grad_rows`` and their weight in the tile set to 0; ``near < 0`` (fp64 tiles) repairs
     nothing."""
     rows, cols = c_tile.shape
-    pi, zero = k[0], k[1]
+    pi, zero, one = k[0], k[1], k[3]
     for r in prange(rows):
         row = c_tile[r]
         v = zero
         s_acc = zero
-        flagged = 0
+        flagged = zero
         for kk in range(cols):
             pt, s, j = _pair_terms(row[kk], k)
-            far = pt > near and pt < pi - near
+            far = (pt > near) & (pt < pi - near)   # bitwise, and a float counter: fp32 loops vectorise
             w = cn[kk] if far else zero
             v += w * j
             s_acc += w * s
-            flagged += 0 if far else 1
+            flagged += zero if far else one
             row[kk] = pt
         acc_v[r] += v
         acc_s[r] += s_acc
-        if flagged:
+        if flagged > zero:
             for kk in range(cols):
                 if not (row[kk] > near and row[kk] < pi - near):
                     pt, s, j = _exact_terms(u_rows[r], u_cols[kk])
@@ -201,10 +203,10 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
     c_I|s_I|, for the K block). Column sums are reduced over per-chunk partials (no write races). Precision and
     the fp64 repair of nearly parallel pairs as in :func:`_weights_in_place`, on both blocks."""
     rows, cols = c_tile.shape
-    pi, zero = k[0], k[1]
+    pi, zero, one = k[0], k[1], k[3]
     part_v = np.zeros((n_chunks, cols), c_tile.dtype)
     part_s = np.zeros((n_chunks, cols), c_tile.dtype)
-    part_g = np.zeros((n_chunks, cols if near >= 0 else 0, grad_cols.shape[1]))
+    part_g = np.empty((n_chunks, cols if near >= 0 else 0, grad_cols.shape[1]))   # zeroed at a chunk's first repair
     chunk = (rows + n_chunks - 1) // n_chunks
     repaired = np.zeros(n_chunks, np.int64)
     for ch in prange(n_chunks):
@@ -215,22 +217,24 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
             w_r = cn_rows[r]
             v = zero
             s_acc = zero
-            flagged = 0
+            flagged = zero
             for kk in range(cols):
                 pt, s, j = _pair_terms(row[kk], k)
-                far = pt > near and pt < pi - near
+                far = (pt > near) & (pt < pi - near)   # bitwise, and a float counter: fp32 loops vectorise
                 j = j if far else zero
                 s = s if far else zero
                 v += cn_cols[kk] * j
                 s_acc += cn_cols[kk] * s
                 pv[kk] += w_r * j
                 ps[kk] += w_r * s
-                flagged += 0 if far else 1
+                flagged += zero if far else one
                 row[kk] = pt
             acc_v_rows[r] += v
             acc_s_rows[r] += s_acc
-            if flagged:
-                repaired[ch] += flagged
+            if flagged > zero:
+                if repaired[ch] == 0 and with_grad:
+                    part_g[ch] = 0.0
+                repaired[ch] += 1
                 for kk in range(cols):
                     if not (row[kk] > near and row[kk] < pi - near):
                         pt, s, j = _exact_terms(u_rows[r], u_cols[kk])
@@ -463,6 +467,24 @@ def _relu_family_values(z, lam, values, slopes):
             slopes[i, j] = 1.0 if v > 0 else (lam if v < 0 else half)
 
 
+class _PhaseClock:
+    """Seconds (and flops) per named phase, summed over the calls of ``with clock(name, flops):``; free when off."""
+
+    def __init__(self, on: bool):
+        self.on, self.totals = on, {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str, flops: int = 0):
+        if not self.on:
+            yield
+            return
+        start = time.perf_counter()
+        yield
+        entry = self.totals.setdefault(name, {"seconds": 0.0, "flops": 0})
+        entry["seconds"] += time.perf_counter() - start
+        entry["flops"] += flops
+
+
 class NumbaBackend(NumpyBackend):
     """CPU backend compiled with numba, parallel over rows; see the module docstring.
 
@@ -486,6 +508,9 @@ class NumbaBackend(NumpyBackend):
     rtol : float, optional
         The relative accuracy the caller needs: "float32" is refused when it is below
         :data:`~meanfield.kernels.base.FP32_RTOL`.
+    profile : bool
+        Time the phases of the BLAS strategy (cosine GEMMs, transcendental pass, gradient GEMMs) into
+        ``last_profile`` at every field (for benchmarks/velocity.py).
 
     Examples
     --------
@@ -500,7 +525,7 @@ class NumbaBackend(NumpyBackend):
 
     def __init__(self, strategy: str = "auto", blas_min_d: int = 16, tile: int = 512, panel: int = 512,
                  row_block: int = 32, col_block: int = 512, threads: int | None = None, series_rows: int = 8,
-                 series_cols: int = 128, dtype: str = "float64", rtol: float | None = None):
+                 series_cols: int = 128, dtype: str = "float64", rtol: float | None = None, profile: bool = False):
         if strategy not in ("auto", "fused", "blas"):
             raise ValueError(f"strategy must be 'auto', 'fused' or 'blas', got {strategy!r}")
         check_precision(dtype, rtol)
@@ -509,6 +534,9 @@ class NumbaBackend(NumpyBackend):
         self.row_block, self.col_block = int(row_block), int(col_block)
         self.series_rows, self.series_cols = int(series_rows), int(series_cols)
         self.dtype = np.dtype(dtype)
+        self.profile = bool(profile)
+        #: With ``profile=True``: seconds of each phase of the last BLAS-strategy field (and the flops of its GEMMs).
+        self.last_profile: dict = {}
         if threads is not None:
             numba.set_num_threads(int(threads))
 
@@ -600,9 +628,12 @@ class NumbaBackend(NumpyBackend):
         products = np.empty((max(buf.shape), d), dtype=work)
         n_chunks = numba.get_num_threads()
 
+        clock = _PhaseClock(self.profile)
+
         def add_product(out, weights, factors):
-            np.matmul(weights, factors, out=products[: weights.shape[0]])
-            out += products[: weights.shape[0]]
+            with clock("gradient GEMMs", 2 * weights.shape[0] * weights.shape[1] * d):
+                np.matmul(weights, factors, out=products[: weights.shape[0]])
+                out += products[: weights.shape[0]]
 
         for i0 in range(0, n, tile):
             i1 = min(n, i0 + tile)
@@ -611,20 +642,27 @@ class NumbaBackend(NumpyBackend):
             blocks += [(k0, min(k, k0 + panel)) for k0 in range(i1 if symmetric else 0, k, panel)]
             for k0, k1 in blocks:
                 c_tile = buf[: i1 - i0, : k1 - k0]
-                np.matmul(rows_w[i0:i1], cols_w[k0:k1].T, out=c_tile)
+                with clock("cosine GEMMs", 2 * c_tile.size * d):
+                    np.matmul(rows_w[i0:i1], cols_w[k0:k1].T, out=c_tile)
                 if symmetric and k0 != i0:
-                    _weights_in_place_symmetric(c_tile, cn_w[i0:i1], cn_w[k0:k1], acc_v[i0:i1], acc_s[i0:i1],
-                                                acc_v[k0:k1], acc_s[k0:k1], n_chunks, constants, near, u_p[i0:i1],
-                                                u_s[k0:k1], cn[i0:i1], cn[k0:k1], exact_weighted[i0:i1],
-                                                exact_weighted[k0:k1], gradient[i0:i1], gradient[k0:k1], grad)
+                    with clock("transcendental pass"):
+                        _weights_in_place_symmetric(c_tile, cn_w[i0:i1], cn_w[k0:k1], acc_v[i0:i1], acc_s[i0:i1],
+                                                    acc_v[k0:k1], acc_s[k0:k1], n_chunks, constants, near,
+                                                    u_p[i0:i1], u_s[k0:k1], cn[i0:i1], cn[k0:k1],
+                                                    exact_weighted[i0:i1], exact_weighted[k0:k1], gradient[i0:i1],
+                                                    gradient[k0:k1], grad)
                     if grad:
                         add_product(gradient[i0:i1], c_tile, weighted[k0:k1])
                         add_product(gradient[k0:k1], c_tile.T, weighted[i0:i1])
                 else:
-                    _weights_in_place(c_tile, cn_w[k0:k1], acc_v[i0:i1], acc_s[i0:i1], constants, near, u_p[i0:i1],
-                                      u_s[k0:k1], cn[k0:k1], exact_weighted[k0:k1], gradient[i0:i1], grad)
+                    with clock("transcendental pass"):
+                        _weights_in_place(c_tile, cn_w[k0:k1], acc_v[i0:i1], acc_s[i0:i1], constants, near,
+                                          u_p[i0:i1], u_s[k0:k1], cn[k0:k1], exact_weighted[k0:k1], gradient[i0:i1],
+                                          grad)
                     if grad:
                         add_product(gradient[i0:i1], c_tile, weighted[k0:k1])
+        if self.profile:
+            self.last_profile = clock.totals
         if not grad:
             return n_p * acc_v, None
         gradient += u_p * acc_s[:, None]
