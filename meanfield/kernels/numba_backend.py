@@ -616,11 +616,11 @@ class NumbaBackend(NumpyBackend):
         work = self.dtype.type
         single = work is np.float32
         constants, near = (_F32, np.float32(NEAR_ANGLE)) if single else (_F64, -1.0)
-        rows_w = u_p.astype(work)
-        cols_w = rows_w if symmetric else u_s.astype(work)
-        cn_w = cn.astype(work)
+        rows_w = u_p.astype(work, copy=False)
+        cols_w = rows_w if symmetric else u_s.astype(work, copy=False)
+        cn_w = cn.astype(work, copy=False)
         exact_weighted = coef[:, None] * sources  # c_k s_k: the gradient is Σ_k (π − θ_jk) c_k s_k + ...
-        weighted = exact_weighted.astype(work)
+        weighted = exact_weighted.astype(work, copy=False)
         acc_v, acc_s = np.zeros(n), np.zeros(n)
         gradient = np.zeros((n, d) if grad else (0, d))
         tile, panel = self.tile, self.panel
