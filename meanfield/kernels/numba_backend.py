@@ -204,14 +204,20 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
     the fp64 repair of nearly parallel pairs as in :func:`_weights_in_place`, on both blocks."""
     rows, cols = c_tile.shape
     pi, zero, one = k[0], k[1], k[3]
-    part_v = np.zeros((n_chunks, cols), c_tile.dtype)
-    part_s = np.zeros((n_chunks, cols), c_tile.dtype)
+    # np.empty and plain loops only outside the prange: in a parallel function np.zeros and array expressions are
+    # parallel regions of their own, ~40 µs each to start here, which made this kernel cost ~0.4 ms per tile
+    part_v = np.empty((n_chunks, cols), c_tile.dtype)
+    part_s = np.empty((n_chunks, cols), c_tile.dtype)
     part_g = np.empty((n_chunks, cols if near >= 0 else 0, grad_cols.shape[1]))   # zeroed at a chunk's first repair
     chunk = (rows + n_chunks - 1) // n_chunks
-    repaired = np.zeros(n_chunks, np.int64)
+    repaired = np.empty(n_chunks, np.int64)
     for ch in prange(n_chunks):
         pv = part_v[ch]
         ps = part_s[ch]
+        for kk in range(cols):
+            pv[kk] = zero
+            ps[kk] = zero
+        repaired[ch] = 0
         for r in range(ch * chunk, min(rows, (ch + 1) * chunk)):
             row = c_tile[r]
             w_r = cn_rows[r]
@@ -233,7 +239,7 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
             acc_s_rows[r] += s_acc
             if flagged > zero:
                 if repaired[ch] == 0 and with_grad:
-                    part_g[ch] = 0.0
+                    part_g[ch] = 0.0   # inside the prange: a plain loop
                 repaired[ch] += 1
                 for kk in range(cols):
                     if not (row[kk] > near and row[kk] < pi - near):
@@ -248,10 +254,13 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
                                 part_g[ch, kk, t] += pt * w_rows[r, t]
                         row[kk] = zero
     for ch in range(n_chunks):
-        acc_v_cols += part_v[ch]
-        acc_s_cols += part_s[ch]
+        for kk in range(cols):
+            acc_v_cols[kk] += part_v[ch, kk]
+            acc_s_cols[kk] += part_s[ch, kk]
         if with_grad and repaired[ch]:
-            grad_cols += part_g[ch]
+            for kk in range(cols):
+                for t in range(grad_cols.shape[1]):
+                    grad_cols[kk, t] += part_g[ch, kk, t]
 
 
 @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
