@@ -80,8 +80,8 @@ def two_neurons(theta, d=100, seed=1):
 def test_fp32_nearly_parallel_and_opposite_pairs_in_fp64(theta, monkeypatch):
     b = two_neurons(theta)
     scale = 1.1 * 1.3 * 1.3
-    double = mf.get_backend("numba")
-    single = mf.get_backend("numba", dtype="float32")
+    double = mf.get_backend("numba", strategy="blas")
+    single = mf.get_backend("numba", dtype="float32", strategy="blas")   # two sources would take the fused fp64 loop
     coef = np.array([-1.1])
     for points, sources in ((b[:1], b[1:]), (b, b)):
         c = coef if len(sources) == 1 else np.array([0.7, -1.1])
@@ -103,6 +103,17 @@ def test_fp32_flow_follows_the_fp64_flow():
     single = mf.simulate(problem, mu0, t_max=2.0, dt=0.1, backend="numba", backend_options={"dtype": "float32"})
     np.testing.assert_allclose(single.final.state(), double.final.state(), rtol=0, atol=1e-5)
     np.testing.assert_allclose(single.risk, double.risk, rtol=1e-5)
+
+
+def test_few_sources_take_the_fused_loop_in_fp64():
+    """A teacher's handful of neurons: the fused fp64 loop whatever the dtype, equal to the BLAS tiles' field."""
+    rng = np.random.default_rng(5)
+    b, teacher = rng.standard_normal((300, 50)), rng.standard_normal((3, 50))
+    coef = np.array([1.0, -0.5, 0.25])
+    ref_value, ref_grad = mf.get_backend("numpy").field(b, teacher, coef, 1.0)
+    for options in ({}, {"dtype": "float32"}):
+        value, grad = mf.get_backend("numba", **options).field(b, teacher, coef, 1.0)
+        assert relative(value, ref_value) < 1e-13 and relative(grad, ref_grad) < 1e-13
 
 
 def test_fp32_refused_when_the_caller_asks_for_more_accuracy():

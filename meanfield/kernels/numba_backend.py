@@ -503,6 +503,10 @@ class NumbaBackend(NumpyBackend):
         "auto" picks "fused" for d < ``blas_min_d`` and "blas" otherwise.
     blas_min_d : int
         Crossover dimension (measured by benchmarks/velocity.py on a 2-core AVX-512 machine).
+    blas_min_sources : int
+        Fewer sources than this (a teacher's neurons) always take the fused loop (in fp64, whatever ``dtype``): one
+        parallel pass instead of three BLAS calls and a parallel launch per row block, which cost ~20 ms at
+        m = 4096, d = 100 inside a flow (threads woken for each small call).
     tile, panel : int
         Rows and columns of the BLAS strategy's tiles (memory ~ 8 tile × panel bytes); a self-interaction forms the
         diagonal tile-square of each row block and then panels of the columns after it.
@@ -532,7 +536,8 @@ class NumbaBackend(NumpyBackend):
 
     name = "numba"
 
-    def __init__(self, strategy: str = "auto", blas_min_d: int = 16, tile: int = 512, panel: int = 512,
+    def __init__(self, strategy: str = "auto", blas_min_d: int = 16, blas_min_sources: int = 32, tile: int = 512,
+                 panel: int = 512,
                  row_block: int = 32, col_block: int = 512, threads: int | None = None, series_rows: int = 8,
                  series_cols: int = 128, dtype: str = "float64", rtol: float | None = None, profile: bool = False):
         if strategy not in ("auto", "fused", "blas"):
@@ -540,6 +545,7 @@ class NumbaBackend(NumpyBackend):
         check_precision(dtype, rtol)
         super().__init__()
         self.strategy, self.blas_min_d, self.tile, self.panel = strategy, int(blas_min_d), int(tile), int(panel)
+        self.blas_min_sources = int(blas_min_sources)
         self.row_block, self.col_block = int(row_block), int(col_block)
         self.series_rows, self.series_cols = int(series_rows), int(series_cols)
         self.dtype = np.dtype(dtype)
@@ -565,8 +571,10 @@ class NumbaBackend(NumpyBackend):
         u_p, n_p = self.unit_rows(points)
         u_s, n_s = (u_p, n_p) if same else self.unit_rows(sources)
         cn = coef * n_s
-        strategy = self.strategy if self.strategy != "auto" else ("fused" if d < self.blas_min_d else "blas")
-        if strategy == "fused" and self.dtype == np.float64:
+        k = sources.shape[0]
+        few = k < self.blas_min_sources   # a teacher's neurons: one fused pass instead of BLAS calls per row block
+        strategy = self.strategy if self.strategy != "auto" else ("fused" if d < self.blas_min_d or few else "blas")
+        if strategy == "fused" and (self.dtype == np.float64 or few):
             value = np.empty(n)
             gradient = np.empty((n, d)) if grad else np.empty((0, d))
             _fused_field(u_p, n_p, np.ascontiguousarray(u_s.T), np.ascontiguousarray(sources.T), coef, cn,
