@@ -79,15 +79,20 @@ def time_velocity(label: str, options: dict, m: int, d: int, activation="relu") 
     return best_time(run, min_total=0.0 if slow else 0.5, max_repeats=1 if slow else 5)
 
 
-def fp32_error(m: int, d: int) -> float:
-    """Largest deviation of the numba fp32 field from the numpy fp64 one at the benchmark's measure, relative to the
-    field's largest entry (value and gradient)."""
-    _, mu = make_problem(m, d)
-    b, coef = mu.b, mu.weights * mu.a
-    value, gradient = mf.get_backend("numba", dtype="float32").field(b, b, coef, 1.0)
+def deviation_from_numpy(field, b, coef) -> float:
+    """Largest deviation of ``field(b, coef) -> (value, gradient)`` (the self-field of the neurons b) from the numpy
+    field, relative to the field's largest entry (value and gradient)."""
+    value, gradient = field(b, coef)
     ref_value, ref_gradient = mf.get_backend("numpy").field(b, b, coef, 1.0)
     return float(max(np.abs(value - ref_value).max() / np.abs(ref_value).max(),
                      np.abs(gradient - ref_gradient).max() / np.abs(ref_gradient).max()))
+
+
+def fp32_error(m: int, d: int) -> float:
+    """The numba fp32 field's deviation from the numpy fp64 one at the benchmark's measure."""
+    _, mu = make_problem(m, d)
+    single = mf.get_backend("numba", dtype="float32")
+    return deviation_from_numpy(lambda b, coef: single.field(b, b, coef, 1.0), mu.b, mu.weights * mu.a)
 
 
 def keops_available() -> bool:
@@ -139,14 +144,8 @@ def time_keops(m: int, d: int, device: str = "cpu") -> tuple[float, float]:
         field(b * (1.0 + 1e-12 * calls[0]), coef)
 
     seconds = best_time(run, min_total=0.0 if m >= 16384 else 0.5, max_repeats=1 if m >= 16384 else 5)
-    if m <= 4096:
-        value, gradient = field(b, coef)
-        ref_value, ref_gradient = mf.get_backend("numpy").field(b, b, coef, 1.0)
-        error = max(np.abs(value - ref_value).max() / np.abs(ref_value).max(),
-                    np.abs(gradient - ref_gradient).max() / np.abs(ref_gradient).max())
-    else:
-        error = float("nan")
-    return seconds, float(error)
+    error = deviation_from_numpy(field, b, coef) if m <= 4096 else float("nan")
+    return seconds, error
 
 
 def _rss_kib(field: str) -> int:

@@ -147,6 +147,13 @@ def _fused_field(u_p, n_p, u_s_t, src_t, coef, cn, value, grad, with_grad, row_b
 
 
 @njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+def _far(pt, near, pi):
+    """Whether π − θ lies farther than ``near`` from 0 and π (the pair stays in the vectorised pass); one test for the
+    pass and for the repair's scan. Bitwise, so that fp32 loops over it vectorise."""
+    return (pt > near) & (pt < pi - near)
+
+
+@njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
 def _exact_terms(u_row, u_col):
     """:func:`_pair_terms` of two fp64 unit rows, their cosine summed in fp64: the repair of a nearly parallel or
     opposite pair in an fp32 tile, where θ from the fp32 cosine would be off by ~6e-8 / sin θ."""
@@ -174,17 +181,17 @@ def _weights_in_place(c_tile, cn, acc_v, acc_s, k, near, u_rows, u_cols, cn_exac
         flagged = zero
         for kk in range(cols):
             pt, s, j = _pair_terms(row[kk], k)
-            far = (pt > near) & (pt < pi - near)   # bitwise, and a float counter: fp32 loops vectorise
+            far = _far(pt, near, pi)
             w = cn[kk] if far else zero
             v += w * j
             s_acc += w * s
-            flagged += zero if far else one
+            flagged += zero if far else one   # a float counter: an int one keeps fp32 loops scalar
             row[kk] = pt
         acc_v[r] += v
         acc_s[r] += s_acc
         if flagged > zero:
             for kk in range(cols):
-                if not (row[kk] > near and row[kk] < pi - near):
+                if not _far(row[kk], near, pi):
                     pt, s, j = _exact_terms(u_rows[r], u_cols[kk])
                     acc_v[r] += cn_exact[kk] * j
                     acc_s[r] += cn_exact[kk] * s
@@ -226,7 +233,7 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
             flagged = zero
             for kk in range(cols):
                 pt, s, j = _pair_terms(row[kk], k)
-                far = (pt > near) & (pt < pi - near)   # bitwise, and a float counter: fp32 loops vectorise
+                far = _far(pt, near, pi)
                 j = j if far else zero
                 s = s if far else zero
                 v += cn_cols[kk] * j
@@ -242,7 +249,7 @@ def _weights_in_place_symmetric(c_tile, cn_rows, cn_cols, acc_v_rows, acc_s_rows
                     part_g[ch] = 0.0   # inside the prange: a plain loop
                 repaired[ch] += 1
                 for kk in range(cols):
-                    if not (row[kk] > near and row[kk] < pi - near):
+                    if not _far(row[kk], near, pi):
                         pt, s, j = _exact_terms(u_rows[r], u_cols[kk])
                         acc_v_rows[r] += cn_cols_exact[kk] * j
                         acc_s_rows[r] += cn_cols_exact[kk] * s
