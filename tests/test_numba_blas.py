@@ -122,3 +122,5 @@ def test_fp32_refused_when_the_caller_asks_for_more_accuracy():
     with pytest.raises(ValueError, match="dtype must be 'float64' or 'float32', got 'float16'"):
         mf.get_backend("numba", dtype="float16")
     assert mf.get_backend("numba", dtype="float32", rtol=1e-5).dtype == np.float32
+    with pytest.raises(ValueError, match="panel must be >= 1, got 0"):
+        mf.get_backend("numba", panel=0)

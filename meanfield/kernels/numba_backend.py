@@ -25,6 +25,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .._validation import check_positive_int
 from ..activations import RELU, ReLUFamily, as_activation
 from ..bivariate import GAUSS_LEGENDRE
 from .base import check_precision, register_backend
@@ -551,7 +552,8 @@ class NumbaBackend(NumpyBackend):
             raise ValueError(f"strategy must be 'auto', 'fused' or 'blas', got {strategy!r}")
         check_precision(dtype, rtol)
         super().__init__()
-        self.strategy, self.blas_min_d, self.tile, self.panel = strategy, int(blas_min_d), int(tile), int(panel)
+        self.strategy, self.blas_min_d = strategy, int(blas_min_d)
+        self.tile, self.panel = check_positive_int(tile, "tile"), check_positive_int(panel, "panel")
         self.blas_min_sources = int(blas_min_sources)
         self.row_block, self.col_block = int(row_block), int(col_block)
         self.series_rows, self.series_cols = int(series_rows), int(series_cols)
