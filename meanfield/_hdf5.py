@@ -10,8 +10,11 @@ the first bytes of the file without reading anything else.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 import struct
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -86,3 +89,148 @@ def truncation(path) -> tuple[int, int] | None:
 def is_hdf5(path: Path) -> bool:
     with open(path, "rb") as handle:
         return handle.read(8) == SIGNATURE
+
+
+#: Offsets in a version-2/3 superblock written with 8-byte addresses (all this package writes): the file consistency
+#: flags, the end-of-file address, and the checksum over the 44 bytes before it.
+_FLAGS_AT, _EOF_AT, _SUPERBLOCK_CHECKED = 11, 28, 44
+
+
+def _superblock(head: bytes) -> bool:
+    return len(head) >= _SUPERBLOCK_CHECKED + 4 and head[:8] == SIGNATURE and head[8] in (2, 3) and head[9] == 8
+
+
+def stored_size(path) -> int | None:
+    """The file size its superblock records (base address + end-of-file address), or None for a superblock of another
+    kind."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if not _superblock(head):
+        return None
+    return struct.unpack_from("<Q", head, 12)[0] + struct.unpack_from("<Q", head, _EOF_AT)[0]
+
+
+def lookup3(data: bytes, initval: int = 0) -> int:
+    """Bob Jenkins' lookup3 ``hashlittle``, the checksum of HDF5's metadata (``H5_checksum_lookup3``).
+
+    Examples
+    --------
+    >>> hex(lookup3(b""))       # lookup3's published value for the empty key
+    '0xdeadbeef'
+    >>> hex(lookup3(b"Four score and seven years ago"))
+    '0x17770551'
+    """
+    mask = 0xFFFFFFFF
+
+    def rot(x, k):
+        return ((x << k) | (x >> (32 - k))) & mask
+
+    a = b = c = (0xDEADBEEF + len(data) + initval) & mask
+    if not data:
+        return c
+    padded = data + bytes(-len(data) % 12)
+    words = struct.unpack(f"<{len(padded) // 4}I", padded)
+    for i in range(0, len(words) - 3, 3):
+        a, b, c = (a + words[i]) & mask, (b + words[i + 1]) & mask, (c + words[i + 2]) & mask
+        a = ((a - c) & mask) ^ rot(c, 4); c = (c + b) & mask  # noqa: E702 - lookup3's mix, as published
+        b = ((b - a) & mask) ^ rot(a, 6); a = (a + c) & mask  # noqa: E702
+        c = ((c - b) & mask) ^ rot(b, 8); b = (b + a) & mask  # noqa: E702
+        a = ((a - c) & mask) ^ rot(c, 16); c = (c + b) & mask  # noqa: E702
+        b = ((b - a) & mask) ^ rot(a, 19); a = (a + c) & mask  # noqa: E702
+        c = ((c - b) & mask) ^ rot(b, 4); b = (b + a) & mask  # noqa: E702
+    a, b, c = (a + words[-3]) & mask, (b + words[-2]) & mask, (c + words[-1]) & mask
+    c = (c ^ b) - rot(b, 14) & mask
+    a = (a ^ c) - rot(c, 11) & mask
+    b = (b ^ a) - rot(a, 25) & mask
+    c = (c ^ b) - rot(b, 16) & mask
+    a = (a ^ c) - rot(c, 4) & mask
+    b = (b ^ a) - rot(a, 14) & mask
+    return (c ^ b) - rot(b, 24) & mask
+
+
+def write_flags(path) -> int | None:
+    """The file consistency flags of the superblock (bit 0: open for writing, bit 2: open for SWMR writing; 0 once
+    the writer closed it), or None for a superblock of another kind."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    return head[_FLAGS_AT] if _superblock(head) else None
+
+
+def clear_write_flags(path) -> bool:
+    """Clear the open-for-writing flags that a writer which died left in the superblock (what ``h5clear -s`` does):
+    one byte and the superblock's checksum are rewritten. Only for a file no process writes. Returns False (and
+    changes nothing) when the superblock is not one this package writes or its checksum does not match."""
+    with open(path, "r+b") as handle:
+        head = bytearray(handle.read(_SUPERBLOCK_CHECKED + 4))
+        if not _superblock(head) or struct.unpack_from("<I", head, _SUPERBLOCK_CHECKED)[0] != lookup3(
+                bytes(head[:_SUPERBLOCK_CHECKED])):
+            return False
+        head[_FLAGS_AT] = 0
+        struct.pack_into("<I", head, _SUPERBLOCK_CHECKED, lookup3(bytes(head[:_SUPERBLOCK_CHECKED])))
+        handle.seek(0)
+        handle.write(head)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return True
+
+
+def refresh_object(obj) -> None:
+    """Re-read an object's header (its attributes) from disk in an SWMR reader (``H5Orefresh``; h5py wraps it for
+    datasets only). A no-op where libhdf5 cannot be found."""
+    lib = _libhdf5()
+    if lib is not None:
+        lib.H5Orefresh.argtypes = [ctypes.c_int64]
+        if lib.H5Orefresh(obj.id.id) < 0:
+            raise OSError(f"cannot refresh {obj.name} of {obj.file.filename}")
+
+
+@contextlib.contextmanager
+def new_file(path) -> Iterator[h5py.File]:
+    """``with new_file(path) as f``: a new HDF5 file (``libver="latest"``) that appears at ``path`` complete or not
+    at all. It is written without a name (``O_TMPFILE``, through h5py's file-object driver), so a process killed
+    meanwhile leaves nothing behind, and linked in place of ``path`` only when the block ends without an error.
+    Where the filesystem cannot hold unnamed files, it is written to ``<path>.tmp``, removed on any error.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.h5")
+    >>> with new_file(p) as f:
+    ...     f["x"] = [1, 2]
+    >>> sorted(os.listdir(os.path.dirname(p)))
+    ['x.h5']
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_RDWR, 0o666)
+    except (OSError, AttributeError):  # not Linux, or a filesystem without unnamed files
+        fd = None
+    if fd is None:
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            with h5py.File(tmp, "w", libver="latest") as f:
+                yield f
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return
+    with os.fdopen(fd, "w+b") as handle:
+        with h5py.File(handle, "w", libver="latest") as f:
+            yield f
+        handle.flush()
+        named = path.with_name(f".{path.name}.{os.getpid()}.new")  # a name for the instant before the rename
+        _link_descriptor(fd, named)
+        try:
+            os.replace(named, path)
+        finally:
+            named.unlink(missing_ok=True)
+
+
+def _link_descriptor(fd: int, name: Path) -> None:
+    """Give the unnamed file open as ``fd`` the name ``name``: ``linkat`` of its ``/proc/self/fd`` entry, followed
+    (what open(2) documents for ``O_TMPFILE``; ``os.link`` does not follow it on Linux)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, at_symlink_follow = -100, 0x400
+    if libc.linkat(at_fdcwd, f"/proc/self/fd/{fd}".encode(), at_fdcwd, os.fsencode(name), at_symlink_follow) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(name))

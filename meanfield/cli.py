@@ -189,9 +189,14 @@ def main(argv=None) -> int:
     file: ...
     0
     """
+    from ._room import TrajectoryWriteError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except TrajectoryWriteError as err:  # a full disk or quota: the file keeps what was saved before
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as err:  # a sweep, or a run interrupted before its loop started
         print(str(err) or "interrupted", file=sys.stderr)
         return 143 if "SIGTERM" in str(err) else 130

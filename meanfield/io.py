@@ -35,17 +35,29 @@ behind) and atomically replaces the old one.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from . import checkpoint as ckpt_format
-from ._hdf5 import is_hdf5, open_swmr_read, truncation
+from ._hdf5 import (
+    clear_write_flags,
+    is_hdf5,
+    new_file,
+    open_swmr_read,
+    refresh_object,
+    stored_size,
+    truncation,
+    write_flags,
+)
+from ._room import DiskFullError, Room, TrajectoryWriteError, metadata_allowance
 from ._signals import deferred_interrupts
 from .checkpoint import Checkpoint
 from .measure import ParticleMeasure, measure_type
@@ -53,10 +65,17 @@ from .status import Status
 from .trajectory import MemoryRecorder, Trajectory
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "FileTrajectory", "recover", "file_status", "recorder_for",
-           "TrajectoryFileError", "FileBusyError"]
+           "TrajectoryFileError", "FileBusyError", "TrajectoryWriteError", "DiskFullError"]
 
 FORMAT_NAME = "meanfield-trajectory"
 FORMAT_VERSION = 2
+
+#: Bytes per chunk of the time series and of the small observables (a scalar's chunk holds 64 saves). Every chunk is
+#: allocated when its first row is written, so the file's bytes follow the order of the saves, and a cut copy keeps
+#: every save that was complete at the cut; what comes before the first save's particles (object headers, and one
+#: chunk of each such dataset) is the part of a file that a cut anywhere inside loses whole
+#: (``benchmarks/truncation.py`` measures the trade-off of this size).
+SERIES_CHUNK_BYTES = 512
 
 
 class TrajectoryFileError(ValueError):
@@ -105,9 +124,11 @@ def _check_replaceable(path: Path) -> None:
         what = "is not an HDF5 file"
     else:
         try:
-            with open_swmr_read(path) as f:
+            with _SharedRead(path, allow_truncated=True) as f:
                 if f.attrs.get("format") != FORMAT_NAME:
                     what = "is an HDF5 file but not a meanfield trajectory"
+        except TrajectoryFileError:
+            what = "is an HDF5 file but not a meanfield trajectory"
         except (OSError, RuntimeError) as err:
             what = f"is an HDF5 file that cannot be opened ({err})"
     if what is not None:
@@ -119,6 +140,10 @@ def _lock_path(path) -> Path:
     return Path(str(path) + ".lock")
 
 
+#: The writer locks this process holds (lock paths).
+_HELD: set[Path] = set()
+
+
 def _acquire_lock(path):
     handle = open(_lock_path(path), "a+")  # noqa: SIM115 - held for the writer's lifetime
     try:
@@ -127,6 +152,7 @@ def _acquire_lock(path):
         handle.close()
         raise FileBusyError(f"{path} is being written by another process (lock {_lock_path(path)} is held); "
                             "wait for it to finish or stop it first") from None
+    _HELD.add(_lock_path(path).resolve())
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
@@ -135,6 +161,7 @@ def _acquire_lock(path):
 
 
 def _release_lock(handle, path) -> None:
+    _HELD.discard(_lock_path(path).resolve())
     fcntl.flock(handle, fcntl.LOCK_UN)
     handle.close()
     try:
@@ -165,12 +192,12 @@ _READERS: dict[Path, list] = {}
 class _SharedRead:
     """``with _SharedRead(path) as f``: the process's shared read handle of a trajectory file."""
 
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, path, allow_truncated: bool = False):
+        self.path, self.allow_truncated = path, allow_truncated
 
     def __enter__(self) -> h5py.File:
         self.key = _reader_key(self.path)
-        return _acquire_read(self.path)
+        return _acquire_read(self.path, self.allow_truncated)
 
     def __exit__(self, *exc):
         _release_read(self.key)
@@ -184,13 +211,13 @@ def _reader_key(path) -> tuple:
         return path, None
 
 
-def _acquire_read(path) -> h5py.File:
+def _acquire_read(path, allow_truncated: bool = False) -> h5py.File:
     key = _reader_key(path)
     entry = _READERS.get(key)
     if entry is not None and entry[0].id.valid:
         entry[1] += 1
         return entry[0]
-    f = _open_read(path)
+    f = _open_read(path, allow_truncated)
     _READERS[key] = [f, 1]
     return f
 
@@ -214,20 +241,21 @@ def _open_read(path, allow_truncated: bool = False) -> h5py.File:
     if not path.exists():
         raise FileNotFoundError(f"no such trajectory file: {path}")
     try:
-        f = open_swmr_read(path)
+        f = _open_handle(path)
     except OSError as err:
         raise TrajectoryFileError(f"{path} cannot be opened as HDF5 (not an HDF5 file, or corrupt or truncated): "
                                   f"{err}") from None
+    cut = None if is_locked(path) else truncation(path)
     try:
         _check_format(f, path)
-    except TrajectoryFileError:
+    except (TrajectoryFileError, OSError, RuntimeError, KeyError, ValueError) as err:
         f.close()
-        raise
-    except (OSError, RuntimeError, KeyError, ValueError) as err:
-        f.close()
-        raise TrajectoryFileError(f"{path} is corrupt or truncated: {err}") from None
-    cut = None if allow_truncated or is_locked(path) else truncation(path)
-    if cut is not None:
+        if isinstance(err, TrajectoryFileError) and cut is None:
+            raise
+        lost = f" ({cut[0]} of its {cut[1]} bytes are on disk)" if cut is not None else ""
+        raise TrajectoryFileError(f"{path} is corrupt or truncated{lost}: {err}; not even its description "
+                                  "can be read") from None
+    if cut is not None and not allow_truncated:
         try:
             total = _series_length(f)
             intact = f"its first {_intact_prefix(f, total)} of {total} snapshots are intact"
@@ -238,6 +266,31 @@ def _open_read(path, allow_truncated: bool = False) -> h5py.File:
         raise TrajectoryFileError(f"{path} is corrupt or truncated ({cut[0]} of its {cut[1]} bytes are on disk): "
                                   f"{intact}; `meanfield recover {path}` keeps them in a new file")
     return f
+
+
+def _written_elsewhere(path) -> bool:
+    """Whether another process holds the writer lock of ``path`` (a writer of this process is not in the way)."""
+    return is_locked(path) and _lock_path(path).resolve() not in _HELD
+
+
+def _open_handle(path: Path) -> h5py.File:
+    """Open an HDF5 file read-only: as plain h5py does (``h5py.File(path, "r")``, which then shares it within the
+    process) when no process writes it and its writer closed it; otherwise in SWMR mode, whose reader skips the
+    end-of-file check and follows a live writer.
+
+    A superblock still marked open for (non-SWMR) writing by a writer that died, which no reader would open, has the
+    mark cleared first, as ``h5clear -s`` does, when no other process holds the file's writer lock; a file killed
+    in SWMR mode opens as it is."""
+    flags = write_flags(path)
+    if flags is not None and flags & 1 and not flags & 4 and not _written_elsewhere(path):
+        try:
+            clear_write_flags(path)
+        except OSError:
+            pass  # read-only storage: the open below says what is wrong
+        flags = write_flags(path)
+    if flags == 0 and not is_locked(path) and truncation(path) is None:
+        return h5py.File(path, "r")
+    return open_swmr_read(path)
 
 
 def _check_format(f: h5py.File, path: Path) -> None:
@@ -381,13 +434,26 @@ class FileTrajectory(Trajectory):
         return self._file_path
 
     def refresh(self) -> FileTrajectory:
-        """Re-read the file: snapshots a running writer has added since, its status and final state."""
-        return _fill_from_file(self, self._handle)
+        """Re-read the file: snapshots a running writer has added since, its status and final state.
+
+        While a writer is live, libhdf5 sometimes fails to refresh a dataset that the writer is extending at that
+        moment ("invalid dataset size"); such a read is retried (up to 20 times, 10 ms apart) before it raises."""
+        for attempt in range(_REFRESH_ATTEMPTS):
+            try:
+                return _fill_from_file(self, self._handle)
+            except (OSError, RuntimeError):
+                if attempt == _REFRESH_ATTEMPTS - 1 or not is_locked(self.path):
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._handle is not None:
             _release_read(self._key)
             self._handle = None
+
+
+_REFRESH_ATTEMPTS = 20
 
 
 def _fill_from_file(traj: Trajectory, f: h5py.File) -> Trajectory:
@@ -397,8 +463,10 @@ def _fill_from_file(traj: Trajectory, f: h5py.File) -> Trajectory:
     if "observables" in f:
         names += [f"observables/{k}" for k in f["observables"]]
     ds = {name: _dataset(f, name) for name in names}
-    for d in ds.values():
-        d.refresh()
+    if f.swmr_mode:
+        refresh_object(f["/"])  # the status and run information the writer records when it closes
+        for d in ds.values():
+            d.refresh()
     n = _series_length(f)
     weights = f["particles/weights"][:]
     ckpt = ckpt_format.latest_intact(f)
@@ -417,8 +485,10 @@ def _fill_from_file(traj: Trajectory, f: h5py.File) -> Trajectory:
     traj.final = particle_type.from_arrays(ckpt.arrays, weights) if particles else None
     if ckpt is None and recovered and traj.a is not None and n:  # recovered without a checkpoint: last snapshot
         traj.final = traj.measure(n - 1)
-    status = _close_attr(f, "status", "unknown")
-    traj.status = Status.INTERRUPTED.value if status == Status.RUNNING and not is_locked(traj.path) else status
+    live = is_locked(traj.path)
+    # A live writer may be rewriting the attribute while it is read: it is still running.
+    status = _close_attr(f, "status", Status.RUNNING.value if live else "unknown")
+    traj.status = Status.INTERRUPTED.value if status == Status.RUNNING and not live else status
     traj.info = json.loads(_close_attr(f, "info", "{}"))
     traj.file_attributes = {k: f.attrs[k] for k in ("format", "format_version", "package_version", "created")
                             if k in f.attrs}
@@ -456,10 +526,13 @@ class TrajectoryWriter:
     seed : int, optional
     overwrite : bool
         Replace an existing file (otherwise an existing file is an error and is left untouched).
+    series_chunk_bytes : int
+        Chunk size in bytes of the time series and small observables (:data:`SERIES_CHUNK_BYTES`).
     """
 
     def __init__(self, path, kind: str, config: dict, problem_spec: dict, problem_arrays: dict, weights,
-                 seed: int | None = None, overwrite: bool = False, _resumed: bool = False):
+                 seed: int | None = None, overwrite: bool = False, _resumed: bool = False,
+                 series_chunk_bytes: int | None = None):
         self.path = Path(path)
         if not _resumed and self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists; pass overwrite=True (--overwrite) to replace it or "
@@ -471,15 +544,19 @@ class TrajectoryWriter:
         self.kind, self.config, self.seed = kind, config, seed
         self.problem_spec, self.problem_arrays = problem_spec, problem_arrays
         self.weights = np.asarray(weights, dtype=np.float64)
+        self.series_chunk_bytes = SERIES_CHUNK_BYTES if series_chunk_bytes is None else int(series_chunk_bytes)
         self._file: h5py.File | None = None
+        self._room: Room | None = None
+        self._failure: str | None = None  # why a write failed (then nothing more is written)
         self.n_saved = 0
         self._latest: Checkpoint | None = None  # the last checkpoint written (the next one's backup)
 
     # -- creating ----------------------------------------------------------------------------------------------
-    def _create(self, observables: dict, particles: tuple[int, int] | None, template: Checkpoint | None, tmp: Path):
-        """A new file ``tmp`` with every dataset: the observables' shapes from ``observables``, particle snapshots
-        of shape (m, d) = ``particles`` (None: none kept), checkpoint slots shaped like ``template`` (None: none)."""
-        f = h5py.File(tmp, "w", libver="latest")
+    def _populate(self, f: h5py.File, observables: dict, particles: tuple[int, int] | None,
+                  template: Checkpoint | None) -> None:
+        """Create every dataset in the new file ``f``: the observables' shapes from ``observables``, particle
+        snapshots of shape (m, d) = ``particles`` (None: none kept), checkpoint slots shaped like ``template``
+        (None: none)."""
         f.attrs.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, package_version=_package_version(),
                        kind=self.kind, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                        status=Status.RUNNING.value, seed=-1 if self.seed is None else int(self.seed),
@@ -489,14 +566,15 @@ class TrajectoryWriter:
         tgt = prob.create_group("target")
         for name, arr in self.problem_arrays.items():
             tgt.create_dataset(name, data=np.asarray(arr))
+        rows = max(1, self.series_chunk_bytes // 8)
         for name in ("time", "risk"):
-            f.create_dataset(f"series/{name}", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+            f.create_dataset(f"series/{name}", shape=(0,), maxshape=(None,), dtype="f8", chunks=(rows,))
         for name, value in observables.items():
             value = np.asarray(value, dtype=np.float64)
             if value.size >= 64:  # arrays (e.g. weight matrices): one compressed snapshot per chunk, like particles
                 opts = {"chunks": (1,) + value.shape, "compression": "gzip", "compression_opts": 1, "shuffle": True}
             else:
-                opts = {"chunks": (int(max(1, min(1024, 2**12 // max(1, value.size)))),) + value.shape}
+                opts = {"chunks": (max(1, self.series_chunk_bytes // (8 * max(1, value.size))),) + value.shape}
             f.create_dataset(f"observables/{name}", shape=(0,) + value.shape, maxshape=(None,) + value.shape,
                              dtype="f8", **opts)
         f.create_dataset("particles/weights", data=self.weights)
@@ -510,16 +588,15 @@ class TrajectoryWriter:
                              **opts)
         if template is not None:
             ckpt_format.create_slots(f, template)
-        return f
 
     def start(self, observables: dict, particles: tuple[int, int] | None, template: Checkpoint):
         """Create the file's datasets (shapes from the first save) and switch to SWMR."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            self._create(observables, particles, template, tmp).close()
-            os.replace(tmp, self.path)  # an existing file is replaced only now, when the new one is complete
-        finally:
-            tmp.unlink(missing_ok=True)
+            with new_file(self.path) as f:  # an existing file is replaced only when the new one is complete
+                self._populate(f, observables, particles, template)
+        except OSError as err:
+            raise TrajectoryWriteError(err.errno, f"{self.path}: creating the file failed ({err}); nothing was "
+                                       "written") from None
         self._open_append()
 
     @property
@@ -528,25 +605,49 @@ class TrajectoryWriter:
         return self._file is not None
 
     def _open_append(self):
-        self._file = h5py.File(self.path, "r+", libver="latest")
+        # libhdf5's own file lock is off: readers hold it shared, and the writer's exclusivity is the fcntl lock
+        # on <path>.lock; the writer stays in SWMR mode until it closes, so readers never see a non-SWMR writer.
+        self._file = h5py.File(self.path, "r+", libver="latest", locking=False)
         self._file.swmr_mode = True
+        self._room = Room(self.path)
+        self._save_bytes = sum(int(1.01 * ds.dtype.itemsize * np.prod(ds.chunks)) + 64
+                               for ds in (self._file[name] for name in _snapshot_names(self._file)))
+
+    def _reserve(self) -> None:
+        """Room on disk for the next save, before any of it is written (:mod:`meanfield._room`)."""
+        if self._failure is not None:
+            raise TrajectoryWriteError(errno.EIO, self._failure)
+        used = self._file.id.get_filesize()
+        try:
+            self._room.reserve(used, self._save_bytes + metadata_allowance(used))
+        except DiskFullError as err:
+            self._failure = (f"{self.path}: {err}; the run stopped before writing save {self.n_saved}, the file "
+                             f"keeps the {self.n_saved} before; free some space, then resume it")
+            raise DiskFullError(err.errno, self._failure) from None
+
+    def _write_failed(self, err: Exception) -> TrajectoryWriteError:
+        """Record a write that failed although its room was reserved (nothing more is written to the file)."""
+        self._failure = (f"{self.path}: writing save {self.n_saved} failed ({err}); the file keeps the saves "
+                         "before it")
+        return TrajectoryWriteError(errno.EIO, self._failure)
 
     # -- writing -----------------------------------------------------------------------------------------------
     def append(self, t: float, risk: float, mu: ParticleMeasure | None, observables: dict) -> None:
-        """Append one snapshot (the checkpoint is written separately, then everything is flushed)."""
+        """Append one snapshot (the checkpoint is written separately, then everything is flushed).
+
+        Raises :class:`DiskFullError` before writing anything when the save does not fit on disk."""
+        self._reserve()
         f, i = self._file, self.n_saved
-        for name, value in (("series/time", t), ("series/risk", risk)):
-            f[name].resize(i + 1, axis=0)
-            f[name][i] = value
-        for name, value in observables.items():
-            ds = f[f"observables/{name}"]
-            ds.resize(i + 1, axis=0)
-            ds[i] = value
+        rows = [("series/time", t), ("series/risk", risk)]
+        rows += [(f"observables/{name}", value) for name, value in observables.items()]
         if mu is not None and "particles/a" in f:
-            f["particles/a"].resize(i + 1, axis=0)
-            f["particles/a"][i] = mu.a
-            f["particles/b"].resize(i + 1, axis=0)
-            f["particles/b"][i] = mu.coordinates()
+            rows += [("particles/a", mu.a), ("particles/b", mu.coordinates())]
+        try:
+            for name, value in rows:
+                f[name].resize(i + 1, axis=0)
+                f[name][i] = value
+        except (OSError, RuntimeError) as err:
+            raise self._write_failed(err) from None
         self.n_saved = i + 1
 
     def checkpoint(self, ckpt: Checkpoint) -> None:
@@ -557,24 +658,45 @@ class TrajectoryWriter:
         process killed at any point leaves at least one of the two intact (each carries its checksum)."""
         ckpt = ckpt.with_saved(self.n_saved)
         with deferred_interrupts():
-            if self._latest is not None:
-                ckpt_format.write(self._file, "checkpoint/previous", self._latest)
+            try:
+                if self._latest is not None:
+                    ckpt_format.write(self._file, "checkpoint/previous", self._latest)
+                    self._file.flush()
+                ckpt_format.write(self._file, "checkpoint", ckpt)
                 self._file.flush()
-            ckpt_format.write(self._file, "checkpoint", ckpt)
-            self._file.flush()
+            except (OSError, RuntimeError) as err:
+                raise self._write_failed(err) from None
         self._latest = ckpt
+        self._room.release(self._file.id.get_filesize())
 
     def close(self, status: str, info: dict | None = None) -> None:
-        """Finish the file: leave SWMR mode and record the final status and run information."""
+        """Finish the file: record the final status and run information (still in SWMR mode, so that readers
+        following the file are never in the way) and close it. After a failed write, ``info["error"]`` says why."""
+        failure = None
         if self._file is not None:
-            self._file.close()
-            with h5py.File(self.path, "r+") as f:
-                f.attrs["status"] = Status(status).value
-                f.attrs["info"] = json.dumps(info or {}, default=_json_default)
-            self._file = None
+            info = dict(info or {})
+            if self._failure is not None:
+                info.setdefault("error", self._failure)
+            f, self._file = self._file, None
+            try:
+                # in place (a reader following the file sees the old value or the new one, never no attribute)
+                f.attrs.modify("info", json.dumps(info, default=_json_default))
+                f.attrs.modify("status", Status(status).value)
+            except (OSError, RuntimeError) as err:
+                failure = err
+            finally:
+                try:
+                    f.close()
+                    size = stored_size(self.path)
+                except (OSError, RuntimeError) as err:
+                    failure, size = failure or err, None
+                self._room.close(size)
         if self._lock is not None:
             _release_lock(self._lock, self.path)
             self._lock = None
+        if failure is not None and self._failure is None:
+            raise TrajectoryWriteError(errno.EIO, f"{self.path}: closing the file failed ({failure}); its saves are "
+                                       "kept, its status reads as interrupted") from None
 
     def __del__(self):
         if getattr(self, "_lock", None) is not None:
@@ -589,7 +711,8 @@ class TrajectoryWriter:
         """A writer (no lock, no open file yet) for the run stored in ``f``: its kind, configuration, seed, problem
         and masses (what resume and recovery write into a fresh file)."""
         writer = cls.__new__(cls)
-        writer.path, writer._lock, writer._file = path, None, None
+        writer.path, writer._lock, writer._file, writer._room, writer._failure = path, None, None, None, None
+        writer.series_chunk_bytes = SERIES_CHUNK_BYTES
         writer.kind, writer.config = str(f.attrs["kind"]), json.loads(f.attrs["config"])
         writer.seed = int(f.attrs["seed"]) if int(f.attrs["seed"]) >= 0 else None
         writer.problem_spec = json.loads(f["problem"].attrs["spec"])
@@ -608,12 +731,11 @@ class TrajectoryWriter:
         compared), and, when given, ``kind``, every target array in ``problem_arrays`` (compared by checksum with
         ``/problem/target``) and the particle masses ``weights`` must equal the file's. Anything else is refused with
         one line naming every difference. The snapshots up to the checkpoint are copied to a fresh file that
-        replaces the old one (this also clears the open-for-write flag a crash leaves behind); the temporary file
-        is removed whatever happens.
+        replaces the old one when complete (this also clears the open-for-write flag a crash leaves behind); the
+        copy has no name until then, so a process killed meanwhile leaves the old file as it was and nothing else.
         """
         path = Path(path)
         lock = _acquire_lock(path)
-        tmp = path.with_name(path.name + ".tmp")
         try:
             with _SharedRead(path) as f:
                 stored = json.loads(f.attrs["config"])
@@ -640,13 +762,11 @@ class TrajectoryWriter:
                 if n != ckpt.n_saved:
                     raise TrajectoryFileError(f"cannot resume {path}: its checkpoint refers to snapshot "
                                               f"{ckpt.n_saved} but only {n} are stored; the file is corrupt")
-                _copy_prefix(f, writer, n, ckpt, tmp)
-            os.replace(tmp, path)
+                _copy_prefix(f, writer, n, ckpt, path)
             writer.n_saved, writer._latest = n, ckpt
             writer._open_append()
         except BaseException:
             _release_lock(lock, path)
-            tmp.unlink(missing_ok=True)
             raise
         return writer, ckpt
 
@@ -657,24 +777,37 @@ def _snapshot_names(f: h5py.File) -> list[str]:
 
 
 def _intact_prefix(f: h5py.File, n: int) -> int:
-    """How many of the first ``n`` snapshots can be read in every dataset (a truncated file loses chunks)."""
-    names = _snapshot_names(f)
-    for i in range(n):
+    """How many of the first ``n`` snapshots are intact in every dataset: each chunk that holds them lies wholly
+    within the bytes on disk and decodes. (libhdf5 reads the missing end of a cut file as zeros, so a chunk that is
+    only partly on disk would read back wrong without an error; its extent is checked first.)"""
+    size = os.path.getsize(f.filename)
+    return min((_intact_rows(_dataset(f, name), n, size) for name in _snapshot_names(f)), default=n)
+
+
+def _intact_rows(ds: h5py.Dataset, n: int, size: int) -> int:
+    """The number of leading rows (of the first ``n``) of a chunked dataset whose chunks are intact."""
+    rows = ds.chunks[0]
+    for start in range(0, n, rows):
         try:
-            for name in names:
-                f[name][i]
+            where = ds.id.get_chunk_info_by_coord((start,) + (0,) * (ds.ndim - 1))
+            if where.byte_offset is None or where.byte_offset + where.size > size:
+                return start
+            ds[start:min(n, start + rows)]
         except (OSError, RuntimeError, KeyError, ValueError):
-            return i
+            return start
     return n
 
 
-def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: Checkpoint | None, tmp: Path) -> None:
-    """Write the first ``n`` snapshots of ``f`` and the checkpoint ``ckpt`` (None: none) to ``tmp``, a fresh file
-    (of the current format version) created by ``writer``. Unreadable snapshots (a truncated or damaged file) raise a
-    one-line :class:`TrajectoryFileError` that says how many are intact and how to keep them."""
+def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: Checkpoint | None, out: Path,
+                 attrs: dict | None = None) -> None:
+    """Write the first ``n`` snapshots of ``f`` and the checkpoint ``ckpt`` (None: none) to ``out``, a fresh file
+    (of the current format version, root attributes ``attrs`` added) created by ``writer``, which replaces ``out``
+    only once complete. Unreadable snapshots (a truncated or damaged file) raise a one-line
+    :class:`TrajectoryFileError` that says how many are intact and how to keep them."""
     observables = {name: ds[0] for name, ds in f["observables"].items()} if "observables" in f else {}
     particles = (*f["particles/b"].shape[1:], *f["particles/a"].shape[2:]) if "particles/b" in f else None
-    with writer._create(observables, particles, ckpt, tmp) as new:
+    with new_file(out) as new:
+        writer._populate(new, observables, particles, ckpt)
         names = _snapshot_names(f)
         try:
             for i0 in range(0, n, 64):
@@ -693,16 +826,19 @@ def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: Checkpoin
             for slot in ckpt_format.SLOTS:
                 ckpt_format.write(new, slot, ckpt)
         new.attrs["created"] = f.attrs["created"]
+        new.attrs.update(attrs or {})
 
 
 def recover(path, out=None) -> Path:
     """Keep what is intact of a damaged trajectory file (truncated, or its writer killed mid-write) in a new file.
 
-    The new file ``out`` (default ``<stem>.recovered.h5`` beside ``path``; never an existing file) holds the longest
-    prefix of snapshots that reads back in every dataset. When an intact checkpoint (the latest or its backup)
-    belongs to that prefix, the prefix ends at it and the new file can be resumed bit-identically; otherwise it
-    only loads (status ``failed``; ``final`` is the last particle snapshot if particles were saved). ``path`` is
-    left as it is.
+    The new file ``out`` (default ``<stem>.recovered.h5`` beside ``path``; never an existing file) holds every
+    snapshot whose bytes are intact: the longest prefix whose chunks lie wholly within the file and decode, in every
+    dataset (snapshots are laid out in the order they were saved, so a file cut at byte c keeps every snapshot that
+    was complete when the file was c bytes long). When an intact checkpoint (the latest or its backup) belongs to
+    that prefix, it is kept too, and the new file resumes bit-identically from it (status ``interrupted``);
+    otherwise the new file only loads (status ``failed``; ``final`` is the last particle snapshot if particles were
+    saved). ``path`` is left as it is.
 
     Returns
     -------
@@ -728,7 +864,6 @@ def recover(path, out=None) -> Path:
     out = Path(out) if out is not None else path.with_name(path.stem + ".recovered.h5")
     if out.exists():
         raise FileExistsError(f"{out} exists; choose another output for the recovered run")
-    tmp = out.with_name(out.name + ".tmp")
     with _open_read(path, allow_truncated=True) as f:
         total = _series_length(f)
         intact = _intact_prefix(f, total)
@@ -737,17 +872,11 @@ def recover(path, out=None) -> Path:
         usable = [c for c in (ckpt_format.read(f, slot) for slot in ckpt_format.SLOTS)
                   if c is not None and c.consistent and c.n_saved <= intact]
         ckpt = max(usable, key=lambda c: c.n_saved) if usable else None
-        n = ckpt.n_saved if ckpt is not None else intact
+        n = intact
         writer = TrajectoryWriter._describing(f, path)
-        try:
-            _copy_prefix(f, writer, n, ckpt, tmp)
-            with h5py.File(tmp, "r+") as new:
-                new.attrs["status"] = (Status.INTERRUPTED if ckpt is not None else Status.FAILED).value
-                new.attrs["info"] = json.dumps({"recovered_from": str(path), "snapshots_kept": n,
-                                                "snapshots_lost": total - n})
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        status = Status.INTERRUPTED if ckpt is not None else Status.FAILED
+        info = {"recovered_from": str(path), "snapshots_kept": n, "snapshots_lost": total - n}
+        _copy_prefix(f, writer, n, ckpt, out, {"status": status.value, "info": json.dumps(info)})
     return out
 
 
