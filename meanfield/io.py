@@ -6,9 +6,10 @@ Layout of a file (format ``meanfield-trajectory``, version 2; readable with plai
                                   config (JSON), info (JSON, at the end of the run)
     /problem               attrs: spec (JSON: input law, target, activation)
     /problem/target/<name> the target's arrays (teacher c and U, subspace basis Q, ...)
-    /series/time           (T,)      resizable along time
+    /series/time           (T,)      resizable along time, chunks of 512 B (SERIES_CHUNK_BYTES: 64 saves)
     /series/risk           (T,)
-    /observables/<name>    (T, ...)  user observables, one row per save (arrays: one compressed row per chunk)
+    /observables/<name>    (T, ...)  user observables, one row per save (arrays of 64 values or more: one
+                                     compressed row per chunk; smaller ones: chunks of 512 B)
     /particles/weights     (m,)
     /particles/a           (T, m)    one snapshot per chunk, compressed (absent with SaveAt(particles=False))
     /particles/b           (T, m, d)  neurons b ([b | c] with biases; rings' [u | r] for a low-dimensional flow)
@@ -20,16 +21,22 @@ Layout of a file (format ``meanfield-trajectory``, version 2; readable with plai
 (:mod:`meanfield.checkpoint`; version-1 files, whose checkpoint was one state matrix and a meta vector, are read and
 resumed, and a resumed version-1 run is written in version 2.)
 
-Writing discipline: every dataset exists before the file switches to SWMR mode; each save appends one row to the
-series, then copies the current checkpoint to ``checkpoint/previous`` and flushes, then overwrites the checkpoint
-and flushes again, all with Ctrl-C deferred. Each checkpoint carries a ``checksum`` (CRC-32 of its arrays and
-clock), so after a process is killed while writing one, resuming takes the other, which is intact.
-A process killed at any moment leaves a file that opens
-(``h5py.File(path, "r", swmr=True)`` or :func:`load`) with every completed snapshot; readers use the shortest
-series length. A writer holds an exclusive ``fcntl`` lock on ``<path>.lock`` (released by the kernel even on
+Writing discipline: every dataset exists before the file switches to SWMR mode, and the writer stays in SWMR mode
+until it closes (the final status and run information are rewritten in place before the close), so readers
+following the file never stand in its way. Before each save, room for all of it is reserved on disk
+(:mod:`meanfield._room`): a full filesystem, quota or file-size limit stops the run with :class:`DiskFullError`
+before libhdf5 writes any of it, and the file is closed as ``failed`` with ``info["error"]`` saying why. Each save
+appends one row to the series, then copies the current checkpoint to ``checkpoint/previous`` and flushes, then
+overwrites the checkpoint and flushes again, all with Ctrl-C deferred. Each checkpoint carries a ``checksum`` (CRC-32
+of its arrays and clock), so after a process is killed while writing one, resuming takes the other, which is intact.
+A process killed at any moment leaves a file that opens (:func:`load`) with every completed snapshot; readers use the
+shortest series length. Chunks are allocated when their first row is written, so the bytes of a file follow the
+order of its saves, and a copy cut at byte c keeps (:func:`recover`) every save that was complete when the file was
+c bytes long. A writer holds an exclusive ``fcntl`` lock on ``<path>.lock`` (released by the kernel even on
 SIGKILL), so a second writer is refused and a dead writer is told apart from a live one. Resuming copies the
-snapshots up to the last checkpoint into a fresh file (clearing HDF5's open-for-write flag that a crash leaves
-behind) and atomically replaces the old one.
+snapshots up to the last checkpoint into a fresh file, written without a name and linked in place of the old one
+when complete (so SIGKILL during the copy leaves the old file and nothing else); a superblock still marked open for
+writing by a writer that died is cleared when a reader opens it, as ``h5clear -s`` would.
 """
 
 from __future__ import annotations
@@ -124,11 +131,14 @@ def _check_replaceable(path: Path) -> None:
         what = "is not an HDF5 file"
     else:
         try:
-            with _SharedRead(path, allow_truncated=True) as f:
-                if f.attrs.get("format") != FORMAT_NAME:
-                    what = "is an HDF5 file but not a meanfield trajectory"
-        except TrajectoryFileError:
-            what = "is an HDF5 file but not a meanfield trajectory"
+            shared = _READERS.get(_reader_key(path))  # a handle this process holds (libhdf5 wants the same mode)
+            if shared is not None and shared[0].id.valid:
+                fmt = shared[0].attrs.get("format")
+            else:
+                with _open_handle(path) as f:
+                    fmt = f.attrs.get("format")
+            if fmt != FORMAT_NAME:
+                what = "is an HDF5 file but not a meanfield trajectory"
         except (OSError, RuntimeError) as err:
             what = f"is an HDF5 file that cannot be opened ({err})"
     if what is not None:
@@ -243,6 +253,11 @@ def _open_read(path, allow_truncated: bool = False) -> h5py.File:
     try:
         f = _open_handle(path)
     except OSError as err:
+        flags = write_flags(path)
+        if flags is not None and flags & 1 and not flags & 4:
+            raise TrajectoryFileError(f"{path} is marked open for writing by a writer that died, and the mark cannot "
+                                      f"be cleared here ({err}): copy the file to writable storage and open the "
+                                      "copy, or run `h5clear -s` on it") from None
         raise TrajectoryFileError(f"{path} cannot be opened as HDF5 (not an HDF5 file, or corrupt or truncated): "
                                   f"{err}") from None
     cut = None if is_locked(path) else truncation(path)
@@ -483,7 +498,7 @@ def _fill_from_file(traj: Trajectory, f: h5py.File) -> Trajectory:
     particle_type = measure_type(traj.problem_spec)
     particles = ckpt is not None and {"a", *particle_type.coordinate_names} <= set(ckpt.arrays)
     traj.final = particle_type.from_arrays(ckpt.arrays, weights) if particles else None
-    if ckpt is None and recovered and traj.a is not None and n:  # recovered without a checkpoint: last snapshot
+    if recovered and traj.a is not None and n and (ckpt is None or ckpt.n_saved < n):  # snapshots past it kept
         traj.final = traj.measure(n - 1)
     live = is_locked(traj.path)
     # A live writer may be rewriting the attribute while it is read: it is still running.
@@ -806,27 +821,36 @@ def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: Checkpoin
     :class:`TrajectoryFileError` that says how many are intact and how to keep them."""
     observables = {name: ds[0] for name, ds in f["observables"].items()} if "observables" in f else {}
     particles = (*f["particles/b"].shape[1:], *f["particles/a"].shape[2:]) if "particles/b" in f else None
-    with new_file(out) as new:
-        writer._populate(new, observables, particles, ckpt)
-        names = _snapshot_names(f)
+    try:
+        with new_file(out) as new:
+            writer._populate(new, observables, particles, ckpt)
+            _copy_rows(f, new, n, ckpt, writer.path)
+            new.attrs["created"] = f.attrs["created"]
+            new.attrs.update(attrs or {})
+    except OSError as err:  # a full disk: the new file never appears, the old one is as it was
+        raise TrajectoryWriteError(err.errno, f"{out}: writing a copy of {writer.path} failed ({err}); {writer.path} "
+                                   "is as it was; the copy needs about as much free space as the file") from None
+
+
+def _copy_rows(f: h5py.File, new: h5py.File, n: int, ckpt: Checkpoint | None, path: Path) -> None:
+    """The first ``n`` snapshots of ``f`` (the file at ``path``) and the checkpoint ``ckpt`` into ``new``."""
+    names = _snapshot_names(f)
+    for i0 in range(0, n, 64):
+        i1 = min(n, i0 + 64)
         try:
-            for i0 in range(0, n, 64):
-                i1 = min(n, i0 + 64)
-                rows = {name: f[name][i0:i1] for name in names}
-                for name, value in rows.items():
-                    new[name].resize(i1, axis=0)
-                    new[name][i0:i1] = value
+            rows = {name: f[name][i0:i1] for name in names}
         except (OSError, RuntimeError, KeyError, ValueError):
             intact = _intact_prefix(f, n)
             raise TrajectoryFileError(
-                f"cannot resume {writer.path}: the file is damaged (truncated?): snapshots {intact} to {n - 1} cannot "
-                f"be read, the {intact} before are intact; `meanfield recover {writer.path}` (io.recover) keeps them "
-                "in a new file") from None
-        if ckpt is not None:
-            for slot in ckpt_format.SLOTS:
-                ckpt_format.write(new, slot, ckpt)
-        new.attrs["created"] = f.attrs["created"]
-        new.attrs.update(attrs or {})
+                f"cannot resume {path}: the file is damaged (truncated?): snapshots {intact} to {n - 1} cannot be "
+                f"read, the {intact} before are intact; `meanfield recover {path}` (io.recover) keeps them in a new "
+                "file") from None
+        for name, value in rows.items():
+            new[name].resize(i1, axis=0)
+            new[name][i0:i1] = value
+    if ckpt is not None:
+        for slot in ckpt_format.SLOTS:
+            ckpt_format.write(new, slot, ckpt)
 
 
 def recover(path, out=None) -> Path:
