@@ -92,15 +92,40 @@ except OSError as err:  # meanfield.io.DiskFullError
 """
 
 
-@pytest.mark.parametrize("saves", ["synchronous", "background"])
-def test_a_full_disk_stops_the_run_in_one_line_and_the_file_resumes(tmp_path, saves):
+def _can_mount_a_tmpfs() -> bool:
+    """Whether this process may mount a tmpfs in a user and mount namespace of its own (``unshare -rm``)."""
+    try:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                              capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _run_on_a_small_tmpfs(cfg_path, size: int, out) -> subprocess.Popen:
+    """``meanfield run`` writing to a tmpfs of ``size`` bytes (a namespace of its own); the file is copied to ``out``
+    when the run ends, before the tmpfs goes away with the namespace."""
+    mnt = out.parent / "mnt"
+    mnt.mkdir()
+    script = (f"mount -t tmpfs -o size={size} tmpfs {mnt} && {sys.executable} -m meanfield run {cfg_path} "
+              f"--no-progress --output {mnt / out.name}; rc=$?; cp {mnt / out.name} {out}; exit $rc")
+    return subprocess.Popen(["unshare", "-rm", "sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+@pytest.mark.parametrize("saves, medium", [("synchronous", "file-size limit"), ("background", "file-size limit"),
+                                           ("synchronous", "small tmpfs")])
+def test_a_full_disk_stops_the_run_in_one_line_and_the_file_resumes(tmp_path, saves, medium):
+    """Where no tmpfs can be mounted (no user namespaces), the "small tmpfs" case runs under the file-size limit."""
     cfg_path, out = _config(tmp_path)
     reference = _reference(cfg_path)
     full = tmp_path / "full.h5"
     mf.simulate(build_problem(load_config(cfg_path)), build_init(load_config(cfg_path)), path=full,
                 **run_options(load_config(cfg_path))).close()
     limit = full.stat().st_size // 2  # the run cannot finish: its file would be twice as large
-    proc = _child(CLI_RUN if saves == "synchronous" else BACKGROUND_RUN, limit, cfg_path)
+    if medium == "small tmpfs" and _can_mount_a_tmpfs():
+        proc, reason = _run_on_a_small_tmpfs(cfg_path, limit, out), "no space left on device"
+    else:
+        proc, reason = _child(CLI_RUN if saves == "synchronous" else BACKGROUND_RUN, limit, cfg_path), "file-size limit"
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 1, stderr  # neither a crash (-11: segfault) nor a run that goes on
     assert stderr.strip().count("\n") == 0 and stderr.startswith("error: ") and "no room" in stderr, stderr
@@ -108,7 +133,7 @@ def test_a_full_disk_stops_the_run_in_one_line_and_the_file_resumes(tmp_path, sa
     with h5py.File(out, "r") as h:  # closed properly: plain h5py opens it
         assert h.attrs["status"] == "failed"
     with mf.load(out) as stopped:  # every save before the full disk, bit-equal to the uninterrupted run
-        assert stopped.status == "failed" and "file-size limit" in stopped.info["error"]
+        assert stopped.status == "failed" and reason in stopped.info["error"]
         assert 1 <= len(stopped) < len(reference.times)
         _assert_prefix_of(stopped, reference)
     # Space is free again: the run continues from its last checkpoint, bit-identical to the uninterrupted run.
@@ -287,6 +312,10 @@ def test_sigkill_during_a_resume_copy_leaves_the_file_and_nothing_else(tmp_path)
     reference = _reference(cfg_path)
     cfg = load_config(cfg_path)
     mf.simulate(build_problem(cfg), build_init(cfg), path=out, **run_options(cfg)).close()
+    start = time.perf_counter()
+    recover(out, tmp_path / "probe.h5")  # the same copy as a resume's: how long it takes on this machine
+    copy_time = time.perf_counter() - start
+    (tmp_path / "probe.h5").unlink()
     rng = np.random.default_rng(0)
     copies_cut = 0
     for _ in range(4):
@@ -295,7 +324,7 @@ def test_sigkill_during_a_resume_copy_leaves_the_file_and_nothing_else(tmp_path)
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         proc.stdin.write("go\n")
         proc.stdin.flush()
-        time.sleep(rng.uniform(0.0, 0.15))  # within the copy of the 201 saves (or just after it)
+        time.sleep(rng.uniform(0.0, copy_time))  # within the copy of the 201 saves (or just after it)
         proc.kill()
         proc.communicate()
         assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5", "run.h5.lock", "run.toml"] or \
