@@ -254,6 +254,9 @@ def _open_read(path, allow_truncated: bool = False) -> h5py.File:
         f = _open_handle(path)
     except OSError as err:
         flags = write_flags(path)
+        if flags is not None and flags & 1 and not flags & 4 and _written_elsewhere(path):
+            raise TrajectoryFileError(f"{path} is being opened by its writer at this moment ({err}); open it again "
+                                      "in a moment") from None
         if flags is not None and flags & 1 and not flags & 4:
             raise TrajectoryFileError(f"{path} is marked open for writing by a writer that died, and the mark cannot "
                                       f"be cleared here ({err}): copy the file to writable storage and open the "
