@@ -3,6 +3,7 @@ as synchronous saves, the run really goes on while a save is written, the writer
 interruption waits for the save in flight so that the run resumes bit-identically."""
 
 import threading
+import time
 
 import h5py
 import numpy as np
@@ -124,3 +125,35 @@ def test_an_interruption_waits_for_the_save_in_flight_and_resumes_bit_identicall
     np.testing.assert_array_equal(resumed.times, whole.times)
     np.testing.assert_array_equal(resumed.final.state(), whole.final.state())
     np.testing.assert_array_equal(resumed.risk, whole.risk)
+
+
+def test_a_failing_run_waits_for_the_save_in_flight_before_closing_the_file(tmp_path, monkeypatch):
+    """An error in the run's thread (an observable failing at the fourth save) while the third save is still being
+    written: the file is closed as failed only after that save is complete, so it holds three saves, not two."""
+    release = threading.Event()
+    append = TrajectoryWriter.append
+
+    def slow_append(self, *args, **kwargs):
+        if self.n_saved == 2:
+            release.wait(timeout=20)
+            time.sleep(0.3)          # still writing when the run's thread has already failed
+        return append(self, *args, **kwargs)
+
+    count = []
+
+    def fail_at_fourth_save(mu):
+        count.append(1)
+        if len(count) == 4:
+            release.set()
+            raise RuntimeError("observable failed (simulated)")
+        return 0.0
+
+    problem, mu0 = problem_and_start()
+    path = tmp_path / "run.h5"
+    monkeypatch.setattr(TrajectoryWriter, "append", slow_append)
+    with pytest.raises(RuntimeError, match="observable failed"):
+        mf.simulate(problem, mu0, t_max=2.0, dt=0.1, save_every=2, path=path, background_saves=True,
+                    observables={"tick": fail_at_fourth_save})
+    saved = mf.load(path)
+    assert saved.status == "failed" and len(saved.times) == 3
+    np.testing.assert_allclose(saved.times, [0.0, 0.2, 0.4])
