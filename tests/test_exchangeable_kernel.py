@@ -102,3 +102,20 @@ def test_transition_covariance_against_the_kernel_written_with_the_full_covarian
                       rtol=1e-13)
     found = transition_covariance(x, y, v) if level == 0.5 else transition_covariance(x, y, v, level=level)
     assert found == pytest.approx(expected, rel=1e-9)   # level 0.5: the default
+
+
+def test_fit_from_streamed_moments_is_the_hand_computed_ensemble_covariance():
+    """ExchangeableFit.from_moments on moments accumulated in three batches of seeds: v̂ the mean over entries of
+    the unbiased variance across seeds, ĉ the mean over rows of the mean off-diagonal entry of the across-seed
+    covariance of a row's entries (np.cov), n the row length (1e-12: the batch-merged sums against direct ones)."""
+    from meanfield.weights.analysis import EnsembleMoments
+
+    rng = np.random.default_rng(9)
+    W = sample_exchangeable(400 * 5, 7, 1.1, 0.2, rng).reshape(400, 5, 7) + rng.standard_normal((5, 7))
+    moments = EnsembleMoments().add(W[:100]).add(W[100:250]).add(W[250:])
+    fit = ExchangeableFit.from_moments(moments)
+    off = ~np.eye(7, dtype=bool)
+    c_rows = [np.cov(W[:, r, :].T)[off].mean() for r in range(5)]
+    assert fit.n == 7
+    np.testing.assert_allclose(fit.v, W.var(axis=0, ddof=1).mean(), rtol=1e-12)
+    np.testing.assert_allclose(fit.c, np.mean(c_rows), rtol=1e-12)
