@@ -13,7 +13,7 @@ Usage::
     python benchmarks/mutations.py --list             # the mutations and their tests
     python benchmarks/mutations.py --only sgd-noise   # one (or several, comma-separated)
     python benchmarks/mutations.py --tests-at 7cfeba4 # the tests of another commit (the same selections)
-    python benchmarks/mutations.py --json results/benchmarks/mutations.json
+    python benchmarks/mutations.py --json results/benchmarks/mutations.json   # merged in, by test revision
 
 It takes minutes (each mutation runs its tests; numba recompiles the kernels a mutation touches), so it is not
 part of the default test suite.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -168,6 +169,10 @@ MUTATIONS = [
              "goal = start + level * (1.0 - start)",
              "goal = start + (1.0 - level) * (1.0 - start)",
              ("tests/test_exchangeable_kernel.py",), "transition", doc="the level measured from the limit"),
+    Mutation("stein-subsample", "meanfield/dynamics/langevin.py",
+             "max_points=self.dynamics.diagnostic_particles)",
+             "max_points=None)",
+             ("tests/test_dynamics.py",), "stein or langevin", doc="diagnostic_particles ignored"),
     # -- documented behaviours that had no test -------------------------------------------------------------------
     Mutation("background-default", "meanfield/flow.py",
              'background_saves = path is not None and getattr(device, "type", None) == "cuda"',
@@ -235,6 +240,12 @@ def run_tests(scratch: Path, args: list[str], timeout: float) -> tuple[int, floa
     return done.returncode, time.perf_counter() - start, lines[-1] if lines else done.stderr.strip()[-200:]
 
 
+def without_timing(summary: str) -> str:
+    """pytest's summary line without its wall time ("1 failed, 2 passed in 0.7s" → "1 failed, 2 passed"), so that
+    a re-run on the same tests writes the same report."""
+    return re.sub(r" in [0-9.]+s( \([0-9:]+\))?$", "", summary)
+
+
 def verdict(code: int) -> str:
     return {0: "survived", 1: "caught", 5: "survived (no test selected)", -1: "timeout"}.get(code, f"error {code}")
 
@@ -286,7 +297,7 @@ def main(argv=None) -> int:
             finally:
                 path.write_text(original)
             entry = {"name": m.name, "file": m.file, "doc": m.doc, "tests": " ".join(m.pytest_args()),
-                     "verdict": verdict(code), "seconds": round(seconds, 1), "pytest": last}
+                     "verdict": verdict(code), "pytest": without_timing(last)}
             report["mutations"].append(entry)
             print(f"{entry['verdict']:28s} {m.name:26s} {seconds:6.1f} s  {last}", flush=True)
     finally:
@@ -295,9 +306,11 @@ def main(argv=None) -> int:
     report["caught"] = len(report["mutations"]) - len(survived)
     report["survived"] = survived
     print(f"\ncaught {report['caught']} of {len(report['mutations'])}; not caught: {', '.join(survived) or 'none'}")
-    if args.json:
+    if args.json:   # one report per test revision, so that the file holds the before and the after
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
+        reports = json.loads(args.json.read_text()) if args.json.exists() else {}
+        reports[report["tests_at"]] = report
+        args.json.write_text(json.dumps(reports, indent=1, ensure_ascii=False) + "\n")
     return 0 if not survived else 1
 
 

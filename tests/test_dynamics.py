@@ -348,6 +348,23 @@ def test_proximal_gibbs_score_against_differences_of_the_first_variation(small_p
         proximal_gibbs_score(small_problem, mu, 0.0)
 
 
+def test_langevin_diagnostic_on_a_subsample_is_the_discrepancy_of_that_subsample(small_problem):
+    """diagnostic_particles = 24 of 64: each save's (ksd2, ksd2_se) is the Stein discrepancy of the seeded subsample
+    of 24 particles against the proximal Gibbs score of the whole state (1e-10: the same sums in another order);
+    with all 64 particles it differs."""
+    from meanfield.dynamics import proximal_gibbs_score
+
+    tau, lam = 0.05, 0.5
+    run = mf.simulate(small_problem, mf.init.gaussian(64, 5, seed=15), t_max=0.4, dt=0.1, backend="numpy",
+                      save_every=2, dynamics=Langevin(tau, lam, seed=4, diagnostic_particles=24))
+    for i in range(len(run.times)):
+        mu = run.measure(i)
+        score = proximal_gibbs_score(small_problem, mu, tau, lam)
+        sub = kernel_stein_discrepancy(mu.state(), score, mu.weights, max_points=24)
+        np.testing.assert_allclose([run.observables["ksd2"][i], run.observables["ksd2_se"][i]], sub, rtol=1e-10)
+        assert not np.allclose(sub, kernel_stein_discrepancy(mu.state(), score, mu.weights), rtol=1e-3)
+
+
 def test_stein_kernel_against_finite_differences_of_the_kernel():
     """k_p from the closed-form derivatives of the IMQ kernel, against central differences (two points)."""
     rng = np.random.default_rng(2)
