@@ -386,15 +386,16 @@ def test_thread_policy_limits_blas_and_sees_a_busy_core(monkeypatch):
     with pytest.raises(ValueError, match="MEANFIELD_BLAS_THREADS"):
         threads.get_policy()
     # A busy process takes a core away from what "auto" gives BLAS. On 64 cores (counted as such here) the floor of
-    # one core is never reached, so the drop is visible however loaded the machine is: the most idle of five counts
-    # before the spinner against the least idle of five while it runs (the spinner is always runnable; other
-    # processes would have to be less busy at all five later counts than at the least busy earlier one).
+    # one core is never reached, so the drop is visible however loaded the machine is: the most idle of ten counts
+    # before the spinner against the least idle of ten while it runs (the spinner is always runnable; the other
+    # processes would have to be less busy at all ten later counts than at the least busy earlier one: for a load
+    # that fluctuates without a trend, a chance of 1 in C(20, 10) ≈ 2·10⁵).
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
-    idle = max(threads.idle_cores() for _ in range(5))
+    idle = max(threads.idle_cores() for _ in range(10))
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)
-        busy = min(threads.idle_cores() for _ in range(5))
+        busy = min(threads.idle_cores() for _ in range(10))
     finally:
         spinner.kill()
         spinner.wait()
