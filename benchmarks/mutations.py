@@ -244,6 +244,15 @@ def run_tests(scratch: Path, args: list[str], timeout: float) -> tuple[int, floa
     return done.returncode, time.perf_counter() - start, lines[-1] if lines else done.stderr.strip()[-200:]
 
 
+def working_tree_label() -> str:
+    """The commit of the working tree's tests ("<hash>", or "<hash> + changes" when tests/ differs from it)."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD")
+    return head + (" + changes" if git("status", "--porcelain", "--", "tests") else "")
+
+
 def without_timing(summary: str) -> str:
     """pytest's summary line without its wall time ("1 failed, 2 passed in 0.7s" → "1 failed, 2 passed"), so that
     a re-run on the same tests writes the same report."""
@@ -279,7 +288,7 @@ def main(argv=None) -> int:
         return 0
 
     scratch = scratch_copy(args.tests_at)
-    report = {"tests_at": args.tests_at or "working tree", "mutations": []}
+    report = {"tests_at": args.tests_at or working_tree_label(), "mutations": []}
     try:
         where = subprocess.run([sys.executable, "-c", "import meanfield; print(meanfield.__file__)"], cwd=scratch,
                                env=scratch_environment(scratch), capture_output=True, text=True).stdout.strip()
