@@ -133,3 +133,36 @@ def test_backend_errors():
     if not CUDA:
         with pytest.raises(RuntimeError, match="no GPU"):
             get_backend("torch", device="cuda")
+
+
+def test_auto_backend_is_numpy_when_numba_does_not_import():
+    """In a process where ``import numba`` fails: "auto" is numpy, a default run records backend "numpy" and gives
+    the numpy backend's risks (compared in this process, where numba imports: the same numbers to 1e-12), and
+    asking for numba by name is a one-line ImportError."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, json\n"
+        "sys.modules['numba'] = None\n"
+        "import numpy as np, meanfield as mf\n"
+        "from meanfield.kernels import get_backend\n"
+        "problem = mf.Problem(mf.TeacherNetwork([1.0, -0.5], np.eye(4)[:2]), mf.Gaussian(4))\n"
+        "traj = mf.simulate(problem, mf.init.sign_sphere(16, 4, seed=0), t_max=1.0, dt=0.1)\n"
+        "try:\n"
+        "    get_backend('numba')\n"
+        "    error = None\n"
+        "except ImportError as err:\n"
+        "    error = str(err)\n"
+        "print(json.dumps({'auto': get_backend('auto').name, 'backend': traj.info['backend'],\n"
+        "                  'risk': traj.risk.tolist(), 'error': error}))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["auto"] == "numpy" and out["backend"] == "numpy"
+    assert out["error"].startswith("backend 'numba' needs a package that is not installed")
+    problem = mf.Problem(mf.TeacherNetwork([1.0, -0.5], np.eye(4)[:2]), mf.Gaussian(4))
+    reference = mf.simulate(problem, mf.init.sign_sphere(16, 4, seed=0), t_max=1.0, dt=0.1, backend="numpy")
+    np.testing.assert_allclose(out["risk"], reference.risk, rtol=1e-12)
+    assert get_backend("auto").name == "numba"          # here numba imports

@@ -3,6 +3,7 @@ as synchronous saves, the run really goes on while a save is written, the writer
 interruption waits for the save in flight so that the run resumes bit-identically."""
 
 import threading
+import time
 
 import h5py
 import numpy as np
@@ -124,3 +125,68 @@ def test_an_interruption_waits_for_the_save_in_flight_and_resumes_bit_identicall
     np.testing.assert_array_equal(resumed.times, whole.times)
     np.testing.assert_array_equal(resumed.final.state(), whole.final.state())
     np.testing.assert_array_equal(resumed.risk, whole.risk)
+
+
+def test_a_failing_run_waits_for_the_save_in_flight_before_closing_the_file(tmp_path, monkeypatch):
+    """An error in the run's thread (an observable failing at the fourth save) while the third save is still being
+    written: the file is closed as failed only after that save is complete, so it holds three saves, not two."""
+    release = threading.Event()
+    append = TrajectoryWriter.append
+
+    def slow_append(self, *args, **kwargs):
+        if self.n_saved == 2:
+            release.wait(timeout=20)
+            time.sleep(0.3)          # still writing when the run's thread has already failed
+        return append(self, *args, **kwargs)
+
+    count = []
+
+    def fail_at_fourth_save(mu):
+        count.append(1)
+        if len(count) == 4:
+            release.set()
+            raise RuntimeError("observable failed (simulated)")
+        return 0.0
+
+    problem, mu0 = problem_and_start()
+    path = tmp_path / "run.h5"
+    monkeypatch.setattr(TrajectoryWriter, "append", slow_append)
+    with pytest.raises(RuntimeError, match="observable failed"):
+        mf.simulate(problem, mu0, t_max=2.0, dt=0.1, save_every=2, path=path, background_saves=True,
+                    observables={"tick": fail_at_fourth_save})
+    saved = mf.load(path)
+    assert saved.status == "failed" and len(saved.times) == 3
+    np.testing.assert_allclose(saved.times, [0.0, 0.2, 0.4])
+
+
+def test_background_saves_are_on_by_default_for_a_file_run_on_a_cuda_device_only(tmp_path, monkeypatch):
+    """By default the saves of a run to a file are written on the writer thread when the backend computes on a
+    CUDA device (here a numpy backend that reports one: only the choice is tested, not a GPU), and in the run's
+    thread otherwise; background_saves=False turns them off for the CUDA device too."""
+    import torch
+
+    from meanfield.kernels.numpy_backend import NumpyBackend
+
+    class ReportsCuda(NumpyBackend):
+        device = torch.device("cuda")
+
+    threads_of_saves = []
+    append = TrajectoryWriter.append
+
+    def recording_append(self, *args, **kwargs):
+        threads_of_saves.append(threading.current_thread() is threading.main_thread())
+        return append(self, *args, **kwargs)
+
+    monkeypatch.setattr(TrajectoryWriter, "append", recording_append)
+    problem, mu0 = problem_and_start()
+
+    def saves_in_main_thread(backend, name, **options):
+        threads_of_saves.clear()
+        mf.simulate(problem, mu0, t_max=0.4, dt=0.1, save_every=2, backend=backend, path=tmp_path / f"{name}.h5",
+                    **options).close()
+        assert len(threads_of_saves) == 3
+        return set(threads_of_saves)
+
+    assert saves_in_main_thread(ReportsCuda(), "cuda") == {False}
+    assert saves_in_main_thread(NumpyBackend(), "cpu") == {True}
+    assert saves_in_main_thread(ReportsCuda(), "cuda_off", background_saves=False) == {True}

@@ -137,31 +137,43 @@ def test_cli_backend_and_output_options(tmp_path):
         np.testing.assert_allclose(traj.final.state(), reference.final.state(), rtol=1e-10, atol=1e-12)
 
 
-def test_sweep_retry_failed_and_overwrite(tmp_path, capsys):
-    pytest.importorskip("dask.distributed")
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    """One Dask LocalCluster (2 worker processes, as a sweep starts by default) that this module's sweeps reach with
+    ``--scheduler``, instead of each starting and stopping its own (the default cluster is tested in
+    test_sweep.py)."""
+    from dask.distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+def test_sweep_retry_failed_and_overwrite(tmp_path, capsys, dask_scheduler):
     runs = tmp_path / "runs"
     cfg = tmp_path / "sweep.toml"
     cfg.write_text('[inputs]\nd = 5\n[target]\nkind = "teacher"\nk = 2\n[init]\nm = 8\n'
                    f'[run]\nt_max = 1.0\ndt = 0.1\nbackend = "numpy"\n[sweep]\noutput_dir = "{runs}"\n'
                    '[sweep.grid]\n"init.m" = [8, 16]\n')
     runs.mkdir()
+    sweep = ["sweep", str(cfg), "--no-progress", "--scheduler", dask_scheduler]
     (runs / "m-16.h5").write_text("a file that is not ours")  # the cause of a failure, fixed below
-    assert main(["sweep", str(cfg), "--no-progress"]) == 1
+    assert main(sweep) == 1
     manifest = {r["id"]: r for r in json.loads((runs / "manifest.json").read_text())["runs"]}
     assert manifest["m-8"]["status"] == "completed" and manifest["m-16"]["status"] == "failed"
     assert "cannot be opened as HDF5" in manifest["m-16"]["error"]
     (runs / "m-16.h5").unlink()
-    assert main(["sweep", str(cfg), "--no-progress"]) == 1  # a recorded failure is not retried by default
-    assert main(["sweep", str(cfg), "--no-progress", "--retry-failed"]) == 0
+    assert main(sweep) == 1  # a recorded failure is not retried by default
+    assert main([*sweep, "--retry-failed"]) == 0
     reference = {m: mf.simulate(build_problem(dict(BASE, init={"m": m})), build_init(dict(BASE, init={"m": m})),
                                 t_max=1.0, dt=0.1, backend="numpy") for m in (8, 16)}  # the sweep's backend
     for m in (8, 16):
         with mf.load(runs / f"m-{m}.h5") as traj:
             np.testing.assert_array_equal(traj.final.state(), reference[m].final.state())
     stamps = {m: (runs / f"m-{m}.h5").stat().st_mtime_ns for m in (8, 16)}
-    assert main(["sweep", str(cfg), "--no-progress"]) == 0  # finished runs are skipped ...
+    assert main(sweep) == 0  # finished runs are skipped ...
     assert stamps == {m: (runs / f"m-{m}.h5").stat().st_mtime_ns for m in (8, 16)}
-    assert main(["sweep", str(cfg), "--no-progress", "--overwrite"]) == 0  # ... unless overwritten
+    assert main([*sweep, "--overwrite"]) == 0  # ... unless overwritten
     for m in (8, 16):
         assert (runs / f"m-{m}.h5").stat().st_mtime_ns != stamps[m]
         with mf.load(runs / f"m-{m}.h5") as traj:

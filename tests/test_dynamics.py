@@ -13,6 +13,7 @@ import meanfield as mf
 from meanfield.controllers import ConstantStep
 from meanfield.dynamics import BirthDeath, Conic, Langevin, kernel_stein_discrepancy, langevin_step
 from meanfield.io import recorder_for
+from meanfield.kernels import relu_kernel
 from meanfield.loop import run_loop
 from meanfield.saving import SaveAt
 
@@ -104,31 +105,81 @@ def test_conic_refuses_a_step_that_empties_a_mass_and_other_units(small_problem)
 
 # ---------------------------------------------------------------------------------------------------- birth–death
 
-def test_birth_death_at_rate_zero_is_the_plain_flow(small_problem):
-    mu0 = mf.init.sign_sphere(24, 5, seed=2)
-    plain = mf.simulate(small_problem, mu0, t_max=2.0, dt=0.05, backend="numpy")
-    bd = mf.simulate(small_problem, mu0, t_max=2.0, dt=0.05, backend="numpy", dynamics=BirthDeath(0.0, seed=1))
-    assert np.array_equal(bd.b[-1], plain.b[-1]) and np.array_equal(bd.risk, plain.risk)
+def relu_objective_terms(problem, mu):
+    """(A, g, E f*²) of the exact risk of a ReLU student against the problem's ReLU teacher on standard Gaussian
+    inputs, written from the arc-cosine kernel alone: for masses w, F(w) = ½ wᵀAw − wᵀg + ½ E f*², with
+    A_jk = a_j a_k K(b_j, b_k), g_j = a_j Σ_t c_t K(b_j, u_t)."""
+    teacher = problem.target
+    b, a = mu.b, mu.a
+    A = a[:, None] * a[None, :] * relu_kernel(b[:, None, :], b[None, :, :])
+    g = a * (relu_kernel(b[:, None, :], teacher.U[None, :, :]) @ teacher.c)
+    energy = teacher.c @ relu_kernel(teacher.U[:, None, :], teacher.U[None, :, :]) @ teacher.c
+    return A, g, energy
 
 
-def test_birth_death_jumps_dissipate_the_fisher_rao_energy_in_expectation(small_problem):
-    """E[F(after the jumps) − F(before)] = −γh Σ_j w_j Λ_j² + O((γh)²), Λ = F' − its mean: Monte Carlo over draws."""
+def masses_after_jumps(mu, y):
+    """The masses that the jumped state y puts on the particles of mu (its rows are copies of mu's rows, told apart
+    by their output weights, distinct for a Gaussian initialisation)."""
+    order = np.argsort(mu.a)
+    source = order[np.searchsorted(mu.a[order], y[:, 0])]
+    assert np.array_equal(y, mu.state()[source])
+    return np.bincount(source, minlength=mu.m) / mu.m
+
+
+@pytest.mark.parametrize("penalty", [None, 0.1], ids=["plain", "weight_decay"])
+def test_birth_death_jumps_dissipate_the_fisher_rao_energy_in_expectation(small_problem, penalty):
+    """E[G(after the jumps) − G(before)] = −γh Σ_j w_j Λ_j² + O((γh)²), G the objective F + λ∫r dμ and Λ = G' − its
+    mean, G' = a ψ(b) + λ|θ|²/2: Monte Carlo over draws, G and G' from the arc-cosine kernel (a quadratic form in the
+    masses, so each draw costs a matrix-vector product, not a risk evaluation). With the penalty the rates must be
+    those of G', not of F': a rule that leaves the penalty out dissipates another amount."""
+    problem = (small_problem if penalty is None else
+               mf.Problem(small_problem.target, small_problem.inputs, penalty=("weight_decay", penalty)))
     mu = mf.init.gaussian(400, 5, seed=6)
     rate, h = 2.0, 0.01
-    rule = rule_for(small_problem, mu, BirthDeath(rate, seed=0))
+    rule = rule_for(problem, mu, BirthDeath(rate, seed=0))
     state = rule.init(None)
-    first_variation = mu.a * state.evaluation.psi
-    excess = first_variation - mu.weights @ first_variation
-    predicted = -rate * h * (mu.weights @ excess**2)
-    risk0 = state.evaluation.risk
-    changes = []
-    for _ in range(3000):
-        y = rule.jump(state.y, state.evaluation, h)
-        changes.append(small_problem.risk(mf.ParticleMeasure.from_state(y, mu.weights), "numpy") - risk0)
+    A, g, energy = relu_objective_terms(problem, mu)
+    r = 0.5 * (mu.state() ** 2).sum(axis=1) if penalty else np.zeros(mu.m)
+    lam = penalty or 0.0
+
+    def objective(w):
+        return 0.5 * w @ A @ w - w @ g + 0.5 * energy + lam * (w @ r)
+
+    w0 = mu.weights
+    assert objective(w0) == pytest.approx(problem.risk(mu, "numpy"), rel=1e-12)
+    first_variation = A @ w0 - g + lam * r
+    excess = first_variation - w0 @ first_variation
+    predicted = -rate * h * (w0 @ excess**2)
+    changes = [objective(masses_after_jumps(mu, rule.jump(state.y, state.evaluation, h))) - objective(w0)
+               for _ in range(3000)]
     mean, se = np.mean(changes), np.std(changes, ddof=1) / np.sqrt(len(changes))
     # second-order terms: the jumps' quadratic effect, O(E[#jumps²]/m²) = O((γ h |Λ|)²) relative, ≈ 2 % here
     assert abs(mean - predicted) <= Z_TOL * se + 0.03 * abs(predicted), (mean, se, predicted)
     assert predicted < 0
+
+
+def test_birth_death_jump_counts_follow_the_rates(small_problem):
+    """Each particle jumps (dies if Λ_j > 0, is duplicated if Λ_j < 0) with probability 1 − e^{−γh|Λ_j|}: the number
+    of jumps per step, counted by the rule over 2000 steps from one state, has mean Σ_j (1 − e^{−γh|Λ_j|}) (Λ from
+    the arc-cosine kernel), at two small rates whose counts differ by their ratio. At γ = 0 nothing jumps."""
+    mu = mf.init.gaussian(200, 5, seed=12)
+    A, g, _ = relu_objective_terms(small_problem, mu)
+    first_variation = A @ mu.weights - g
+    excess = first_variation - mu.weights @ first_variation
+    h, steps = 0.01, 2000
+    for rate in (0.5, 2.0):
+        rule = rule_for(small_problem, mu, BirthDeath(rate, seed=3))
+        state = rule.init(None)
+        counts = []
+        for _ in range(steps):
+            before = rule.jumps
+            rule.jump(state.y, state.evaluation, h)
+            counts.append(rule.jumps - before)
+        expected = np.sum(-np.expm1(-rate * h * np.abs(excess)))
+        mean, se = np.mean(counts), np.std(counts, ddof=1) / np.sqrt(steps)
+        assert abs(mean - expected) <= Z_TOL * se, (rate, mean, se, expected)
+    still = mf.simulate(small_problem, mu, t_max=0.5, dt=0.05, backend="numpy", dynamics=BirthDeath(0.0, seed=1))
+    assert still.observables["jumps"][-1] == 0
 
 
 def test_birth_death_and_langevin_resume_bit_identically(small_problem, tmp_path):
@@ -238,6 +289,82 @@ def test_mean_field_langevin_reaches_its_proximal_gibbs_measure(small_problem):
         rtol=1e-12)
 
 
+def test_langevin_without_a_target_reaches_the_gaussian_minimiser_of_the_free_energy():
+    """With f* = 0, G(μ) = F(μ) + (λ/2)∫|θ|² dμ + τ∫μ log μ has the unique minimiser N(0, (τ/λ) I) (F ≥ 0 vanishes
+    there, as a and b are independent and a is centred; the other two terms make the Gaussian). 600 particles run
+    to t = 12 (relaxation rate 2λ for second moments); the mean of θ_i² over the particles, the 4 coordinates and the
+    saves at t = 4 … 12 (2/λ apart: the squares' correlation e^{−4} is neglected) is τ/λ within Z_TOL standard errors
+    (≈ 1.3 % each) plus 1 % for the Heun scheme's O((λh)²) bias (6e-4 here) and the O(1/m) interaction."""
+    tau, lam = 0.1, 1.0
+    problem = mf.Problem(mf.TeacherNetwork([0.0], [[1.0, 0.0, 0.0]]), mf.Gaussian(3))
+    run = mf.simulate(problem, mf.init.sign_sphere(600, 3, seed=0), t_max=12.0, dt=0.05, backend="numpy",
+                      save_every=40, dynamics=Langevin(tau, lam, seed=1, diagnostic=False))
+    squares = np.concatenate([run.measure(i).state().ravel() ** 2 for i in range(len(run.times))
+                              if run.times[i] >= 4.0])
+    mean, se = squares.mean(), squares.std(ddof=1) / np.sqrt(squares.size)
+    assert abs(mean - tau / lam) <= Z_TOL * se + 0.01 * tau / lam, (mean, se, tau / lam)
+
+
+def test_stein_standard_error_is_the_spread_of_the_discrepancy_over_independent_samples():
+    """ksd2_se, the U-statistic's leading-term standard error 2 sd(h̄_i)/√n, against the standard deviation of KSD²
+    over 300 independent samples (n = 300 points of N(0, I₂) against N(0.5·1, I₂), where the statistic is not
+    degenerate): the spread is known to ±4 % (1/√(2·300)), the leading term to O(1/n); 15 % covers both."""
+    rng = np.random.default_rng(4)
+    values, errors = [], []
+    for _ in range(300):
+        x = rng.standard_normal((300, 2))
+        ksd2, se = kernel_stein_discrepancy(x, 0.5 - x)
+        values.append(ksd2)
+        errors.append(se)
+    spread = np.std(values, ddof=1)
+    assert abs(np.mean(errors) / spread - 1.0) <= 0.15, (np.mean(errors), spread)
+    # max_points: the same estimate on a seeded subsample, which is what a run with more particles records
+    x = rng.standard_normal((500, 2))
+    keep = np.sort(np.random.default_rng(7).choice(500, size=200, replace=False))
+    np.testing.assert_allclose(kernel_stein_discrepancy(x, 0.5 - x, max_points=200, seed=7),
+                               kernel_stein_discrepancy(x[keep], 0.5 - x[keep]), rtol=1e-13)  # masses renormalised
+
+
+def test_proximal_gibbs_score_against_differences_of_the_first_variation(small_problem):
+    """∇ log p_μ = −∇_θ(F'(μ)(θ) + λ|θ|²/2)/τ at the particles, with F'(μ)(a, b) = a (Σ_k w_k a_k K(b, b_k)
+    − Σ_t c_t K(b, u_t)) written from the arc-cosine kernel and differentiated by central differences (step 1e-6:
+    truncation ~1e-12, round-off ~1e-10; compared at 1e-7 relative to the largest entry)."""
+    from meanfield.dynamics import proximal_gibbs_score
+
+    tau, lam = 0.2, 0.3
+    mu = mf.init.gaussian(7, 5, seed=14)
+    teacher = small_problem.target
+
+    def first_variation(theta):
+        a, b = theta[0], theta[1:]
+        return a * (relu_kernel(b, mu.b) @ (mu.weights * mu.a) - relu_kernel(b, teacher.U) @ teacher.c)
+
+    eps, basis = 1e-6, np.eye(6)
+    expected = np.array([[-(first_variation(theta + eps * e) - first_variation(theta - eps * e)) / (2 * eps)
+                          - lam * (theta @ e) for e in basis] for theta in mu.state()]) / tau
+    score = proximal_gibbs_score(small_problem, mu, tau, lam)
+    np.testing.assert_allclose(score, expected, rtol=0, atol=1e-7 * np.max(np.abs(expected)))
+    with pytest.raises(ValueError, match="temperature > 0"):
+        proximal_gibbs_score(small_problem, mu, 0.0)
+
+
+def test_langevin_diagnostic_on_a_subsample_is_the_discrepancy_of_that_subsample(small_problem):
+    """diagnostic_particles = 24 of 64: each save's (ksd2, ksd2_se) is the Stein discrepancy of the seeded subsample
+    of 24 particles against the proximal Gibbs score of the whole state (1e-10: the same sums in another order);
+    with all 64 particles it differs."""
+    from meanfield.dynamics import proximal_gibbs_score
+
+    tau, lam = 0.05, 0.5
+    run = mf.simulate(small_problem, mf.init.gaussian(64, 5, seed=15), t_max=0.4, dt=0.1, backend="numpy",
+                      save_every=2, dynamics=Langevin(tau, lam, seed=4, diagnostic_particles=24))
+    for i in range(len(run.times)):
+        mu = run.measure(i)
+        score = proximal_gibbs_score(small_problem, mu, tau, lam)
+        sub = kernel_stein_discrepancy(mu.state(), score, mu.weights, max_points=24)
+        np.testing.assert_allclose([run.observables["ksd2"][i], run.observables["ksd2_se"][i]], sub, rtol=1e-10)
+        assert not np.allclose(sub, kernel_stein_discrepancy(mu.state(), score, mu.weights), rtol=1e-3)
+
+
 def test_stein_kernel_against_finite_differences_of_the_kernel():
     """k_p from the closed-form derivatives of the IMQ kernel, against central differences (two points)."""
     rng = np.random.default_rng(2)
@@ -273,6 +400,25 @@ def test_noisy_sgd_resumes_bit_identically_and_is_sgd_without_noise(small_proble
     assert not np.array_equal(straight.b[-1], mf.sgd.train(small_problem, mu0, t_max=1.0, eta=0.05, batch_size=32,
                                                            seed=1).b[-1])
     resumed.close()
+
+
+def test_noisy_sgd_step_is_the_decayed_plain_step_plus_gaussian_noise_of_variance_two_tau_eta(small_problem):
+    """One full-batch step (a fixed data set: the gradient is the same in both runs) of noisy SGD against plain SGD
+    from the same network: θ' − (1 − ηλ) θ'_plain must be i.i.d. N(0, 2τη) noise (decay applied after the gradient
+    step, as the trainer does). On 4096 neurons × 6 coordinates: its mean is 0 and its variance 2τη within Z_TOL
+    standard errors (≈ 0.9 % for the variance), and its regression on θ'_plain (what a wrong decay leaves) is 0
+    within Z_TOL standard errors (≈ 1e-3 against an effect of ηλ/2 = 0.05)."""
+    tau, lam, eta = 0.01, 2.0, 0.05
+    mu0 = mf.init.gaussian(4096, 5, seed=13)
+    common = dict(t_max=eta, eta=eta, mode="full", n_data=64, seed=2, save_every=1, alignment=False)
+    plain = mf.sgd.train(small_problem, mu0, **common).final.state()
+    noisy = mf.sgd.train(small_problem, mu0, temperature=tau, weight_decay=lam, **common).final.state()
+    noise = (noisy - (1.0 - eta * lam) * plain).ravel()
+    variance, n = 2.0 * tau * eta, noise.size
+    assert abs(noise.mean()) <= Z_TOL * np.sqrt(variance / n)
+    assert abs(noise.var() / variance - 1.0) <= Z_TOL * np.sqrt(2.0 / n), noise.var() / variance
+    slope = (noise @ plain.ravel()) / (plain.ravel() @ plain.ravel())
+    assert abs(slope) <= Z_TOL * np.sqrt(variance / (plain.ravel() @ plain.ravel())), slope
 
 
 def test_bad_dynamics_arguments_are_refused(small_problem):

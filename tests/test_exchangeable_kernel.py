@@ -77,3 +77,45 @@ def test_fit_recovers_v_and_c_from_an_ensemble():
 def test_bad_covariance_is_one_line():
     with pytest.raises(ValueError, match="within-row covariance c = 1.5 must lie in"):
         exchangeable_kernel(np.ones(3), np.ones(3), 1.0, 1.5)
+
+
+@pytest.mark.parametrize("level", [0.25, 0.5, 0.8])
+def test_transition_covariance_against_the_kernel_written_with_the_full_covariance(level):
+    """c at which the normalised ReLU kernel has covered ``level`` of its way from c = 0 to 1, against a root of
+    the same condition written independently: the cosine θ_Σ in the metric of the explicit n × n matrix
+    Σ = (v − c) I + c 11ᵀ and the normalised arc-cosine kernel (sin θ + (π − θ) cos θ)/π (both roots to 1e-12;
+    compared at 1e-9, the conditioning of the root in c)."""
+    from scipy.optimize import brentq
+
+    rng = np.random.default_rng(8)
+    n, v = 40, 1.3
+    x, y = np.abs(rng.standard_normal((2, n)))
+
+    def normalised(c):
+        sigma = (v - c) * np.eye(n) + c * np.ones((n, n))
+        cos = (x @ sigma @ y) / np.sqrt((x @ sigma @ x) * (y @ sigma @ y))
+        theta = np.arccos(np.clip(cos, -1.0, 1.0))
+        return (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / np.pi
+
+    start = normalised(0.0)
+    expected = brentq(lambda c: normalised(c) - (start + level * (1 - start)), 0.0, v * (1 - 1e-9), xtol=1e-15,
+                      rtol=1e-13)
+    found = transition_covariance(x, y, v) if level == 0.5 else transition_covariance(x, y, v, level=level)
+    assert found == pytest.approx(expected, rel=1e-9)   # level 0.5: the default
+
+
+def test_fit_from_streamed_moments_is_the_hand_computed_ensemble_covariance():
+    """ExchangeableFit.from_moments on moments accumulated in three batches of seeds: v̂ the mean over entries of
+    the unbiased variance across seeds, ĉ the mean over rows of the mean off-diagonal entry of the across-seed
+    covariance of a row's entries (np.cov), n the row length (1e-12: the batch-merged sums against direct ones)."""
+    from meanfield.weights.analysis import EnsembleMoments
+
+    rng = np.random.default_rng(9)
+    W = sample_exchangeable(400 * 5, 7, 1.1, 0.2, rng).reshape(400, 5, 7) + rng.standard_normal((5, 7))
+    moments = EnsembleMoments().add(W[:100]).add(W[100:250]).add(W[250:])
+    fit = ExchangeableFit.from_moments(moments)
+    off = ~np.eye(7, dtype=bool)
+    c_rows = [np.cov(W[:, r, :].T)[off].mean() for r in range(5)]
+    assert fit.n == 7
+    np.testing.assert_allclose(fit.v, W.var(axis=0, ddof=1).mean(), rtol=1e-12)
+    np.testing.assert_allclose(fit.c, np.mean(c_rows), rtol=1e-12)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import assert_mc_close
 
 import meanfield as mf
 from meanfield.measure import RingMeasure
@@ -133,3 +134,34 @@ def test_rings_are_their_own_measure_type_through_files_and_resume(tmp_path):
         np.testing.assert_array_equal(resumed.final.state(), reference.final.state())
         np.testing.assert_array_equal(resumed.measure(3).r, reference.measure(3).r)
         np.testing.assert_array_equal(resumed.risk, reference.risk)
+
+
+def ring_predictor(nu, Q, x, nodes=100):
+    """f_ν(x) = Σ_k w_k a_k E_e relu(⟨Q u_k, x⟩ + r_k ⟨e, x_⊥⟩), e uniform on the unit sphere of H^⊥ (dimension p):
+    ⟨e, x_⊥⟩ = |x_⊥| t with t of density ∝ (1 − t²)^{(p−3)/2} on [−1, 1], integrated by Gauss–Jacobi quadrature."""
+    from scipy.special import roots_jacobi
+
+    p = x.shape[1] - Q.shape[1]
+    t, w = roots_jacobi(nodes, (p - 3) / 2, (p - 3) / 2)
+    w = w / w.sum()
+    along = (x @ Q) @ nu.u.T                                          # (n, M)
+    across = np.linalg.norm(x - (x @ Q) @ Q.T, axis=1)                # |x_⊥|
+    values = np.maximum(along[:, :, None] + (nu.r[None, :, None] * across[:, None, None]) * t, 0.0) @ w
+    return values @ (nu.weights * nu.a)
+
+
+def test_ring_to_ring_function_distance_against_monte_carlo():
+    """‖f(μ) − f(ν)‖² between two ring measures (every term ring-averaged in closed form) against Monte Carlo over
+    2·10⁴ Gaussian inputs of the squared difference of their predictors, each ring's average over its sphere by
+    100-point Gauss–Jacobi quadrature (its error at the ReLU's kink, measured against 400 points: 1e-6 relative,
+    far below the Monte-Carlo error of 0.5 %). H is a random plane of R⁶."""
+    d = 6
+    Q = np.linalg.qr(np.random.default_rng(3).standard_normal((d, 2)))[0]
+    teacher = mf.TeacherNetwork([1.0, -0.5], Q.T)           # a target in H, so the reduction applies
+    lowdim = LowDimReducedProblem(mf.Problem(teacher, mf.Gaussian(d)), Q=Q)
+    mu = lowdim.reduce(mf.init.sign_sphere(3, d, seed=0))
+    nu = lowdim.reduce(mf.init.gaussian(4, d, seed=1))
+    x = mf.Gaussian(d).sample(20_000, np.random.default_rng(4))
+    difference = ring_predictor(mu, Q, x) - ring_predictor(nu, Q, x)
+    assert_mc_close(lowdim.function_distance(mu, nu, backend="numpy") ** 2, difference**2)
+    assert lowdim.function_distance(nu, nu, backend="numpy") < 1e-7

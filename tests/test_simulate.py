@@ -119,3 +119,42 @@ def test_stop_risk_ends_the_run_at_the_first_state_below(small_problem, solver):
     # The run stopped where the risk first crossed the goal (same crossing time as the full run, up to a step).
     t_cross = full.times[np.argmax(full.risk <= goal)]
     assert abs(traj.times[-1] - t_cross) <= 0.5
+
+
+def test_a_risk_rise_above_round_off_is_warned_once_and_a_rise_above_one_percent_diverges(small_problem):
+    """The flow's checks on the risk of each accepted state (ParticleFlow.accept), on states moved up the risk's
+    gradient by a chosen amount ε: a rise of ~1e-12 relative is round-off and passes silently; one of ~1e-4
+    warns (RiskIncreaseWarning) once, the run's info keeps the first, and a second such rise is not warned again;
+    one of ~3 % stops the run as diverged."""
+    from meanfield.controllers import Diverged
+    from meanfield.flow import FlowState, ParticleFlow, RiskIncreaseWarning
+    from meanfield.loop import Clock
+
+    mu0 = mf.init.sign_sphere(16, 5, seed=0)
+    rule = ParticleFlow(small_problem.bind("numpy"), mu0, mf.get_solver("euler"))
+    state = rule.init(None)
+    risk0 = state.evaluation.risk
+    uphill = -rule.velocity(state.y, state.evaluation)            # dF/dε = ∫|v|² dμ > 0 along −v
+    slope = float(mu0.weights @ (uphill**2).sum(axis=1))
+
+    def rise_to(relative, step):
+        """A candidate ε·(−v) away from the start: its risk exceeds the last accepted one by ≈ relative · risk0."""
+        target = rule.previous_risk + relative * risk0
+        y = state.y + ((target - risk0) / slope) * uphill        # first order in ε, enough to land in each band
+        return rule.accept(FlowState(y, None), Clock(t=0.1 * step, step=step, h=0.1))
+
+    rule.accept(state, Clock())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rise_to(1e-12, 1)                                          # below 1e-9 relative + 1e-13 of the scale
+    with pytest.warns(RiskIncreaseWarning, match="the risk rose at step 2"):
+        accepted, _ = rise_to(1e-4, 2)
+    assert rule.previous_risk > risk0
+    first = rule.info(accepted)["risk_increase"]
+    assert first["step"] == 2 and first["to"] > first["from"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rise_to(1e-4, 3)                                           # warned once
+    assert rule.info(accepted)["risk_increase"] == first
+    with pytest.raises(Diverged, match="the risk rose from"):
+        rise_to(3e-2, 4)
