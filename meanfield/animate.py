@@ -105,13 +105,10 @@ class _FFmpegWriter:
 
     def __init__(self, path, fig, fps: float, dpi: float):
         from matplotlib import animation as mpl_animation
-        from matplotlib import rcParams
 
-        if shutil.which(rcParams["animation.ffmpeg_path"]) is None:
-            raise RuntimeError(f"writing {path} needs ffmpeg, which is not installed (not found: "
-                               f"{rcParams['animation.ffmpeg_path']!r}); install it, or write a GIF instead "
-                               f"(--animate {Path(path).with_suffix('.gif')})")
-        self.writer = mpl_animation.FFMpegWriter(fps=fps, codec="h264", extra_args=["-pix_fmt", "yuv420p"])
+        # yuv420p (what players read) needs even dimensions: pad odd ones by a pixel
+        self.writer = mpl_animation.FFMpegWriter(fps=fps, codec="h264", extra_args=[
+            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p"])
         self.context = self.writer.saving(fig, str(path), dpi)
         self.context.__enter__()
         self.frames = 0
@@ -121,14 +118,27 @@ class _FFmpegWriter:
         self.frames += 1
 
     def close(self, failed: bool = False) -> None:
-        self.context.__exit__(*((RuntimeError, RuntimeError("failed"), None) if failed else (None, None, None)))
+        import subprocess
+
+        try:
+            self.context.__exit__(*((RuntimeError, RuntimeError("failed"), None) if failed else (None, None, None)))
+        except subprocess.CalledProcessError as err:
+            said = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+            raise RuntimeError(f"ffmpeg failed (exit {err.returncode}) writing the MP4"
+                               + (f": {said[-1]}" if said else "")) from None
 
 
 def _check_output(out: Path) -> str:
+    from matplotlib import rcParams
+
     suffix = out.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"animation output {out}: the name must end in .gif (Pillow) or .mp4 (ffmpeg), "
                          f"not {out.suffix or 'nothing'!r}")
+    if suffix == ".mp4" and shutil.which(rcParams["animation.ffmpeg_path"]) is None:
+        raise RuntimeError(f"writing {out} needs ffmpeg, which is not installed (not found: "
+                           f"{rcParams['animation.ffmpeg_path']!r}); install it, or write a GIF instead "
+                           f"(--animate {out.with_suffix('.gif')})")
     return suffix
 
 
@@ -138,8 +148,8 @@ def animate(traj, out, fps: float = 10.0, stride: int = 1, size=(9.0, 4.0), dpi:
     :func:`meanfield.frames.snapshot_figure` of its snapshot (particles and risk curve with a moving marker).
 
     Snapshots are read one at a time and every frame is written before the next is drawn (memory: one snapshot and
-    one frame). The file is written to ``<out>.part`` and renamed at the end, so an animation that fails (or is
-    interrupted) leaves no partial file under ``out``.
+    one frame). The file is written to ``<stem>.part.<suffix>`` and renamed at the end, so an animation that fails
+    (or is interrupted) leaves no partial file.
 
     Parameters
     ----------
@@ -188,7 +198,7 @@ def animate(traj, out, fps: float = 10.0, stride: int = 1, size=(9.0, 4.0), dpi:
     fig = new_figure(size, dpi)
     _, view, marker = snapshot_figure(traj, indices[0], view=view, fig=fig)
     out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
+    part = out.with_name(f"{out.stem}.part{suffix}")  # ffmpeg chooses the container by the suffix
     writer = GifWriter(part, fps) if suffix == ".gif" else _FFmpegWriter(part, fig, fps, dpi)
     done = False
     try:

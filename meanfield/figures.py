@@ -42,14 +42,13 @@ def dynamics_kind(traj) -> str:
 
 
 def _curves(curves: dict, xlabel: str, ylabel: str, logy: bool, title: str | None = None):
-    fig = new_figure((5.5, 3.6), 100)
+    fig = new_figure((5.5, 3.6), 100, layout="constrained")
     ax = fig.add_subplot()
     curves = {k: (np.asarray(t), np.asarray(v)) for k, (t, v) in curves.items()}
     logy = logy and all(np.all(v > 0) for _, v in curves.values())
     plot.ensemble_curves(curves, ax=ax, xlabel=xlabel, ylabel=ylabel, logy=logy)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.set_layout_engine("constrained")
     return fig
 
 
@@ -105,7 +104,7 @@ def _conic_figure(traj):
     mid = (times[1:] + times[:-1]) / 2
     t_edges = np.concatenate([[times[0] - (mid[0] - times[0] if mid.size else 0.5)], mid,
                               [times[-1] + (times[-1] - mid[-1] if mid.size else 0.5)]])
-    fig = new_figure((10, 3.8), 100)
+    fig = new_figure((10, 3.8), 100, layout="constrained")
     left, right = fig.subplots(1, 2)
     mesh = left.pcolormesh(t_edges, edges, hist.T, cmap="viridis", shading="flat")
     fig.colorbar(mesh, ax=left, label="mass w r² in the bin")
@@ -114,13 +113,12 @@ def _conic_figure(traj):
     if "total_mass" in traj.observables:
         right.plot(times, _observable(traj, "total_mass"), color="k")
         right.set(xlabel="t (mean-field time)", ylabel="total mass Σ w r²", title="total mass")
-    fig.set_layout_engine("constrained")
     return fig
 
 
 def _birth_death_figure(traj):
     times, jumps = np.asarray(traj.times), _observable(traj, "jumps")
-    fig = new_figure((10, 3.6), 100)
+    fig = new_figure((10, 3.6), 100, layout="constrained")
     left, right = fig.subplots(1, 2)
     left.plot(times, jumps, color="k")
     left.set(xlabel="t (mean-field time)", ylabel="particles born + killed (cumulative)",
@@ -128,13 +126,12 @@ def _birth_death_figure(traj):
     if len(times) > 1:
         right.step(times[1:], np.diff(jumps) / np.diff(times), where="pre", color="tab:purple")
     right.set(xlabel="t (mean-field time)", ylabel="jumps per unit time", title="jump rate between saves")
-    fig.set_layout_engine("constrained")
     return fig
 
 
 def _stein_figure(traj):
     times, ksd2 = np.asarray(traj.times), _observable(traj, "ksd2")
-    fig = new_figure((5.5, 3.6), 100)
+    fig = new_figure((5.5, 3.6), 100, layout="constrained")
     ax = fig.add_subplot()
     ax.plot(times, ksd2, color="k", label="KSD² (Stein discrepancy to the Gibbs measure)")
     if "ksd2_se" in traj.observables:
@@ -142,13 +139,12 @@ def _stein_figure(traj):
         ax.fill_between(times, ksd2 - 2 * se, ksd2 + 2 * se, color="0.8", label="± 2 standard errors")
     ax.set(xlabel="t (mean-field time)", ylabel="KSD²", title="Langevin: Stein discrepancy")
     ax.legend(frameon=False, fontsize=7)
-    fig.set_layout_engine("constrained")
     return fig
 
 
 def _particles_figure(traj):
     """The particles at the last snapshot (or at the end of the run, when no snapshot kept them)."""
-    fig = new_figure((5.0, 4.6), 100)
+    fig = new_figure((5.0, 4.6), 100, layout="constrained")
     ax = fig.add_subplot()
     if traj.a is not None and len(traj):
         ParticleView(traj, [len(traj) - 1]).draw(ax, -1)
@@ -160,20 +156,19 @@ def _particles_figure(traj):
                             t=float(traj.times[-1]), teacher=teacher)
     else:
         return None
-    fig.set_layout_engine("constrained")
     return fig
 
 
 def _reference_figure(traj, reference, names=("this run", "reference")):
     """The run's curve beside (same axes, when both count mean-field time) or next to its reference's."""
     if traj.kind != "mlp" and reference.kind != "mlp":
-        fig = new_figure((5.5, 3.6), 100)
+        fig = new_figure((5.5, 3.6), 100, layout="constrained")
         ax = fig.add_subplot()
         plot.risk_curve([traj, reference], labels=[f"{names[0]} ({traj.kind})", f"{names[1]} ({reference.kind})"],
                         ax=ax)
         ax.set_title("risk of the run and of its reference", fontsize=9)
     else:
-        fig = new_figure((10, 3.6), 100)
+        fig = new_figure((10, 3.6), 100, layout="constrained")
         for ax, run, name in zip(fig.subplots(1, 2), (traj, reference), names):
             curves = {"train": (run.times, run.risk)}
             if "test_loss" in run.observables:
@@ -181,7 +176,6 @@ def _reference_figure(traj, reference, names=("this run", "reference")):
             logy = all(np.all(np.asarray(v) > 0) for _, v in curves.values())
             plot.ensemble_curves(curves, ax=ax, xlabel=_time_label(run), ylabel="loss", logy=logy)
             ax.set_title(f"{name} ({run.kind})", fontsize=9)
-    fig.set_layout_engine("constrained")
     return fig
 
 
@@ -216,11 +210,10 @@ def run_figures(traj, reference=None, name: str | None = None) -> dict:
     figures = {}
     obs = traj.observables
     if traj.kind != "mlp":
-        fig = new_figure((5.5, 3.6), 100)
+        fig = new_figure((5.5, 3.6), 100, layout="constrained")
         ax = plot.risk_curve(traj, ax=fig.add_subplot())
         ax.set_title(f"{traj.kind.replace('_', ' ')}" + (f": {name}" if name else "") + f" ({traj.status})",
                      fontsize=9)
-        fig.set_layout_engine("constrained")
         figures["risk.png"] = fig
     particles = _particles_figure(traj) if traj.kind != "mlp" else None
     if particles is not None:
@@ -229,9 +222,8 @@ def run_figures(traj, reference=None, name: str | None = None) -> dict:
     neurons = traj.b is not None and np.ndim(traj.a[0]) == 1 and traj.final is not None \
         and not isinstance(traj.final, RingMeasure)
     if H is not None and neurons and H.shape[0] == traj.final.d:
-        fig = new_figure((9, 3.5), 100)
+        fig = new_figure((9, 3.5), 100, layout="constrained")
         plot.alignment_histograms(traj, H, axes=fig.subplots(1, 2, sharey=True))
-        fig.set_layout_engine("constrained")
         figures["alignment.png"] = fig
     xlabel = _time_label(traj)
     if "train_loss" in obs or traj.kind == "mlp":
@@ -275,7 +267,7 @@ def overview_figure(traj, name: str | None = None):
     2
     """
     neurons = traj.final is not None and not isinstance(traj.final, RingMeasure)
-    fig = new_figure((10 if neurons else 5.5, 3.8), 100)
+    fig = new_figure((10 if neurons else 5.5, 3.8), 100, layout="constrained")
     axes = fig.subplots(1, 2) if neurons else [fig.add_subplot()]
     if len(traj):
         RiskMarker(traj).draw(axes[0], -1)
@@ -286,7 +278,6 @@ def overview_figure(traj, name: str | None = None):
         teacher = arrays["c"][:, None] * arrays["U"] if "U" in arrays and "c" in arrays else None
         plot.particle_cloud(traj.final, ax=axes[1], subspace=H if H is not None and H.shape[0] == traj.final.d
                             else None, t=float(traj.times[-1]) if len(traj) else None, teacher=teacher)
-    fig.set_layout_engine("constrained")
     return fig
 
 
@@ -335,7 +326,7 @@ def sweep_figure(path):
     def at(*vals):
         return value.get(tuple(json.dumps(v) for v in vals), np.nan)
 
-    fig = new_figure((6, 4.2), 100)
+    fig = new_figure((6, 4.2), 100, layout="constrained")
     ax = fig.add_subplot()
     if len(keys) == 2:
         rows, cols = grid[keys[0]], grid[keys[1]]
@@ -370,7 +361,6 @@ def sweep_figure(path):
         if rest:
             ax.legend(frameon=False, fontsize=7)
     ax.set_title(f"sweep {manifest.get('sweep', '')}: final risks", fontsize=9)
-    fig.set_layout_engine("constrained")
     return fig
 
 

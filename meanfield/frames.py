@@ -262,8 +262,9 @@ class RiskMarker:
         return [self.marker]
 
 
-def new_figure(size=(9.0, 4.0), dpi: float = 100):
-    """A matplotlib Figure on the Agg canvas, outside pyplot (nothing global to close).
+def new_figure(size=(9.0, 4.0), dpi: float = 100, layout: str | None = None):
+    """A matplotlib Figure on the Agg canvas, outside pyplot (nothing global to close); ``layout`` as for
+    ``matplotlib.figure.Figure`` (e.g. "constrained").
 
     Examples
     --------
@@ -273,7 +274,7 @@ def new_figure(size=(9.0, 4.0), dpi: float = 100):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=tuple(float(s) for s in size), dpi=float(dpi))
+    fig = Figure(figsize=tuple(float(s) for s in size), dpi=float(dpi), layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
