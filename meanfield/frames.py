@@ -170,8 +170,9 @@ class ParticleView:
                     ax.plot([0, tip[0]], [0, tip[1]], "k--", lw=1, label="teacher c_i u_i" if k == 0 else None)
             ax.set_xlim(-self.limit, self.limit)
             ax.set_ylim(-self.limit, self.limit)
-            ax.set_xlabel(f"a·b on {self.names[0]}")
-            ax.set_ylabel(f"a·b on {self.names[1]}")
+            point = "a·b" if self.outputs is None else "|a|·b"
+            ax.set_xlabel(f"{point} on {self.names[0]}")
+            ax.set_ylabel(f"{point} on {self.names[1]}")
             ax.set_aspect("equal", adjustable="box")
             _legend(ax, self.outputs)
         elif self.kind == "hyperplanes":

@@ -96,8 +96,8 @@ def progress_line(traj, progress: RunProgress | None = None) -> str:
 
 
 def _read(path):
-    """The run as it stands (read-only SWMR open, closed again before returning), or None while the writer has not
-    written its first snapshot and checkpoint."""
+    """The run as it stands (read-only SWMR open; the caller closes it at once), or None while the writer has the
+    file in a state that cannot be read (before its first snapshot and checkpoint, or while it closes the file)."""
     from .io import TrajectoryFileError, load
 
     try:
@@ -172,17 +172,15 @@ def watch(path, interval: float = 5.0, plot=None, stream=None, max_refreshes: in
     while True:
         traj = _read(path)
         if traj is None:
-            line, status = "waiting for the first save", Status.RUNNING.value
+            line, status = "no complete save to read yet (the writer is creating or closing the file)", "running"
         else:
-            try:
-                progress.t_max = t_max_of(traj)
-                if len(traj):
-                    progress.observe(time.monotonic(), float(traj.times[-1]))
-                line, status = progress_line(traj, progress), str(traj.status)
-                if plot is not None:
-                    _write_plot(traj, plot)
-            finally:
-                traj.close()
+            traj.close()  # what is drawn below is in memory: the series, the status, the latest checkpoint
+            progress.t_max = t_max_of(traj)
+            if len(traj):
+                progress.observe(time.monotonic(), float(traj.times[-1]))
+            line, status = progress_line(traj, progress), str(traj.status)
+            if plot is not None:
+                _write_plot(traj, plot)
         refreshes += 1
         ended = status != Status.RUNNING.value
         if in_place:
