@@ -105,7 +105,11 @@ def _cmd_plot(args) -> int:
 def _cmd_watch(args) -> int:
     from .watch import exit_code, watch
 
-    return exit_code(watch(args.file, interval=args.interval, plot=args.plot))
+    try:
+        return exit_code(watch(args.file, interval=args.interval, plot=args.plot))
+    except KeyboardInterrupt:
+        print(f"\nstopped watching {args.file} (the run, if it is running, goes on)", file=sys.stderr)
+        return 130
 
 
 def _cmd_sweep(args) -> int:
