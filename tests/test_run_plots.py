@@ -384,3 +384,21 @@ def test_sweep_final_risks_are_a_heat_map_over_its_two_keys(tmp_path):
     line = sweep_figure(tmp_path / "manifest.json").axes[0].get_lines()[0]
     np.testing.assert_array_equal(line.get_xdata(), [4, 8, 16])
     np.testing.assert_allclose(line.get_ydata(), 10 ** drawn[:, 0], rtol=1e-12)
+
+
+def test_particle_cloud_of_k_output_neurons_is_coloured_by_class():
+    """plot.particle_cloud broadcast a (m, K) against b (m, d) before; now |a_j| b_j, one colour per class."""
+    from meanfield import plot
+
+    mu = mf.init.gaussian(30, 3, seed=4, outputs=3)
+    ax = plot.particle_cloud(mu)
+    cls = np.argmax(mu.a, axis=1)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [f"class {k} ({int((cls == k).sum())})" for k in range(3)]
+    norm = np.linalg.norm(mu.a, axis=1)
+    for k, cloud in enumerate(ax.collections):
+        pts = np.asarray(cloud.get_offsets())
+        # norms of the projections on the two principal directions of |a| b √w (an independent SVD)
+        _, _, vt = np.linalg.svd(norm[:, None] * mu.b * np.sqrt(mu.weights)[:, None])
+        np.testing.assert_allclose(np.abs(pts), np.abs((norm[:, None] * mu.b)[cls == k] @ vt[:2].T), rtol=1e-9)
+        np.testing.assert_array_equal(cloud.get_facecolors()[0], matplotlib.colors.to_rgba(CLASS_COLORS[k]))
