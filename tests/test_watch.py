@@ -14,10 +14,17 @@ from PIL import Image
 import meanfield as mf
 from meanfield.watch import RunProgress, progress_line
 
-# A flow that saves at every step and takes ~0.1 s per save (an observable that sleeps): 41 saves, ~4 s.
+# A flow that saves at every step and takes ~0.1 s per save (an observable that sleeps): 41 saves, ~4 s. After its
+# first save it waits for the file <path>.go (the watchers have started), so that a loaded machine cannot let it
+# finish before they look.
 WRITER = """
-import sys, time, numpy as np, meanfield as mf
+import os, sys, time, numpy as np, meanfield as mf
+saves = []
 def pause(mu):
+    saves.append(1)
+    deadline = time.monotonic() + 120
+    while len(saves) == 2 and not os.path.exists(sys.argv[1] + ".go") and time.monotonic() < deadline:
+        time.sleep(0.02)
     time.sleep(0.1)
     return 0.0
 problem = mf.Problem(mf.TeacherNetwork([1.0, -0.5], np.eye(4)[:2]), mf.Gaussian(4))
@@ -47,9 +54,12 @@ def test_watch_follows_a_running_writer_and_ends_with_it(tmp_path):
     path, live = tmp_path / "run.h5", tmp_path / "live.png"
     writer = _start_writer(path, 4.0)
     watcher, plotter = _watch(path), _watch(path, "--plot", str(live))
+    first = [watcher.stdout.readline(), plotter.stdout.readline()]      # both have read the file once
+    (tmp_path / "run.h5.go").touch()
     w_out, w_err = writer.communicate(timeout=180)
     out, err = watcher.communicate(timeout=60)
     p_out, p_err = plotter.communicate(timeout=60)
+    out, p_out = first[0] + out, first[1] + p_out
     assert writer.returncode == 0 and "writer done" in w_out, w_err
     assert watcher.returncode == 0 and plotter.returncode == 0, err + p_err
     lines = out.splitlines()
@@ -81,11 +91,14 @@ def test_watch_says_when_the_writer_was_killed(tmp_path):
     path = tmp_path / "killed.h5"
     writer = _start_writer(path, 100.0)
     watcher = _watch(path)
-    time.sleep(1.5)
+    first = watcher.stdout.readline()
+    (tmp_path / "killed.h5.go").touch()
+    time.sleep(1.0)
     assert writer.poll() is None
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait(timeout=30)
     out, err = watcher.communicate(timeout=60)
+    out = first + out
     assert watcher.returncode == 130, err
     assert out.splitlines()[-1] == f"{path}: the run ended: interrupted"
 
