@@ -4,9 +4,9 @@ Watching the particles move: an animation of a flow
 
 The particles of a two-layer network learning a teacher with two neurons, in d = 6: each neuron j is the point
 a_j b_j, projected on the teacher's hidden subspace H = span(u_1, u_2) (the run knows it from its target), with a
-marker area proportional to its mass times |a_j|, red for a_j > 0 and blue for a_j < 0. The dashed rays are the
-teacher's neurons c_i u_i. The mass that carries the output gathers on the teacher's directions while the risk (right,
-with a marker at the frame's time) falls.
+marker area proportional to its mass times the size of a_j, red for a_j > 0 and blue for a_j < 0. The dashed rays
+are the teacher's neurons c_i u_i. The mass that carries the output gathers on the teacher's directions while the
+risk (right, with a marker at the frame's time) falls.
 
 :func:`meanfield.animate.animation` returns a matplotlib animation (shown below with its controls, as a notebook
 shows it); :func:`meanfield.animate.animate` writes the same frames to a GIF (Pillow) or an MP4 (ffmpeg), reading
