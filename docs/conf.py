@@ -69,7 +69,7 @@ sphinx_gallery_conf = {
     "within_subsection_order": "gallery_order.ReaderOrder",   # docs/gallery_order.py
     "download_all_examples": False,
     "remove_config_comments": True,
-    "matplotlib_animations": False,
+    "matplotlib_animations": (True, "jshtml"),   # animations in an example embedded as frames with controls
     "show_memory": False,
     "reset_modules": ("matplotlib",),
     "abort_on_example_error": True,

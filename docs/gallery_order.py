@@ -1,7 +1,8 @@
 """The order of the gallery: the order in which a reader meets the capabilities (sphinx-gallery sort key)."""
 
-ORDER = ("first_flow", "leaky_relu", "biased_neurons", "hidden_subspace", "odd_target", "load_stored_run", "sweep",
-         "sgd_vs_flow", "data_sets", "dynamics", "equivalent_kernels", "exchangeability", "matrix_model")
+ORDER = ("first_flow", "leaky_relu", "biased_neurons", "hidden_subspace", "odd_target", "load_stored_run",
+         "animated_flow", "sweep", "sgd_vs_flow", "data_sets", "dynamics", "equivalent_kernels", "exchangeability",
+         "matrix_model")
 
 
 class ReaderOrder:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {"landing": "index.html", "guide": "guide/problems-and-targets.html",
-         "gallery": "auto_examples/plot_leaky_relu.html", "api": "api/meanfield.problem.html"}
+         "gallery": "auto_examples/plot_leaky_relu.html", "api": "api/meanfield.problem.html",
+         "animation": "auto_examples/plot_animated_flow.html", "plots": "guide/plots-and-animations.html"}
 
 
 def main(argv=None) -> int:

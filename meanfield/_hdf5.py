@@ -56,6 +56,10 @@ def open_swmr_read(path) -> h5py.File:
     """
     fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
     fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+    # No HDF5 file lock: a reader's shared lock makes the writer's own reopen of the file (to record its final
+    # status) fail with EAGAIN, so a reader polling a live run could kill it at its end. A reader needs no lock: it
+    # only reads, and a file open for writing without SWMR already refuses it through the superblock's flags.
+    fapl.set_file_locking(False, True)
     lib = _libhdf5()
     if lib is not None:
         lib.H5Pset_metadata_read_attempts(fapl.id, 1)

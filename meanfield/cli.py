@@ -1,4 +1,4 @@
-"""The ``meanfield`` command: run, info, plot, sweep."""
+"""The ``meanfield`` command: run, info, plot, watch, recover, sweep."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import numpy as np
 
 __all__ = ["main", "build_parser"]
 
@@ -77,41 +75,41 @@ def _cmd_plot(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from . import plot
+    from .figures import run_figures, sweep_figure, write_figures
     from .io import load
 
+    if Path(args.file).is_dir() or Path(args.file).name == "manifest.json":  # a sweep: its grid's final risks
+        folder = Path(args.out or (Path(args.file) if Path(args.file).is_dir() else Path(args.file).parent))
+        made = write_figures({"final_risk.png": sweep_figure(args.file)}, folder)
+        print(f"wrote {', '.join(map(str, made))}")
+        return 0
     out = Path(args.out or Path(args.file).with_suffix(""))
     with load(args.file) as traj:
-        if traj.final is None:  # an MLP run: losses and accuracies over epochs
-            obs = {k: np.asarray(v) for k, v in traj.observables.items()}
-            losses = {"train": (traj.times, traj.risk), "test": (traj.times, obs["test_loss"])}
-            plot.savefig(plot.ensemble_curves(losses, logy=True, xlabel="epoch", ylabel="cross-entropy"),
-                         out / "loss.png")
-            plot.savefig(plot.ensemble_curves({"train": (traj.times, obs["train_accuracy"]),
-                                               "test": (traj.times, obs["test_accuracy"])},
-                                              xlabel="epoch", ylabel="accuracy"), out / "accuracy.png")
-            print(f"wrote {out / 'loss.png'}, {out / 'accuracy.png'}")
+        if args.animate:
+            from .animate import animate
+
+            written = animate(traj, args.animate, fps=args.fps, stride=args.stride, size=args.size, dpi=args.dpi,
+                              progress=not args.no_progress)
+            print(f"wrote {written}")
             return 0
-        ax = plot.risk_curve(traj)
-        ax.set_title(f"{traj.kind.replace('_', ' ')}: {Path(args.file).name} ({traj.status})")
-        plot.savefig(ax, out / "risk.png")
-        made = ["risk.png"]
-        H = traj.hidden_subspace()
-        if traj.final is not None:
-            arrays = traj.target_arrays
-            teacher = arrays["c"][:, None] * arrays["U"] if "U" in arrays else None
-            plot.savefig(plot.particle_cloud(traj.final, subspace=H, t=float(traj.times[-1]), teacher=teacher),
-                         out / "particles.png")
-            made.append("particles.png")
-        if H is not None and traj.b is not None:
-            axes = plot.alignment_histograms(traj, H)
-            plot.savefig(axes[0], out / "alignment.png")
-            made.append("alignment.png")
-        plt.close("all")
-    print(f"wrote {', '.join(str(out / name) for name in made)}")
+        reference = load(args.reference) if args.reference else None
+        try:
+            made = write_figures(run_figures(traj, reference, name=Path(args.file).name), out)
+        finally:
+            if reference is not None:
+                reference.close()
+    print(f"wrote {', '.join(map(str, made))}")
     return 0
+
+
+def _cmd_watch(args) -> int:
+    from .watch import exit_code, watch
+
+    try:
+        return exit_code(watch(args.file, interval=args.interval, plot=args.plot))
+    except KeyboardInterrupt:
+        print(f"\nstopped watching {args.file} (the run, if it is running, goes on)", file=sys.stderr)
+        return 130
 
 
 def _cmd_sweep(args) -> int:
@@ -131,7 +129,7 @@ def _cmd_sweep(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``meanfield`` command: subcommands run, info, plot, recover and sweep.
+    """The argument parser of the ``meanfield`` command: subcommands run, info, plot, watch, recover and sweep.
 
     Examples
     --------
@@ -160,10 +158,25 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a trajectory file")
     info.add_argument("file")
     info.set_defaults(func=_cmd_info)
-    plot = sub.add_parser("plot", help="risk curve, particle cloud and (if a subspace is known) alignment")
-    plot.add_argument("file")
+    plot = sub.add_parser("plot", help="the figures of a run (chosen from what it holds) or of a sweep, or an "
+                                       "animation of its particles")
+    plot.add_argument("file", help="a trajectory file, or a sweep's output folder (or its manifest.json)")
     plot.add_argument("--out", help="output folder (default: next to the file, named after it)")
+    plot.add_argument("--reference", help="another run drawn beside this one (e.g. the flow of an SGD run)")
+    plot.add_argument("--animate", metavar="OUT.gif|OUT.mp4",
+                      help="write an animation of the particles instead (GIF by Pillow; MP4 needs ffmpeg)")
+    plot.add_argument("--fps", type=float, default=10.0, help="animation: frames per second")
+    plot.add_argument("--stride", type=int, default=1, help="animation: one frame every STRIDE snapshots")
+    plot.add_argument("--size", type=float, nargs=2, default=(9.0, 4.0), metavar=("WIDTH", "HEIGHT"),
+                      help="animation: frame size in inches")
+    plot.add_argument("--dpi", type=float, default=100.0, help="animation: pixels per inch")
+    plot.add_argument("--no-progress", action="store_true", help="animation: no progress bar")
     plot.set_defaults(func=_cmd_plot)
+    watch = sub.add_parser("watch", help="follow a run another process is writing, until it ends")
+    watch.add_argument("file")
+    watch.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes")
+    watch.add_argument("--plot", metavar="OUT.png", help="rewrite this figure (risk and particles) at each refresh")
+    watch.set_defaults(func=_cmd_watch)
     sweep = sub.add_parser("sweep", help="run a grid of configurations on Dask")
     sweep.add_argument("config")
     sweep.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster)")

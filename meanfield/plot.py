@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["risk_curve", "particle_cloud", "projection_basis", "alignment_histograms", "ensemble_curves",
-           "invariant_deviations", "savefig"]
+__all__ = ["risk_curve", "particle_cloud", "projection_basis", "neuron_points", "alignment_histograms",
+           "ensemble_curves", "invariant_deviations", "savefig"]
+
+#: Colours of the classes of a K-output network (class k = the largest of a neuron's K output weights).
+CLASS_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
+                "tab:olive", "tab:cyan")
 
 
 def _axes(ax):
@@ -51,10 +55,27 @@ def risk_curve(trajectories, labels=None, ax=None, minimum: float | None = None,
     return ax
 
 
+def neuron_points(mu) -> tuple[np.ndarray, np.ndarray]:
+    """The points a_j b_j that stand for the neurons (|a_j| b_j for K output weights a_j ∈ R^K, |·| the Euclidean
+    norm), and the amplitudes |a_j| (the marker areas are mass · |a_j|).
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> pts, amp = neuron_points(mf.init.gaussian(6, 3, seed=0, outputs=4))
+    >>> pts.shape, amp.shape
+    ((6, 3), (6,))
+    """
+    a = np.asarray(mu.a)
+    amplitude = np.abs(a) if a.ndim == 1 else np.linalg.norm(a, axis=1)
+    return (a if a.ndim == 1 else amplitude)[:, None] * mu.b, amplitude
+
+
 def projection_basis(mu, subspace=None) -> tuple[np.ndarray, list[str]]:
     """Two orthonormal directions (d, 2) to draw neurons in, and their names: the first two directions of the
     hidden subspace H when it is known (completed by the principal direction of the neurons' component orthogonal
-    to H when H is a line), else the two principal directions of the cloud a_j b_j (weighted by the masses).
+    to H when H is a line), else the two principal directions of the cloud a_j b_j (weighted by the masses; |a_j| b_j
+    for K output weights, :func:`neuron_points`).
 
     Examples
     --------
@@ -63,7 +84,7 @@ def projection_basis(mu, subspace=None) -> tuple[np.ndarray, list[str]]:
     >>> basis.shape, names
     ((5, 2), ['h1', 'principal direction ⊥ H'])
     """
-    pts = mu.a[:, None] * mu.b * np.sqrt(mu.weights)[:, None]
+    pts = neuron_points(mu)[0] * np.sqrt(mu.weights)[:, None]
 
     def principal(x, k):
         _, _, vt = np.linalg.svd(x, full_matrices=False)
@@ -81,7 +102,8 @@ def projection_basis(mu, subspace=None) -> tuple[np.ndarray, list[str]]:
 def particle_cloud(mu, ax=None, subspace=None, t: float | None = None, teacher=None, **kwargs):
     """Neurons a_j b_j projected on two directions (see :func:`projection_basis`), red for a_j > 0 and blue for
     a_j < 0, marker area proportional to the particle mass; ``teacher`` neurons (rows c_i u_i) as dashed rays
-    (their directions, projected); the title gives the time ``t``.
+    (their directions, projected); the title gives the time ``t``. Neurons with K output weights are drawn at
+    |a_j| b_j, coloured by their class argmax_k a_jk.
 
     Examples
     --------
@@ -92,9 +114,15 @@ def particle_cloud(mu, ax=None, subspace=None, t: float | None = None, teacher=N
     """
     ax = _axes(ax)
     basis, names = projection_basis(mu, subspace)
-    pts = (mu.a[:, None] * mu.b) @ basis
+    pts = neuron_points(mu)[0] @ basis
     size = 6 * mu.weights * mu.m
-    for sel, color, label in ((mu.a > 0, "tab:red", "a > 0"), (mu.a <= 0, "tab:blue", "a ≤ 0")):
+    a = np.asarray(mu.a)
+    if a.ndim == 1:
+        groups = ((a > 0, "tab:red", "a > 0"), (a <= 0, "tab:blue", "a ≤ 0"))
+    else:
+        cls = np.argmax(a, axis=1)
+        groups = tuple((cls == k, CLASS_COLORS[k % len(CLASS_COLORS)], f"class {k}") for k in range(a.shape[1]))
+    for sel, color, label in groups:
         ax.scatter(pts[sel, 0], pts[sel, 1], s=size[sel], c=color, label=f"{label} ({int(sel.sum())})", **kwargs)
     if teacher is not None:  # directions only: a teacher neuron has mass 1, a particle mass 1/m
         reach = np.max(np.linalg.norm(pts, axis=1)) if len(pts) else 1.0

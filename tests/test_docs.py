@@ -53,3 +53,6 @@ def test_site_builds_without_warnings(tmp_path):
                  "api/meanfield.problem.html"]:
         assert (out / page).exists(), page
     assert "Problem" in (out / "api/meanfield.problem.html").read_text()
+    # The animation example embeds its animation: the 16 frames of 31 snapshots at stride 2, with the player.
+    page = (out / "auto_examples/plot_animated_flow.html").read_text()
+    assert "sphx-glr-animation" in page and page.count("data:image/png;base64") == 16
