@@ -130,7 +130,10 @@ class ParticleFlow:
 
     def step(self, state: FlowState, h: float):
         k1 = self.velocity(state.y, state.evaluation)
-        y_next, error = self.solver.step(lambda y: self.velocity(y, self._evaluate(y)), state.y, h, k1)
+        # A step too large overflows: the adaptive controller rejects it, and ``accept`` stops a fixed-step run with
+        # its own message, so numpy's warnings would only repeat them.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            y_next, error = self.solver.step(lambda y: self.velocity(y, self._evaluate(y)), state.y, h, k1)
         if error is not None:
             to_numpy = self.backend.to_numpy
             error = (to_numpy(error), to_numpy(state.y), to_numpy(y_next))
