@@ -32,10 +32,14 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ._signals import Terminated, terminate_as_interrupt
+from ._validation import check_positive_int
 from .config import set_key, validate_config
 from .status import Status
 
-__all__ = ["expand_sweep", "run_sweep", "SweepInterrupted"]
+__all__ = ["expand_sweep", "run_sweep", "check_scheduler", "SweepInterrupted"]
+
+#: Seconds to wait for a Dask scheduler that accepted the connection to answer (Dask's own default is 30).
+CONNECT_TIMEOUT = 10.0
 
 
 def expand_sweep(cfg: dict) -> list[dict]:
@@ -162,6 +166,10 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
 
     from .io import TrajectoryFileError, file_status
 
+    if scheduler is None:
+        n_workers = check_positive_int(n_workers, "n_workers (--workers, the local cluster's worker processes)")
+    else:
+        check_scheduler(scheduler)
     runs = expand_sweep(cfg)
     out_dir = Path(cfg["sweep"]["output_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +209,7 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
                                    dashboard_address=":0")
         client = Client(cluster)
     else:
-        client = Client(scheduler)
+        client = _connect(scheduler)
     futures = {}
     try:
         with terminate_as_interrupt():
@@ -226,6 +234,54 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
     finally:
         _close(client, cluster)
     return manifest
+
+
+def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Raise a one-line ``RuntimeError`` at once when nothing listens at the Dask scheduler ``address`` (a TCP or
+    TLS address; others are left to Dask), instead of Dask's retries until its timeout and a traceback.
+
+    Examples
+    --------
+    >>> import socket
+    >>> from meanfield.sweep import check_scheduler
+    >>> with socket.socket() as s:            # a port that was free a moment ago
+    ...     s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    >>> try:
+    ...     check_scheduler(f"tcp://127.0.0.1:{port}")
+    ... except RuntimeError as err:
+    ...     print(str(err).split(";")[0])  # doctest: +ELLIPSIS
+    scheduler 'tcp://127.0.0.1:...': no Dask scheduler answers there (connection refused)
+    """
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return
+        host, port = parse_host_port(location)
+    except ValueError as err:
+        raise ValueError(f"scheduler {address!r} is not a Dask address ({err}); give one like "
+                         "tcp://HOST:PORT") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        reason = "timed out" if isinstance(err, TimeoutError) else (err.strerror or str(err)).lower()
+        raise RuntimeError(f"scheduler {address!r}: no Dask scheduler answers there ({reason}); start one "
+                           "(dask scheduler) or leave --scheduler out to run on a local cluster") from None
+
+
+def _connect(address: str):
+    """A client of the scheduler at ``address``, or a one-line ``RuntimeError`` after CONNECT_TIMEOUT seconds."""
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as err:
+        raise RuntimeError(f"scheduler {address!r}: could not connect to a Dask scheduler there "
+                           f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); check the address or "
+                           "leave --scheduler out to run on a local cluster") from None
 
 
 def _record(entry: dict, future) -> None:
