@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ._signals import Terminated, terminate_as_interrupt
+from ._signals import Terminated, check_stop, stop_signals
 from ._validation import check_positive_int
 from .config import set_key, validate_config
 from .status import Status
@@ -212,15 +212,17 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
         client = _connect(scheduler)
     futures = {}
     try:
-        with terminate_as_interrupt():
+        with stop_signals():
             futures = {client.submit(_execute, run["config"], overwrite, key=f"meanfield-{run['id']}", pure=False):
                        entry for run, entry in todo}
             for entry in futures.values():
                 entry["status"] = Status.RUNNING.value
             _write_manifest(manifest_path, manifest)
-            for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc="sweep"):
-                _record(futures[future], future)
-                _write_manifest(manifest_path, manifest)
+            with tqdm(total=len(futures), disable=not progress, desc="sweep") as bar:
+                for future in _as_completed_or_stopped(as_completed(futures)):
+                    _record(futures[future], future)
+                    _write_manifest(manifest_path, manifest)
+                    bar.update(1)
     except KeyboardInterrupt as err:
         by = "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
         _stop_runs(client, futures)
@@ -282,6 +284,19 @@ def _connect(address: str):
         raise RuntimeError(f"scheduler {address!r}: could not connect to a Dask scheduler there "
                            f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); check the address or "
                            "leave --scheduler out to run on a local cluster") from None
+
+
+def _as_completed_or_stopped(futures, poll: float = 0.1):
+    """The futures of a Dask ``as_completed`` as they finish; SIGINT or SIGTERM (noted by :func:`stop_signals`)
+    raises here, between two polls, never inside Dask's code."""
+    import time
+
+    while not futures.is_empty():
+        check_stop()
+        batch = futures.next_batch(block=False)
+        if not batch:
+            time.sleep(poll)
+        yield from batch
 
 
 def _record(entry: dict, future) -> None:
