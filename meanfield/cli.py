@@ -202,17 +202,33 @@ def main(argv=None) -> int:
     file: ...
     0
     """
-    from ._room import TrajectoryWriteError
+    import signal
+
+    from ._signals import stop_signals, take_pending_signal
 
     args = build_parser().parse_args(argv)
+    with stop_signals():  # SIGINT and SIGTERM are noted, and end a run between two of its steps
+        code = _dispatch(args)
+        late = take_pending_signal()  # arrived after the last point that checks for one
+    if late is None or code in (130, 143):
+        return code
+    print(f"received signal {signal.Signals(late).name} as the command ended (what it reported above is complete)",
+          file=sys.stderr)
+    return 128 + late
+
+
+def _dispatch(args) -> int:
+    from ._room import TrajectoryWriteError
+    from ._signals import Terminated
+
     try:
         return args.func(args)
     except TrajectoryWriteError as err:  # a full disk or quota: the file keeps what was saved before
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt as err:  # a sweep, or a run interrupted before its loop started
+    except KeyboardInterrupt as err:  # a sweep, or Ctrl-C pressed twice
         print(str(err) or "interrupted", file=sys.stderr)
-        return 143 if "SIGTERM" in str(err) else 130
+        return 143 if isinstance(err, Terminated) or "SIGTERM" in str(err) else 130
     except (FileExistsError, FileNotFoundError, ValueError, RuntimeError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

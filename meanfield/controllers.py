@@ -16,6 +16,14 @@ from ._validation import check_positive
 
 __all__ = ["ConstantStep", "ErrorControl", "Diverged"]
 
+#: Step-size changes of :class:`ErrorControl` are clipped to [MIN_FACTOR, MAX_FACTOR] per step.
+MIN_FACTOR, MAX_FACTOR = 0.2, 5.0
+#: The run stops (diverged) when the adaptive step falls below MIN_STEP · t_max ...
+MIN_STEP = 1e-12
+#: ... or after this many rejected steps in a row: a finite error norm falls like h^{q+1} as the step is cut, so a
+#: sound step is kept after a few rejections; 50 in a row is an error that does not fall with the step.
+MAX_REJECTIONS = 50
+
 
 class Diverged(Exception):
     """A run cannot go on (raised by a stepping rule or a controller; the message says why and what to do).
@@ -90,7 +98,9 @@ class ErrorControl:
     rtol, atol : float
         Relative and absolute tolerances.
 
-    Raises :class:`Diverged` when the step falls below 1e-12 · t_max (the flow is too stiff or blows up).
+    A NaN or infinite error norm (a step so large that the state blew up) is a rejection with the largest cut, 0.2.
+    Raises :class:`Diverged` when the step falls below 1e-12 · t_max, or after 50 rejections in a row (the flow is
+    too stiff or blows up).
 
     Examples
     --------
@@ -113,6 +123,7 @@ class ErrorControl:
         self.dt0 = check_positive(dt, "dt")
         self.error_order = int(error_order)
         self.rtol, self.atol = check_positive(rtol, "rtol"), check_positive(atol, "atol")
+        self.rejected = 0  # steps rejected since the last accepted one
 
     def finished(self, clock, t_max: float) -> bool:
         return clock.t >= t_max - 1e-12 * t_max
@@ -122,15 +133,37 @@ class ErrorControl:
 
     def update(self, clock, h: float, error, t_max: float) -> bool:
         err = error_norm(*error, self.rtol, self.atol)
-        accepted = err <= 1.0
+        accepted = err <= 1.0  # False for a NaN norm
         if accepted:
             clock.t, clock.step = clock.t + h, clock.step + 1
-        factor = 0.9 * err ** (-1.0 / (self.error_order + 1)) if err > 0 else 5.0
-        clock.h = h * min(5.0, max(0.2, factor if math.isfinite(factor) else 0.2))
-        if clock.h < 1e-12 * t_max:
-            raise Diverged(f"adaptive step size fell to {clock.h:.3g} at t = {clock.t:.6g}: the flow is too stiff or "
-                           "diverges")
+            self.rejected = 0
+        else:
+            self.rejected += 1
+        clock.h = h * step_factor(err, self.error_order)
+        if clock.h < MIN_STEP * t_max:
+            raise Diverged(f"adaptive step size fell to {clock.h:.3g} at t = {clock.t:.6g} (error norm {err:.3g}): "
+                           "the flow is too stiff or diverges; try a smaller dt or a fixed-step solver")
+        if self.rejected >= MAX_REJECTIONS:
+            raise Diverged(f"{self.rejected} steps rejected in a row at t = {clock.t:.6g} (step {h:.3g}, error norm "
+                           f"{err:.3g}): the flow is too stiff or diverges; try a smaller dt or a fixed-step solver")
         return accepted
+
+
+def step_factor(err: float, error_order: int) -> float:
+    """How much the next step grows (or shrinks) after a step of error norm ``err``: 0.9 err^{−1/(q+1)} clipped to
+    [0.2, 5]; 5 for a zero error, 0.2 (the largest cut) for a NaN or infinite one (a step so large the state blew
+    up).
+
+    Examples
+    --------
+    >>> step_factor(0.0, 4), step_factor(float("nan"), 4), step_factor(float("inf"), 4), round(step_factor(1.0, 4), 2)
+    (5.0, 0.2, 0.2, 0.9)
+    """
+    if not math.isfinite(err):
+        return MIN_FACTOR
+    if err == 0.0:
+        return MAX_FACTOR
+    return min(MAX_FACTOR, max(MIN_FACTOR, 0.9 * err ** (-1.0 / (error_order + 1))))
 
 
 def error_norm(error, y, y_next, rtol: float, atol: float) -> float:

@@ -29,6 +29,25 @@ __all__ = ["simulate", "ParticleFlow", "FlowDivergedError", "RiskIncreaseWarning
 RESUMABLE_CHANGES = ("t_max", "backend", "stop_risk", "progress", "user")
 
 
+#: A rise of the risk by less than this many unit round-offs (of the backend's floating type) times the risk scale is
+#: round-off of the risk assembly, not a numerical error of the step (450 · 2.2e-16 ≈ 1e-13 in fp64).
+ROUNDOFF_ULPS = 450
+
+
+def unit_roundoff(backend) -> float:
+    """The unit round-off (machine epsilon) of the floating type a backend computes in (its ``dtype``: numpy's or
+    torch's; float64 for a backend without one).
+
+    Examples
+    --------
+    >>> from meanfield.kernels import get_backend
+    >>> unit_roundoff(get_backend("numpy")), unit_roundoff(get_backend("torch", dtype="float32"))
+    (2.220446049250313e-16, 1.1920928955078125e-07)
+    """
+    itemsize = getattr(getattr(backend, "dtype", None), "itemsize", 8)
+    return float(np.finfo(f"float{8 * itemsize}").eps)
+
+
 class RiskIncreaseWarning(UserWarning):
     """The risk of a flow rose between two steps by more than round-off (a numerical error of the solver).
 
@@ -55,8 +74,9 @@ class ParticleFlow:
     r"""The stepping rule of the flow ȧ_j = −ψ_μ(b_j), ḃ_j = −a_j ∇ψ_μ(b_j): one explicit Runge–Kutta step of the
     particle ODE on a problem bound to a backend, with the flow's checks.
 
-    The risk of the flow cannot increase: a rise above round-off (1e-13 of the risk scale, the accuracy of the
-    risk assembly, plus 1e-9 relative) is a numerical error of the step, warned once (:class:`RiskIncreaseWarning`);
+    The risk of the flow cannot increase: a rise above round-off (450 unit round-offs of the backend's precision times
+    the risk scale, the accuracy of the risk assembly: 1e-13 in fp64, 5e-5 in fp32; plus 1e-9 relative) is a
+    numerical error of the step, warned once (:class:`RiskIncreaseWarning`);
     a rise by more than 1 % in one step is the scheme's instability (an accurate step changes the risk by O(dt) and
     can only err by its local error O(dt^{p+1})) and stops the run as diverged, as do a non-finite state and a risk
     above ``max_risk_factor`` · max(F(μ0), ½ E f*²). ``stop_risk`` ends the run (converged) at the first state at or
@@ -104,6 +124,7 @@ class ParticleFlow:
         self.label = f"simulate[{solver.name},{self.backend.name}]"
         self.n_evaluations, self.max_risk, self.risk_scale = 0, math.inf, self.target_energy
         self.previous_risk: float | None = None
+        self.unit_roundoff = unit_roundoff(self.backend)
         self.risk_increase: dict | None = None
 
     def _evaluate(self, y):
@@ -130,7 +151,10 @@ class ParticleFlow:
 
     def step(self, state: FlowState, h: float):
         k1 = self.velocity(state.y, state.evaluation)
-        y_next, error = self.solver.step(lambda y: self.velocity(y, self._evaluate(y)), state.y, h, k1)
+        # A step too large overflows: the adaptive controller rejects it, and ``accept`` stops a fixed-step run with
+        # its own message, so numpy's warnings would only repeat them.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            y_next, error = self.solver.step(lambda y: self.velocity(y, self._evaluate(y)), state.y, h, k1)
         if error is not None:
             to_numpy = self.backend.to_numpy
             error = (to_numpy(error), to_numpy(state.y), to_numpy(y_next))
@@ -146,7 +170,7 @@ class ParticleFlow:
             raise Diverged(f"flow diverged at t = {clock.t:.6g}: {what} (step size dt = {clock.h:.3g}); "
                            "reduce dt or use an adaptive solver")
         previous, self.previous_risk = self.previous_risk, risk
-        tolerance = 1e-13 * self.risk_scale
+        tolerance = ROUNDOFF_ULPS * self.unit_roundoff * self.risk_scale
         if self.monotone and previous is not None and risk > previous * (1 + 1e-9) + tolerance:
             if risk > previous * 1.01 + tolerance:
                 raise Diverged(f"flow diverged {where}: the risk rose from {previous:.6g} to {risk:.6g}, which the "

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
+from ._signals import stop_signals
 from .checkpoint import Checkpoint
 from .controllers import Diverged
 from .measure import ParticleMeasure
@@ -96,7 +97,9 @@ class Saver:
             raise Diverged(snap.divergence)
 
     def finish(self, state, clock: Clock, status: Status):
-        self.info.update(self.rule.info(state), n_steps=clock.step, wall_time=self.wall_time())
+        if state is not None:  # None: interrupted (Ctrl-C twice) before the initial state was made
+            self.info.update(self.rule.info(state))
+        self.info.update(n_steps=clock.step, wall_time=self.wall_time())
         return self.recorder.trajectory(status=status, info=self.info)
 
 
@@ -146,7 +149,13 @@ def run_loop(rule, controller, save: SaveAt, t_max: float, recorder, start: Chec
     >>> traj.status, traj.times.tolist(), round(float(traj.risk[-1]), 10)   # 0.9¹⁰
     ('completed', [0.0, 0.5, 1.0], 0.3486784401)
     """
-    info = {} if info is None else info
+    with stop_signals():  # to the end: a signal that arrives as the file is closed is delivered once it is
+        return _run(rule, controller, save, t_max, recorder, start, {} if info is None else info, progress,
+                    resume_hint)
+
+
+def _run(rule, controller, save: SaveAt, t_max: float, recorder, start: Checkpoint | None, info: dict,
+         progress: bool, resume_hint: str):
     if start is None:
         clock = Clock(h=controller.dt0)
     else:
@@ -155,13 +164,16 @@ def run_loop(rule, controller, save: SaveAt, t_max: float, recorder, start: Chec
     state, stop = None, False
     bar = tqdm(total=t_max, initial=clock.t, disable=not progress, desc=rule.label,
                bar_format="{l_bar}{bar}| t = {n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
-    with RunGuard(recorder, info, bar, lambda: rule.where(clock), resume_hint) as guard:
+    with RunGuard(recorder, info, bar, lambda: rule.where(clock), resume_hint, lambda: clock.n_saved) as guard:
         try:
             state = rule.init(start)
             if start is None:
                 saver.record(state, clock)  # first, so that a run that diverges at once still has its file
             state, stop = rule.accept(state, clock)
-            while not stop and not controller.finished(clock, t_max):
+            while True:
+                guard.check()  # a signal that arrived since the last check ends the run here, even after the last step
+                if stop or controller.finished(clock, t_max):
+                    break
                 t_stop = save.next_stop(clock, controller, t_max)
                 h = controller.propose(clock, t_stop, t_max)
                 candidate, error = rule.step(state, h)

@@ -31,11 +31,15 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ._signals import Terminated, terminate_as_interrupt
+from ._signals import Terminated, check_stop, stop_signals
+from ._validation import check_positive_int
 from .config import set_key, validate_config
 from .status import Status
 
-__all__ = ["expand_sweep", "run_sweep", "SweepInterrupted"]
+__all__ = ["expand_sweep", "run_sweep", "check_scheduler", "SweepInterrupted"]
+
+#: Seconds to wait for a Dask scheduler that accepted the connection to answer (Dask's own default is 30).
+CONNECT_TIMEOUT = 10.0
 
 
 def expand_sweep(cfg: dict) -> list[dict]:
@@ -162,6 +166,10 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
 
     from .io import TrajectoryFileError, file_status
 
+    if scheduler is None:
+        n_workers = check_positive_int(n_workers, "n_workers (--workers, the local cluster's worker processes)")
+    else:
+        check_scheduler(scheduler)
     runs = expand_sweep(cfg)
     out_dir = Path(cfg["sweep"]["output_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,18 +209,20 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
                                    dashboard_address=":0")
         client = Client(cluster)
     else:
-        client = Client(scheduler)
+        client = _connect(scheduler)
     futures = {}
     try:
-        with terminate_as_interrupt():
+        with stop_signals():
             futures = {client.submit(_execute, run["config"], overwrite, key=f"meanfield-{run['id']}", pure=False):
                        entry for run, entry in todo}
             for entry in futures.values():
                 entry["status"] = Status.RUNNING.value
             _write_manifest(manifest_path, manifest)
-            for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc="sweep"):
-                _record(futures[future], future)
-                _write_manifest(manifest_path, manifest)
+            with tqdm(total=len(futures), disable=not progress, desc="sweep") as bar:
+                for future in _as_completed_or_stopped(as_completed(futures)):
+                    _record(futures[future], future)
+                    _write_manifest(manifest_path, manifest)
+                    bar.update(1)
     except KeyboardInterrupt as err:
         by = "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
         _stop_runs(client, futures)
@@ -226,6 +236,67 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
     finally:
         _close(client, cluster)
     return manifest
+
+
+def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Raise a one-line ``RuntimeError`` at once when nothing listens at the Dask scheduler ``address`` (a TCP or
+    TLS address; others are left to Dask), instead of Dask's retries until its timeout and a traceback.
+
+    Examples
+    --------
+    >>> import socket
+    >>> from meanfield.sweep import check_scheduler
+    >>> with socket.socket() as s:            # a port that was free a moment ago
+    ...     s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    >>> try:
+    ...     check_scheduler(f"tcp://127.0.0.1:{port}")
+    ... except RuntimeError as err:
+    ...     print(str(err).split(";")[0])  # doctest: +ELLIPSIS
+    scheduler 'tcp://127.0.0.1:...': no Dask scheduler answers there (connection refused)
+    """
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return
+        host, port = parse_host_port(location)
+    except ValueError as err:
+        raise ValueError(f"scheduler {address!r} is not a Dask address ({err}); give one like "
+                         "tcp://HOST:PORT") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        reason = "timed out" if isinstance(err, TimeoutError) else (err.strerror or str(err)).lower()
+        raise RuntimeError(f"scheduler {address!r}: no Dask scheduler answers there ({reason}); start one "
+                           "(dask scheduler) or leave --scheduler out to run on a local cluster") from None
+
+
+def _connect(address: str):
+    """A client of the scheduler at ``address``, or a one-line ``RuntimeError`` after CONNECT_TIMEOUT seconds."""
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as err:
+        raise RuntimeError(f"scheduler {address!r}: could not connect to a Dask scheduler there "
+                           f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); check the address or "
+                           "leave --scheduler out to run on a local cluster") from None
+
+
+def _as_completed_or_stopped(futures, poll: float = 0.1):
+    """The futures of a Dask ``as_completed`` as they finish; SIGINT or SIGTERM (noted by :func:`stop_signals`)
+    raises here, between two polls, never inside Dask's code."""
+    import time
+
+    while not futures.is_empty():
+        check_stop()
+        batch = futures.next_batch(block=False)
+        if not batch:
+            time.sleep(poll)
+        yield from batch
 
 
 def _record(entry: dict, future) -> None:

@@ -1,6 +1,7 @@
 """float32 runs against float64 runs of the same problem, with tolerances derived from the float32 unit round-off."""
 
 import numpy as np
+import pytest
 
 import meanfield as mf
 from meanfield.sgd import train
@@ -38,3 +39,48 @@ def test_a_float32_sgd_run_follows_the_float64_run(small_problem):
     assert np.abs(s32.final.state() - s64.final.state()).max() <= 20 * EPS32 * scale
     # Both risks are exact population risks of the saved networks, computed in fp64 from the fp32 parameters.
     np.testing.assert_allclose(s32.risk, s64.risk, rtol=0, atol=20 * EPS32 * s64.risk[0])
+
+
+def _converging_teacher_flow():
+    rng = np.random.default_rng(20)
+    U = rng.standard_normal((2, 5))
+    problem = mf.Problem(mf.TeacherNetwork([0.5, 0.5], U / np.linalg.norm(U, axis=1, keepdims=True)), mf.Gaussian(5))
+    return problem, mf.init.sign_sphere(64, 5, seed=4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_converging_flow_warns_of_no_risk_increase_at_its_own_precision(dtype):
+    """Late in a converging fp32 flow (t = 650, risk ~2e-5, steps lowering it by ~1e-9), fp32 round-off of the risk
+    (one ε32 of the risk scale 0.12 is 1.4e-8) makes it rise between two steps (measured: by 8.4e-10 at t = 598);
+    the warning's threshold was 1e-13 of the risk scale whatever the precision, and warned. It is now 450 unit
+    round-offs of the backend's type times the risk scale (1e-13 in fp64, 6e-6 here): no warning, in fp32 as in fp64
+    (where the same flow never rose)."""
+    import warnings
+
+    from meanfield.flow import RiskIncreaseWarning
+
+    problem, mu0 = _converging_teacher_flow()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RiskIncreaseWarning)
+        traj = mf.simulate(problem, mu0, t_max=650.0, dt=0.1, backend="numba", backend_options={"dtype": dtype},
+                           save_every=1000)
+    assert traj.status == "completed" and traj.risk[-1] < 1e-3 * traj.risk[0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_real_risk_increase_still_warns(dtype):
+    """An Euler step backwards in time (h < 0: up the gradient) raises the risk by |h| times the dissipation to first
+    order: 0.1 % of the risk, far above round-off in either precision (6e-6 of the risk scale in fp32) and below the
+    1 % that stops the run as diverged. It warns in fp32 as in fp64 (a threshold scaled too far, e.g. the 1e-9
+    relative term taken in units of ε32, would let it pass)."""
+    from meanfield.flow import ParticleFlow, RiskIncreaseWarning
+    from meanfield.loop import Clock
+
+    problem, mu0 = _converging_teacher_flow()
+    rule = ParticleFlow(problem.bind(mf.kernels.get_backend("numba", dtype=dtype)), mu0, mf.get_solver("euler"))
+    state, _ = rule.accept(rule.init(None), Clock())
+    risk0, dissipation = state.evaluation.risk, problem.dissipation(mu0)
+    h = -1e-3 * risk0 / dissipation  # dF = −h · dissipation to first order: +0.1 %
+    candidate, _ = rule.step(state, h)
+    with pytest.warns(RiskIncreaseWarning, match="the risk rose"):
+        rule.accept(candidate, Clock(t=0.0, step=1, h=h))

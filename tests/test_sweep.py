@@ -122,3 +122,28 @@ def test_zipped_keys_vary_together_times_the_grid():
     cfg["sweep"]["zip"] = {"init.m": [1, 2]}
     with pytest.raises(ValueError, match="both"):
         expand_sweep(cfg)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("args, what", [(["--workers", "0"], "n_workers"), (["--workers", "-1"], "n_workers"),
+                                        (["--scheduler", "tcp://127.0.0.1:{port}"], "no Dask scheduler answers"),
+                                        (["--scheduler", "127.0.0.1:{port}"], "no Dask scheduler answers")])
+def test_sweep_with_no_workers_or_a_dead_scheduler_is_one_line(tmp_path, capsys, args, what):
+    """--workers 0 or −1 hung with no output; --scheduler to a port where nothing listens waited 30 s, then a
+    traceback. Both: a one-line error, exit 2, and nothing written."""
+    from meanfield.cli import main
+
+    cfg_path = tmp_path / "sweep.toml"
+    cfg_path.write_text(SWEEP.format(out=tmp_path / "runs", extra=""))
+    args = [a.format(port=_free_port()) for a in args]
+    assert main(["sweep", str(cfg_path), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and what in err, err
+    assert not (tmp_path / "runs").exists()
