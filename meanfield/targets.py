@@ -227,7 +227,9 @@ class TeacherNetwork(Target):
     U : array (k, d)
         Teacher neurons, one per row.
     activation : Activation or str
-        The teacher's unit. A student of another unit is correlated with it through their mixed Hermite kernel
+        The teacher's unit, or its name, one of
+        {"relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"}.
+        A student of another unit is correlated with it through their mixed Hermite kernel
         (:class:`~meanfield.mixed.MixedUnit`, Gaussian inputs), exact in closed form for the same unit and for a ReLU
         teacher with a student of the ReLU family.
     bias : array (k,), optional
@@ -549,6 +551,10 @@ class MultiIndexTarget(_SubspaceTarget):
         ``max_nodes``, Sobol' otherwise.
     max_nodes : int
         Budget of quadrature nodes.
+    seed : int
+        Seed of the scrambled Sobol' rule.
+    name : str, optional
+        How files record g (by default its ``__name__``).
 
     Notes
     -----
@@ -667,6 +673,8 @@ class RadialTarget(_SubspaceTarget):
         If φ(R) = R^power, h is taken from the closed form.
     order : int
         Nodes per axis of the (w, w') rule.
+    name : str, optional
+        How files record φ (by default its ``__name__``).
 
     Examples
     --------
@@ -804,6 +812,8 @@ class MonteCarloTarget(Target):
         Size of the fixed sample (the Monte-Carlo error of F* is about std(f* σ)/√n_samples).
     seed : int
         Seed of the sample, so that runs are reproducible.
+    name : str, optional
+        How files record ``fn`` (by default its ``__name__``).
 
     The risk of a problem with this target mixes the closed-form self term with sample averages: a surrogate that a
     flow can drive below 0 (and without bound) once the particles fit the sample, which

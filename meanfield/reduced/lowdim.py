@@ -65,6 +65,8 @@ class LowDimReducedProblem(ProblemVariant):
     Q : array (d, d_H), optional
     n_quadrature : int
         Gauss–Jacobi nodes in t.
+    tile_elements : int
+        Pair entries held at once by the ring-averaged kernel (rows per tile = tile_elements // number of sources).
 
     Examples
     --------

@@ -292,12 +292,28 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
     ----------
     width, depth : int
         Hidden width and number of hidden layers (depth − 1 square width×width matrices).
-    init, gain : initial law (see :class:`BiasFreeMLP`).
-    optimizer, lr, momentum : "sgd" (optionally with momentum) or "adam".
+    dataset : {"digits"}
+        The data set (scikit-learn's, see :func:`load_dataset`).
+    init : {"gaussian", "uniform"}
+        The initial law, with ``gain`` (see :class:`BiasFreeMLP`).
+    gain : float
+        The initial weights' scale (He's √2 by default).
+    optimizer : {"sgd", "adam"}
+        "sgd" (with ``momentum``) or "adam", at learning rate ``lr``.
+    lr, momentum : float
+        The learning rate, and the momentum of "sgd".
     weight_decay : float
         L2 regularisation λ: the loss gains (λ/2) Σ |W|² over every matrix (torch.optim's ``weight_decay``).
     seed : int
         Seeds the initial weights and the mini-batch order; a run is reproducible from it.
+    batch_size, epochs : int
+        Samples per mini-batch, and epochs of training (the trajectory's ``times`` count epochs).
+    save_every : int
+        Epochs between saves.
+    n_test, split_seed : int
+        The held-out split of :func:`load_dataset`: its size and the seed of its permutation.
+    progress : bool
+        Show a tqdm progress bar.
     max_loss_factor : float
         A batch loss above this multiple of the initial training loss (or a non-finite one) stops the run with
         :class:`~meanfield.FlowDivergedError` (the file keeps the epochs saved so far, status "diverged").

@@ -430,6 +430,8 @@ class SquareMatrixModel(MatrixModel):
     cov0 : (2, 2) covariance of (s₁, s₂)
     cov_h : (3, 3) covariance of the three V_H copies (diagonal, symmetric and antisymmetric off-diagonal)
     lam2, lam3 : variances of the V₂ and V₃ components
+    n_samples : int, optional
+        Number of matrices the model was fitted from (None for a model given by its parameters).
 
     Attributes ``cov0``, ``cov_h``, ``lam2``, ``lam3`` read the blocks back.
 
@@ -523,6 +525,8 @@ class RectangularMatrixModel(MatrixModel):
     mean : mean of the grand coordinate s = Σ M_ij / √(md)
     var0, var_rows, var_cols, var_residual : the variances of s, of the row effects √d (r̄_i − M̄), the column
         effects √m (c̄_j − M̄) and the doubly centred residual, per component.
+    n_samples : int, optional
+        Number of matrices the model was fitted from (None for a model given by its parameters).
 
     Examples
     --------
