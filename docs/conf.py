@@ -79,6 +79,7 @@ if os.environ.get("MEANFIELD_DOCS_NO_GALLERY"):
     sphinx_gallery_conf["plot_gallery"] = "False"
 
 apigen.write_pages(DOCS / "api")
+apigen.write_reference()          # docs/guide/reference.md, one line per public name
 
 
 _CODE = re.compile(r"(``.*?``|`[^`]*`)")

@@ -55,7 +55,9 @@ from .trajectory import MemoryRecorder, Trajectory
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "FileTrajectory", "recover", "file_status", "recorder_for",
            "TrajectoryFileError", "FileBusyError"]
 
+#: The ``format`` attribute of every trajectory file (docs/file-format.md).
 FORMAT_NAME = "meanfield-trajectory"
+#: The ``format_version`` this version writes; files of version 1 are read too.
 FORMAT_VERSION = 2
 
 

@@ -33,6 +33,7 @@ from .trajectory import Trajectory
 __all__ = ["TwoLayerNetwork", "SGDStep", "train", "training_data", "minibatch_indices",
            "MODES"]
 
+#: The sampling modes of :func:`train`: fresh samples, mini-batches of a fixed data set, full batches.
 MODES = ("online", "minibatch", "full")
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 

@@ -4,6 +4,7 @@ Public names are the ``__all__`` of every public module (docs/apigen.py, which a
 The examples themselves run as doctests (``--doctest-modules`` in pyproject.toml); the site build runs the gallery.
 """
 
+import inspect
 import re
 import subprocess
 import sys
@@ -39,6 +40,30 @@ def test_every_module_declares_its_public_names():
 
     missing = [m for m in apigen.public_modules() if not hasattr(importlib.import_module(m), "__all__")]
     assert not missing, f"modules without __all__: {missing}"
+
+
+def test_reference_page_is_up_to_date():
+    """docs/guide/reference.md is what docs/apigen.py writes from the package (the site build rewrites it)."""
+    assert apigen.REFERENCE.read_text() == apigen.reference_page(), \
+        "docs/guide/reference.md is stale: run `python -c 'import apigen; apigen.write_reference()'` in docs/"
+
+
+def test_reference_page_names_every_public_name():
+    """Every name of every public module's __all__ is on the page, in its module's section (read independently of
+    the generator: split the committed page at its headings)."""
+    import importlib
+
+    sections = dict(re.findall(r"^## `([\w.]+)`\n(.*?)(?=^## |\Z)", apigen.REFERENCE.read_text(), re.S | re.M))
+    missing = []
+    for module_name in apigen.public_modules():
+        module = importlib.import_module(module_name)
+        text = sections.get(module_name, "")
+        prefix = "mf." if module_name == "meanfield" else ""
+        for name in module.__all__:
+            if not inspect.ismodule(getattr(module, name)) and not re.search(
+                    rf"(^\| `{re.escape(prefix + name)}[(`]|`{re.escape(name)}`)", text, re.M):
+                missing.append(f"{module_name}.{name}")
+    assert not missing, f"names missing from docs/guide/reference.md: {missing}"
 
 
 @pytest.mark.slow

@@ -39,8 +39,11 @@ from ..trajectory import Trajectory
 
 __all__ = ["load_dataset", "BiasFreeMLP", "Optimizer", "MLPEpoch", "train_mlp", "DATASETS", "INITS", "OPTIMIZERS"]
 
+#: The data sets ``train_mlp(dataset=...)`` trains on.
 DATASETS = ("digits",)
+#: The initial laws of the weights (:class:`BiasFreeMLP`).
 INITS = ("gaussian", "uniform")
+#: The optimisers of :func:`train_mlp`.
 OPTIMIZERS = ("sgd", "adam")
 
 
