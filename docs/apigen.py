@@ -106,6 +106,90 @@ def write_pages(out: Path) -> None:
             stale.unlink()
 
 
+# --- TeX fragments in plain-text docstrings, shown as maths on the site ----------------------------------------------
+
+_SCRIPT = re.compile(r"[\^_]\{")
+_OPENERS, _CLOSERS = "([{", ")]}"
+
+
+def _token_end(text: str, i: int) -> int:
+    """The end of the formula token starting at ``i``: up to the next blank outside braces."""
+    depth = 0
+    while i < len(text) and (depth or not text[i].isspace()):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+    return i
+
+
+def _unbalanced(token: str, opener: str, closer: str) -> bool:
+    return token.count(opener) != token.count(closer)
+
+
+def _trim(token: str) -> tuple[str, str, str]:
+    """(leading, formula, trailing): sentence punctuation and unbalanced brackets stay outside the formula."""
+    lead = trail = ""
+    while True:
+        if token and token[-1] in ".,;:!?’'\"":
+            token, trail = token[:-1], token[-1] + trail
+        elif token and token[-1] in _CLOSERS and _unbalanced(token, _OPENERS[_CLOSERS.index(token[-1])], token[-1]):
+            token, trail = token[:-1], token[-1] + trail
+        elif token and token[0] in _OPENERS and _unbalanced(token, token[0], _CLOSERS[_OPENERS.index(token[0])]):
+            lead, token = lead + token[0], token[1:]
+        else:
+            return lead, token, trail
+
+
+def plain_tex_as_maths(text: str, math) -> str:
+    """Wrap each blank-separated token holding ``^{`` or ``_{`` (TeX written in plain text, e.g. ``e^{−y f}``,
+    ``δ_{(a_j, b_j)}``) in ``math(formula)``; text inside backticks is left alone."""
+    out = []
+    for part in re.split(r"(``.*?``|`[^`]*`)", text):
+        if part.startswith("`") or not _SCRIPT.search(part):
+            out.append(part)
+            continue
+        i, pieces = 0, []
+        while i < len(part):
+            hit = _SCRIPT.search(part, i)
+            if hit is None:
+                pieces.append(part[i:])
+                break
+            start = hit.start()
+            while start > i and not part[start - 1].isspace():
+                start -= 1
+            end = _token_end(part, start)
+            lead, formula, trail = _trim(part[start:end])
+            pieces += [part[i:start], lead, math(formula), trail]
+            i = end
+        out.append("".join(pieces))
+    return "".join(out)
+
+
+def prose_lines(lines: list[str]):
+    """Indices of a docstring's lines of running text: not doctests, directive lines, the bodies of ``.. math::`` and
+    code directives, or literal blocks (after ``::``)."""
+    block = None     # indentation of the line whose indented body is being skipped
+    for i, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip())
+        if block is not None and (not line.strip() or indent > block):
+            continue
+        block = None
+        stripped = line.strip()
+        if stripped.startswith((">>>", "...")):
+            continue
+        if re.match(r"\.\. (math|code-block|code|highlight|literalinclude)::", stripped) or (
+                stripped.endswith("::") and not stripped.startswith("..")):
+            block = indent
+        if stripped.startswith(".. "):
+            continue
+        yield i
+
+
+def docstring_tex_as_maths(lines: list[str]) -> None:
+    """In place, on the lines of a docstring: :func:`plain_tex_as_maths` with ``:math:`` roles, in running text."""
+    for i in prose_lines(lines):
+        lines[i] = plain_tex_as_maths(lines[i], lambda formula: f":math:`{formula}`")
+
+
 # --- docs/guide/reference.md: one line per public name, from the same __all__ -------------------------------------
 
 REFERENCE = Path(__file__).resolve().parent / "guide" / "reference.md"
@@ -133,11 +217,14 @@ def summary(obj, module_name: str, name: str) -> str:
     if not doc:
         raise ValueError(f"{module_name}.{name} has neither a docstring nor a #: comment: write one")
     text = " ".join(doc.strip().split("\n\n")[0].split())
+    text = re.sub(r":math:`([^`]*)`", lambda m: "$" + m.group(1).replace("|", r"\vert ") + "$", text)
     text = _ROLE.sub(lambda m: "`" + next(g for g in m.groups() if g is not None) + "`", text)
     text = _LITERAL.sub(r"`\1`", text)
-    # a table cell: | is escaped everywhere (also in code), * outside code (Markdown emphasis)
-    parts = re.split(r"(`[^`]*`)", text)
-    return "".join((p if p.startswith("`") else p.replace("*", r"\*")).replace("|", r"\|") for p in parts)
+    text = plain_tex_as_maths(text, lambda formula: "$" + formula.replace("|", r"\vert ") + "$")
+    # a table cell: | is escaped outside maths (also in code), * outside code and maths (Markdown emphasis)
+    parts = re.split(r"(`[^`]*`|\$[^$]*\$)", text)
+    return "".join(p if p.startswith("$") else p.replace("|", r"\|") if p.startswith("`")
+                   else p.replace("*", r"\*").replace("|", r"\|") for p in parts)
 
 
 def _signature(obj, name: str) -> str:

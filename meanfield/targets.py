@@ -371,7 +371,7 @@ class OddTarget(Target):
     Examples
     --------
     An odd target needs only E[f* x] and E f*²; here f*(x) = sin x₁ under N(0, I), with E[sin(g) g] = e^{−1/2} and
-    E sin²(g) = (1 − e^{−2})/2:
+    E sin²(g) = ½(1 − e^{−2}):
 
     >>> import numpy as np, meanfield as mf
     >>> class Sine(mf.OddTarget):
@@ -651,7 +651,7 @@ class RadialTarget(_SubspaceTarget):
 
     With standard coordinates x = s x̃ (s² the input variance), k = s|b_H|, τ = s|b_⊥| and x₁ the component of x̃_H
     along b_H, F*(b) = E[h(x₁) σ(k x₁ + τ z)] where h(x₁) = E_y φ(s√(x₁² + |y|²)), y ~ N(0, I_{d_H − 1}), is a smooth
-    even function (for φ(R) = R^p in closed form, E(a + χ²_ν)^{p/2} = 2^{p/2}(a/2)^{(ν+p)/2} U(ν/2, ν/2 + p/2 + 1, a/2),
+    even function (for φ(R) = R^p in closed form, E(a+χ²_ν)^{p/2} = 2^{p/2}(a/2)^{(ν+p)/2} U(ν/2, ν/2 + p/2 + 1, a/2),
     U Tricomi's function; otherwise by Gauss–Laguerre in |y|²/2), tabulated once in a = x₁² (cubic spline).
     Rotating (x₁, z) to w = (k x₁ + τ z)/√(k² + τ²) puts the ReLU kink exactly at w = 0, so a half-line rule in w
     times Gauss–Hermite in the orthogonal w' converges spectrally for every neuron, including neurons in H

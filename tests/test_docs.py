@@ -8,6 +8,7 @@ import inspect
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,56 @@ def test_reference_page_names_every_public_name():
     assert not missing, f"names missing from docs/guide/reference.md: {missing}"
 
 
+class _ProseText(HTMLParser):
+    """The text of a page outside maths (MathJax's ``math`` elements), code, scripts and styles, with its line."""
+
+    SKIP = {"code", "pre", "script", "style", "kbd", "samp"}
+    VOID = {"br", "img", "hr", "meta", "link", "input", "wbr", "col", "area", "base", "source"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.skipping, self.chunks = [], 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        skip = tag in self.SKIP or "math" in (dict(attrs).get("class") or "").split()
+        self.stack.append(skip)
+        self.skipping += skip
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID or not self.stack:
+            return
+        self.skipping -= self.stack.pop()
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.chunks.append((self.getpos()[0], data))
+
+
+def tex_outside_maths(site: Path) -> list[str]:
+    """``page:line: text`` for every ``^{`` or ``_{`` that a built page shows as plain text (TeX not rendered)."""
+    found = []
+    for page in sorted(site.rglob("*.html")):
+        if page.relative_to(site).parts[0] in ("_modules", "_sources", "_static"):
+            continue   # highlighted source code, not prose
+        parser = _ProseText()
+        parser.feed(page.read_text())
+        for line, text in parser.chunks:
+            for hit in re.finditer(r"[\^_]\{", text):
+                context = text[max(0, hit.start() - 30):hit.end() + 30].replace("\n", " ")
+                found.append(f"{page.relative_to(site)}:{line}: {context}")
+    return found
+
+
+def test_the_tex_scan_sees_plain_tex_and_not_maths(tmp_path):
+    (tmp_path / "page.html").write_text(
+        '<p>rate n^{−1/2} here</p><p>fine <span class="math notranslate nohighlight">\\(S^{d-1}\\)</span></p>'
+        '<div class="math">\\[x_{i}\\]</div><pre>a_{b}</pre><p><code>c^{d}</code> and δ_{(a, b)}<br>end</p>')
+    hits = tex_outside_maths(tmp_path)
+    assert len(hits) == 2 and "n^{−1/2}" in hits[0] and "δ_{(a, b)}" in hits[1], hits
+
+
 @pytest.mark.slow
 def test_site_builds_without_warnings(tmp_path):
     """``sphinx-build -W``: the guide, the gallery (every example runs) and the API reference."""
@@ -78,3 +129,6 @@ def test_site_builds_without_warnings(tmp_path):
                  "api/meanfield.problem.html"]:
         assert (out / page).exists(), page
     assert "Problem" in (out / "api/meanfield.problem.html").read_text()
+    plain_tex = tex_outside_maths(out)
+    assert not plain_tex, "TeX shown as plain text (write it as $...$ in Markdown, :math:`...` in docstrings):\n" + \
+        "\n".join(plain_tex)

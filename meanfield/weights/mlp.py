@@ -1,6 +1,6 @@
 r"""Small bias-free ReLU MLPs with square hidden layers, trained on a real data set, stored as weight trajectories.
 
-The network is x ↦ W_L σ(W_{L−1} ⋯ σ(W_0 x)) with W_0 of shape (width, n_in), square hidden matrices W_1, …,
+The network is x ↦ W_L σ(W_{L−1}⋯σ(W_0x)) with W_0 of shape (width, n_in), square hidden matrices W_1, …,
 W_{L−1} of shape (width, width) and the read-out W_L of shape (n_out, width); no biases (as in Tsuchida et al. and
 Hirst & Ramgoolam). Ensembles over seeds of such runs are what the weight-statistics analyses of
 :mod:`meanfield.weights.analysis` study: the square matrices with the 13-parameter S_D-invariant model, W_0 and W_L with
@@ -78,7 +78,7 @@ def load_dataset(name: str = "digits", n_test: int = 297, split_seed: int = 0):
 
 
 class BiasFreeMLP(torch.nn.Module):
-    """x ↦ W_L σ(W_{L−1} ⋯ σ(W_0 x)) with ``depth`` hidden layers of equal ``width`` (so depth − 1 square matrices).
+    """x ↦ W_L σ(W_{L−1}⋯σ(W_0x)) with ``depth`` hidden layers of equal ``width`` (so depth − 1 square matrices).
 
     ``init``: "gaussian" (W_ij ~ N(0, gain²/fan_in)) or "uniform" (U[±gain √(3/fan_in)], the same variance); the
     default gain √2 is He's. The read-out layer uses gain 1.

@@ -29,7 +29,7 @@ by irrep:
     W_2^2 = |Δμ|^2 + \mathcal B^2(Λ_0, Λ_0') + (D − 1)\, \mathcal B^2(Λ_H, Λ_H')
             + \dim V_2 (\sqrt{λ_2} − \sqrt{λ_2'})^2 + \dim V_3 (\sqrt{λ_3} − \sqrt{λ_3'})^2,
 
-with 𝓑²(A, B) = tr A + tr B − 2 tr (A^{1/2} B A^{1/2})^{1/2} the squared Bures distance.
+with 𝓑²(A, B) = tr A + tr B − 2 tr (A^{1/2}BA^{1/2})^{1/2} the squared Bures distance.
 
 **Rectangular m×d matrices** under S_m × S_d (rows and columns permuted independently): V_m ⊗ V_d = (V₀ ⊕ V_H^m) ⊗
 (V₀ ⊕ V_H^d) has four irreps of multiplicity one — the grand mean, row effects (dim m − 1), column effects
@@ -75,7 +75,7 @@ def _psd_sqrt(A: np.ndarray) -> np.ndarray:
 
 
 def bures_squared(A, B) -> float:
-    """Squared Bures distance tr A + tr B − 2 tr (A^{1/2} B A^{1/2})^{1/2} between PSD matrices (= W₂² between
+    """Squared Bures distance tr A + tr B − 2 tr (A^{1/2}BA^{1/2})^{1/2} between PSD matrices (= W₂² between
     centred Gaussians with these covariances).
 
     Examples
