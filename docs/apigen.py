@@ -216,6 +216,12 @@ def summary(obj, module_name: str, name: str) -> str:
     doc = inspect.getdoc(obj) if inspect.isclass(obj) or callable(obj) else _comment(module_name, name)
     if not doc:
         raise ValueError(f"{module_name}.{name} has neither a docstring nor a #: comment: write one")
+    return markdown_line(doc)
+
+
+def markdown_line(doc: str) -> str:
+    """The first paragraph of a docstring as one line of Markdown for a table cell: roles and literals as code, TeX
+    fragments as ``$...$``, bars and asterisks escaped."""
     text = " ".join(doc.strip().split("\n\n")[0].split())
     text = re.sub(r":math:`([^`]*)`", lambda m: "$" + m.group(1).replace("|", r"\vert ") + "$", text)
     text = _ROLE.sub(lambda m: "`" + next(g for g in m.groups() if g is not None) + "`", text)
@@ -258,7 +264,7 @@ def reference_page() -> str:
         lines += [f"## `{module_name}`", ""]
         first = (inspect.getdoc(module) or "").strip().split("\n\n")[0]
         if first:
-            lines += [" ".join(first.split()).replace("*", r"\*"), ""]
+            lines += [markdown_line(first), ""]
         rows = own if module_name != "meanfield" else own + reexported
         prefix = "mf." if module_name == "meanfield" else ""
         if rows:
