@@ -75,19 +75,21 @@ class _ProseText(HTMLParser):
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.stack, self.skipping, self.chunks = [], 0, []
+        self.stack, self.chunks = [], []     # stack: (tag, skipped) of the open elements
 
     def handle_starttag(self, tag, attrs):
-        if tag in self.VOID:
-            return
-        skip = tag in self.SKIP or "math" in (dict(attrs).get("class") or "").split()
-        self.stack.append(skip)
-        self.skipping += skip
+        if tag not in self.VOID:
+            skip = tag in self.SKIP or "math" in (dict(attrs).get("class") or "").split()
+            self.stack.append((tag, skip))
 
     def handle_endtag(self, tag):
-        if tag in self.VOID or not self.stack:
-            return
-        self.skipping -= self.stack.pop()
+        if any(open_tag == tag for open_tag, _ in self.stack):   # close it and any element left open inside it
+            while self.stack.pop()[0] != tag:
+                pass
+
+    @property
+    def skipping(self) -> bool:
+        return any(skip for _, skip in self.stack)
 
     def handle_data(self, data):
         if not self.skipping:
