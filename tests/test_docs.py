@@ -119,6 +119,16 @@ def test_the_tex_scan_sees_plain_tex_and_not_maths(tmp_path):
     assert len(hits) == 2 and "n^{−1/2}" in hits[0] and "δ_{(a, b)}" in hits[1], hits
 
 
+def test_plain_tex_of_docstrings_becomes_maths_and_nothing_else_does():
+    lines = ["ℓ = log(1 + e^{−y f}) for μ = Σ_j w_j δ_{(a_j, b_j)}; on S^{d−1}.", "a ``x_{i}`` literal, |b| a norm",
+             "", ".. math::", "", "    F^{(k)} = |x|", "", ">>> f(x_{1})", "after R^{d×d_H}"]
+    apigen.docstring_tex_as_maths(lines)
+    assert lines[0] == "ℓ = log(1 + :math:`e^{−y f}`) for μ = Σ_j w_j :math:`δ_{(a_j, b_j)}`; on :math:`S^{d−1}`."
+    assert lines[1:8] == ["a ``x_{i}`` literal, |b| a norm", "", ".. math::", "", "    F^{(k)} = |x|", "",
+                          ">>> f(x_{1})"]
+    assert lines[8] == "after :math:`R^{d×d_H}`"
+
+
 @pytest.mark.slow
 def test_site_builds_without_warnings(tmp_path):
     """``sphinx-build -W``: the guide, the gallery (every example runs) and the API reference."""
