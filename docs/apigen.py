@@ -223,6 +223,8 @@ def markdown_line(doc: str) -> str:
     """The first paragraph of a docstring as one line of Markdown for a table cell: roles and literals as code, TeX
     fragments as ``$...$``, bars and asterisks escaped."""
     text = " ".join(doc.strip().split("\n\n")[0].split())
+    if text.endswith((":", ",")):        # a paragraph that a formula continues
+        text = text[:-1] + " …"
     text = re.sub(r":math:`([^`]*)`", lambda m: "$" + m.group(1).replace("|", r"\vert ") + "$", text)
     text = _ROLE.sub(lambda m: "`" + next(g for g in m.groups() if g is not None) + "`", text)
     text = _LITERAL.sub(r"`\1`", text)
