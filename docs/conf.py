@@ -79,19 +79,26 @@ if os.environ.get("MEANFIELD_DOCS_NO_GALLERY"):
     sphinx_gallery_conf["plot_gallery"] = "False"
 
 apigen.write_pages(DOCS / "api")
+apigen.write_reference()          # docs/guide/reference.md, one line per public name
 
 
 _CODE = re.compile(r"(``.*?``|`[^`]*`)")
 
 
 def _escape_bars(app, what, name, obj, options, lines):
-    """Our docstrings write norms as |b| (plain text for ``help()``); outside code, a bar is not an RST substitution."""
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith((">>>", "...")):
-            continue
+    r"""Our docstrings write norms as |b| (plain text for ``help()``); in running text outside code and maths, a bar is
+    not an RST substitution. In ``.. math::`` blocks and ``:math:`` roles it stays a bar (``\|`` would be ‖)."""
+    for i in apigen.prose_lines(lines):
+        line = lines[i]
         parts = _CODE.split(line)
         lines[i] = "".join(part if j % 2 else part.replace("|", r"\|") for j, part in enumerate(parts))
 
 
+def _tex_as_maths(app, what, name, obj, options, lines):
+    """Our docstrings write formulas in plain text for ``help()``; TeX fragments in them (``e^{−y f}``) are maths."""
+    apigen.docstring_tex_as_maths(lines)
+
+
 def setup(app):
+    app.connect("autodoc-process-docstring", _tex_as_maths, priority=300)
     app.connect("autodoc-process-docstring", _escape_bars, priority=400)

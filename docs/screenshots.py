@@ -16,7 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {"landing": "index.html", "guide": "guide/problems-and-targets.html",
          "gallery": "auto_examples/plot_leaky_relu.html", "api": "api/meanfield.problem.html",
-         "animation": "auto_examples/plot_animated_flow.html", "plots": "guide/plots-and-animations.html"}
+         "animation": "auto_examples/plot_animated_flow.html", "plots": "guide/plots-and-animations.html",
+         # the widest code blocks, and the longest module names in both sidebars and the title
+         "code_blocks": "guide/data-and-losses.html",
+         "long_names": "api/meanfield.weights.analysis.exchangeable_kernel.html"}
 
 
 def main(argv=None) -> int:

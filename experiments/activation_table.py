@@ -8,19 +8,23 @@ of another unit than the teacher's is correlated with it through the mixed Hermi
 kinked units), its own self-interaction through its closed form (ReLU family, ReLU powers, erf) or its Hermite series
 (gelu, silu, softplus at tol 1e-10; tanh, whose series converges slowly — poles at ±iπ/2 — at tol 1e-6 with orders
 up to 280: at tol 1e-8 its neurons outgrew the series, √κ|b| = 1.77 at t ≈ 20). The table gives the exact
-population risk at t = 0, 5, 40, the Hermite orders used at the end, and the wall time. Parity decides a lot here:
+population risk at t = 0, 5, 40, the Hermite orders used at the end, and the accepted steps (the cost: the wall time
+is printed, not written, so that a rerun rewrites the same files — experiments/outputs.py). Parity decides a lot here:
 the teacher is odd, and the odd part of a ReLU-family unit is linear (relu: z/2; GELU's too: zΦ(z) has odd part
 z/2), so relu, leaky-ReLU and GELU students can only fit the teacher's linear part, and an abs student (even) cannot
 fit it at all — its velocity is zero. Writes results/activation_table/{table.md, risk.png, summary.json}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/activation_table.py
 """
 
-import json
 import time
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary, write_text
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -54,7 +58,7 @@ def main():
     teacher = mf.TeacherNetwork(np.ones(K), np.eye(D)[:K], activation="erf")
     mu0 = mf.init.sign_sphere(M, D, seed=0, radius=RADIUS)
     summary = {"d": D, "k": K, "m": M, "t_max": T_MAX, "dt": DT, "radius": RADIUS, "runs": {}}
-    table = ["| student unit | risk t = 0 | t = 5 | t = 40 | Hermite orders at the end | wall time |",
+    table = ["| student unit | risk t = 0 | t = 5 | t = 40 | Hermite orders at the end | steps |",
              "| --- | ---: | ---: | ---: | --- | ---: |"]
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
     for label, unit in UNITS.items():
@@ -64,9 +68,10 @@ def main():
         wall = time.perf_counter() - start
         risks = [float(np.interp(t, traj.times, traj.risk)) for t in REPORT]
         summary["runs"][label] = {"times": traj.times.tolist(), "risk": traj.risk.tolist(), "risk_at": risks,
-                                  "orders": orders(problem), "wall_s": wall}
-        table.append(f"| {label} | " + " | ".join(f"{r:.3e}" for r in risks) + f" | {orders(problem)} | {wall:.0f} s |")
-        print(table[-1])
+                                  "orders": orders(problem), "steps": traj.info["n_steps"]}
+        table.append(f"| {label} | " + " | ".join(f"{r:.3e}" for r in risks)
+                     + f" | {orders(problem)} | {traj.info['n_steps']} |")
+        print(f"{table[-1]} {wall:.0f} s")
         ax.semilogy(traj.times, traj.risk, label=label, lw=2 if label == "erf" else 1)
     ax.set_title(f"erf teacher (k = {K}, d = {D}), students of every unit (m = {M}): exact population risk",
                  fontsize=9)
@@ -74,8 +79,8 @@ def main():
     ax.set_ylabel("risk")
     ax.legend(fontsize=7, ncol=2)
     plot.savefig(fig, OUT / "risk.png")
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (OUT / "table.md").write_text("\n".join(table) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=1)
+    write_text(OUT / "table.md", "\n".join(table) + "\n")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,16 @@ the summary gives, per teacher unit, the output mass w|a||(b, c)| of the student
 (a ReLU hyperplane has an orientation: −u_i is a different unit) and their mass-weighted mean offset.
 Writes results/biased_relu/{hyperplanes_d2.png, offsets_d10.png, risk.png, summary.json, table.md}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/biased_relu.py
 """
 
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary, write_text
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -132,8 +135,8 @@ def main():
     plot.savefig(fig_r, OUT / "risk.png")
     plot.savefig(fig_h, OUT / "hyperplanes_d2.png")
     plot.savefig(fig_o, OUT / "offsets_d10.png")
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (OUT / "table.md").write_text("\n".join(table) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=1)
+    write_text(OUT / "table.md", "\n".join(table) + "\n")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,16 @@ original forever (the flow is deterministic), so the jumps also reduce the numbe
 summary records. Writes
 results/birth_death/{risk.png, summary.json}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/birth_death.py          # about 8 minutes on 2 cores
 """
 
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -77,7 +80,7 @@ def main():
                                           for t, i in zip(checkpoints, index)} for rate in RATES},
                "mean_jumps_per_run": {str(rate): float(np.mean(jumps[rate])) for rate in RATES},
                "mean_distinct_particles_at_the_end": {str(rate): float(np.mean(distinct[rate])) for rate in RATES}}
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=1)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ two ways: his neurons are S_j relu(⟨w_j|w_j|, x⟩) with signs fixed (ours hav
 decay λ = 5e-4 and online SGD; here the flows are exact and unregularised. Writes
 results/conic_few_particles/{success.png, risk.png, summary.json}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/conic_few_particles.py          # about 20 minutes on 2 cores
     python experiments/conic_few_particles.py --replot # redraw success.png from summary.json
 """
@@ -23,6 +26,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -89,7 +93,7 @@ def main():
                                      for name in FLOWS},
                "final_risk": {name: {str(m): final[name][m] for m in WIDTHS} for name in FLOWS},
                "control_m10_wasserstein_t8000": {"success_rate": long_rate, "final_risk": long_control}}
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=1)
     plot_success(summary)
 
 

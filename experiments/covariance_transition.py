@@ -14,13 +14,16 @@ Rows w ~ N(0, (v − c)I + c11ᵀ) in Rⁿ, v = 1 (meanfield.weights.analysis.ex
 Writes results/covariance_transition/{transition.png, summary.json, table.md}. Uses the runs of kernel_invariance.py and
 digits_matrix_models.py (run as part of this script when they are missing).
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/covariance_transition.py
 """
 
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary, write_text
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -145,8 +148,8 @@ def main():
     axes[2].set_title("trained ensembles on the transition (positive input pair)", fontsize=9)
     axes[2].legend(fontsize=7)
     plot.savefig(fig, OUT / "transition.png")
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (OUT / "table.md").write_text(table(summary))
+    write_summary(OUT / "summary.json", summary, indent=1)
+    write_text(OUT / "table.md", table(summary))
 
 
 def table(summary) -> str:

@@ -12,14 +12,17 @@ Gaussianity show).
 Writes results/digits_depth_decay/{w2.png, invariants.png, summary.json, table.md}; runs in
 results/runs/digits_depth_decay/.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/digits_depth_decay.py [--seeds 48]
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary, write_text
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -116,8 +119,8 @@ def main():
         plot.invariant_deviations(rows, ax=ax)
         ax.set_title(label.replace("_", ", "), fontsize=8)
     plot.savefig(fig, OUT / "invariants.png")
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (OUT / "table.md").write_text(table(summary))
+    write_summary(OUT / "summary.json", summary, indent=1)
+    write_text(OUT / "table.md", table(summary))
 
 
 def table(summary) -> str:

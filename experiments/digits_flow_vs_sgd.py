@@ -10,13 +10,16 @@ the test-set logits (i) between SGD and the flow of the same neurons (the SGD no
 and the m = 4096 flow (the finite-width fluctuation, expected ∝ m^{-1/2}). Writes
 results/digits_flow_vs_sgd/{curves.png, summary.json}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/digits_flow_vs_sgd.py      # about 4 minutes on 2 cores
 """
 
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -82,7 +85,7 @@ def main():
                          "eta": ETA, "batch": BATCH, "seeds": SEEDS},
                "reference_step_error_rms": step_error, "per_width": table,
                "finite_width_exponent": slope, "runs": rows}
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=2)
     print(f"flow–limit RMS ∝ m^{slope:.2f} over m = {WIDTHS} (at m = 4096 between seeds: the reference's own "
           "finite-width error is of that size)")
 

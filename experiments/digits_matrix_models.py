@@ -14,14 +14,17 @@ run, weights saved every 3 epochs). Streamed from the files over seeds, at every
 Writes results/digits_matrix_models/{w2.png, invariants.png, summary.json}; runs in
 results/runs/digits_matrix_models/.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/digits_matrix_models.py [--seeds 48]
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -117,7 +120,7 @@ def main():
         plot.invariant_deviations(rows, ax=ax)
         ax.set_title(f"W1, {key.replace('_', ', ')}", fontsize=9)
     plot.savefig(fig, OUT / "invariants.png")
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=1)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ n = 4 (exact at any width) and i.i.d. laws (exact only as n → ∞); (2) the re
 (3) the deep cosine map against the cosines of hidden representations of a wide random ReLU network, layer by layer.
 Writes results/equivalent_kernels/{kernels.png, summary.json}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/equivalent_kernels.py
 """
 
@@ -12,6 +15,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -89,7 +93,7 @@ def main():
     axes[2].set_ylabel("cosine of hidden representations")
     axes[2].legend(frameon=False, fontsize=7, title="map (lines), network width 4000 (dots)")
     plot.savefig(fig, OUT / "kernels.png")
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = write_summary(OUT / "summary.json", summary, indent=2)     # what is printed is what was written
     print(json.dumps({k: summary[k] for k in ("max_relative_error_n4", "iid_relative_error_vs_n")}, indent=2))
 
 

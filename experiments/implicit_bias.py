@@ -11,13 +11,16 @@ logistic loss, and the flow of the output weights alone (``dynamics=OutputLayer(
 Recorded: the normalised F1 margin min_i y_i f(x_i) / ∫|a| |(b, c)| dμ (``margin``) for both, and the decision
 boundaries. Writes results/implicit_bias/{boundaries.png, margins.png, summary.json}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/implicit_bias.py        # about 2 minutes on 2 cores
 """
 
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -67,7 +70,7 @@ def main():
                                  "neurons_carrying_90pct_of_norm": int(np.searchsorted(share, 0.9) + 1)}
         print(f"{name}: F1-normalised margin {margin[-1]:.4f} at t = {T_MAX:g} (train loss {loss[-1]:.2e}); "
               f"{summary['runs'][name]['neurons_carrying_90pct_of_norm']} neurons carry 90 % of ∫|a||w|", flush=True)
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=2)
 
     grid = np.linspace(-1.1, 1.1, 300)
     xx, yy = np.meshgrid(grid, grid)

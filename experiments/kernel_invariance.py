@@ -13,14 +13,17 @@ Streamed from the files over seeds (meanfield.weights.analysis.Ensemble), at eve
   within-row covariance d ĉ_row / v̂ of the rows [a | b], and at the end a row-permutation test of exchangeability.
 Writes results/kernel_invariance/{kernel_drift.png, summary.json}; runs in results/runs/kernel_invariance/.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/kernel_invariance.py [--seeds 32]
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -103,7 +106,7 @@ def main():
                          ax=axes[1, 1], ylabel="d · ĉ_row / v̂  of rows [a | b]", marker="o", ms=3)
     plot.savefig(fig, OUT / "kernel_drift.png")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=1)
 
 
 if __name__ == "__main__":

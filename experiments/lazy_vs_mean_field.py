@@ -9,13 +9,16 @@ by the particles (Σ_j w_j |θ_j(t) − θ_j(0)|²)^{1/2}, which the lazy regime
 positive-output neurons with the teacher's span (mean angle to it). Writes
 results/lazy_vs_mean_field/{curves.png, summary.json}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/lazy_vs_mean_field.py       # about 3 minutes on 2 cores
 """
 
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -48,8 +51,8 @@ def main():
         print(f"α = {alpha:4g}: risk of α f at t = {T_MAX:g}: {risk[-1]:.3e}; distance travelled {dist[-1]:.4f} "
               f"(α · distance {alpha * dist[-1]:.3f}); mean angle of positive neurons to span(U) "
               f"{angle[0]:.3f} → {angle[-1]:.3f} rad", flush=True)
-    (OUT / "summary.json").write_text(json.dumps({"setup": {"d": D, "k": K, "m": M, "t_max": T_MAX, "dt": DT},
-                                                  "per_alpha": rows}, indent=2) + "\n")
+    setup = {"d": D, "k": K, "m": M, "t_max": T_MAX, "dt": DT}
+    write_summary(OUT / "summary.json", {"setup": setup, "per_alpha": rows}, indent=2)
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
     colors = plt.cm.plasma(np.linspace(0, 0.8, len(ALPHAS)))

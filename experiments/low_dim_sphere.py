@@ -6,6 +6,9 @@ the total positive and negative output masses against α = 2√π Γ((d_H+1)/2)/
 (2) A sweep over d_H ∈ {2, 5, 10, 15, 20, 25, 30, 35} at d = 40 (m = 512, run on Dask through meanfield.sweep): final
 positive and negative masses against α, in results/low_dim_sphere/sweep.md and summary.json.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/low_dim_sphere.py [--quick]
 """
 
@@ -14,6 +17,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary, write_text
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -53,8 +57,7 @@ def main_run(t_max, m):
     out = {"d": d, "d_hidden": d_h, "m": m, "t_max": t_max, "alpha": alpha,
            "final_risk": float(traj.risk[-1]), "mass_pos": float(traj.observables["mass_pos"][-1]),
            "mass_neg": float(traj.observables["mass_neg"][-1]),
-           "mean_angle_pos": float(traj.observables["mean_angle_pos"][-1]),
-           "wall_time_s": traj.info["wall_time"]}
+           "mean_angle_pos": float(traj.observables["mean_angle_pos"][-1])}
     traj.close()
     return out
 
@@ -88,7 +91,7 @@ def sweep(t_max, m):
         else:
             lines.append(f"| {r['d_hidden']} | failed: {r['error']} | | | | |")
     table = "\n".join(lines)
-    (OUT / "sweep.md").write_text(f"f* = |x_H| on the sphere, d = 40, m = {m}, t = {t_max} (Heun, dt = 5)\n\n"
+    write_text(OUT / "sweep.md", f"f* = |x_H| on the sphere, d = 40, m = {m}, t = {t_max} (Heun, dt = 5)\n\n"
                                   + table + "\n")
     print(table)
     return rows
@@ -100,7 +103,7 @@ def main():
     args = parser.parse_args()
     t_main, t_sweep, m_sweep = (300.0, 200.0, 128) if args.quick else (3000.0, 2000.0, 512)
     summary = {"main": main_run(t_main, 1024), "sweep": sweep(t_sweep, m_sweep)}
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = write_summary(OUT / "summary.json", summary, indent=2)     # what is printed is what was written
     print(json.dumps(summary["main"], indent=2))
 
 

@@ -12,13 +12,16 @@ noisy SGD of the finite network of the same 256 neurons at the same τ and λ (�
 own noise adds a temperature of order η/batch ≈ 1e-5), its stationary risk against the flow's. Writes
 results/mean_field_langevin/{free_energy.png, stein.png, summary.json}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/mean_field_langevin.py          # about 12 minutes on 2 cores
 """
 
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -95,7 +98,7 @@ def main():
     fig2.savefig(OUT / "stein.png", dpi=150)
     plt.close(fig)
     plt.close(fig2)
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=1)
 
 
 if __name__ == "__main__":

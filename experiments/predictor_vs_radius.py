@@ -5,6 +5,9 @@ predictor is evaluated at x = u_H + r e_⊥ with |u_H| = 1 (so f*(x) = 1 for eve
 32 random unit directions e_⊥ of H^⊥ (the band shows their spread). Writes results/predictor_vs_radius/{profile.png,
 summary.json}; the run is stored in results/runs/predictor_vs_radius.h5.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/predictor_vs_radius.py
 """
 
@@ -12,6 +15,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -59,7 +63,7 @@ def main():
     ax.set_title(f"f* = |x_H|, Gaussian inputs, d = {D}, d_H = {D_H}, m = {M}")
     ax.legend(frameon=False, fontsize=8)
     plot.savefig(fig, OUT / "profile.png")
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = write_summary(OUT / "summary.json", summary, indent=2)     # what is printed is what was written
     print(json.dumps(summary, indent=2))
     traj.close()
 

@@ -11,14 +11,17 @@ at t ∈ {5, 10, 20} the distance ‖f(μ_t^m) − f(μ_t^∞)‖_{L²(ρ)} in c
 E‖f(μ_t^m) − f(μ_t^∞)‖² ∝ 1/m at fixed t, i.e. a slope −1/2 of the root mean square against m. Writes
 results/propagation_of_chaos/{distance.png, summary.json}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/propagation_of_chaos.py      # about 20 minutes on 2 cores (m = 40 960: 7.5 min)
 """
 
-import json
 import time
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -67,18 +70,20 @@ def main():
 
     rows = []
     for m, seeds in WIDTHS.items():
+        seconds = []    # printed, not written: the summary is the same file at every rerun (experiments/outputs.py)
         for seed in range(seeds):
             t0 = time.perf_counter()
             traj = mf.simulate(problem, mf.init.sign_sphere(m, D, seed=1000 + seed), t_max=T_MAX, dt=DT,
                                save_every=save, backend="numba", alignment=False)
-            row = {"m": m, "seed": seed, "seconds": time.perf_counter() - t0}
+            row = {"m": m, "seed": seed}
+            seconds.append(time.perf_counter() - t0)
             for i, t in enumerate(traj.times):
                 if float(t) in TIMES:
                     row[f"distance_t{t:g}"] = reduced.function_distance(traj.measure(i), reference[float(t)])
             rows.append(row)
         sel = [r for r in rows if r["m"] == m]
         rms = {t: float(np.sqrt(np.mean([r[f"distance_t{t:g}"] ** 2 for r in sel]))) for t in TIMES}
-        print(f"m = {m:6d} ({seeds:2d} seeds, {np.mean([r['seconds'] for r in sel]):6.1f} s per run): RMS distance "
+        print(f"m = {m:6d} ({seeds:2d} seeds, {np.mean(seconds):6.1f} s per run): RMS distance "
               + ", ".join(f"t = {t:g}: {v:.2e}" for t, v in rms.items()), flush=True)
 
     table, slopes = [], {}
@@ -92,7 +97,7 @@ def main():
     summary = {"setup": {"d": D, "d_hidden": D_H, "t_max": T_MAX, "dt": DT, "reference_rings": M_REFERENCE},
                "reference_error": {f"t{t:g}": e for t, e in reference_error.items()},
                "per_width": table, "fitted_exponent": {f"t{t:g}": s for t, s in slopes.items()}, "runs": rows}
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=2)
     print("fitted exponents of the RMS distance in m: " + ", ".join(f"t = {t:g}: {s:.3f}" for t, s in slopes.items()))
 
     fig, ax = plt.subplots(figsize=(5.8, 4), constrained_layout=True)

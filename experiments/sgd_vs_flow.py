@@ -11,6 +11,9 @@ Measured: ‖f_SGD − f_flow‖_{L²(ρ)} (closed form) over time, and its rate
 and W₂ between the SGD and flow neuron clouds at the final time (POT: exact up to 3000 particles, sliced above).
 Writes results/sgd_vs_flow/{teacher,odd,odd_paired}.png and summary.json; runs in results/runs/sgd_vs_flow/.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/sgd_vs_flow.py [--quick]
 """
 
@@ -19,6 +22,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -142,7 +146,7 @@ def main():
     summary = {name: study(name, spec, widths, seeds, batches, ref) for name, spec in TARGETS.items()}
     # The odd target from a mirror-symmetric start (the flow then stays linear; does SGD?).
     summary["odd_paired"] = study("odd", TARGETS["odd"], widths, seeds, batches, ref, start="paired")
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = write_summary(OUT / "summary.json", summary, indent=2)     # what is printed is what was written
     print(json.dumps(summary, indent=2))
 
 

@@ -15,13 +15,16 @@ uniformly over span(U). (The committee-machine literature at m = k watches the
 overlaps R_in = ⟨b_i, u_n⟩ leave a symmetric plateau; with m ≫ k the analogue is the mass-weighted overlap.)
 Writes results/soft_committee/{risk.png, overlaps.png, summary.json}.
 
+A rerun on the same machine rewrites the tracked outputs identically (experiments/outputs.py: numbers to 4
+significant digits, no wall times, one BLAS thread, figures without version or date metadata).
+
     python experiments/soft_committee.py
 """
 
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -101,7 +104,7 @@ def main():
         ax_s.legend(fontsize=6, ncol=2)
     plot.savefig(fig_r, OUT / "risk.png")
     plot.savefig(fig_s, OUT / "overlaps.png")
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_summary(OUT / "summary.json", summary, indent=1)
 
 
 if __name__ == "__main__":

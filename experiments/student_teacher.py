@@ -2,18 +2,19 @@
 
 Teacher f*(x) = Σ_{i=1}^{3} relu(u_i·x) with unit u_i, x ~ N(0, I_20); student m = 512 particles from
 ``sign_sphere``; Heun steps of dt = 0.1 up to t = 100. The run streams to results/runs/student_teacher.h5 (not
-committed); the script prints the risk and writes results/student_teacher/risk.png and summary.json (the same bytes
-at every run, so a clone stays clean).
+committed); the script prints the risk and writes results/student_teacher/risk.png and summary.json, the same bytes
+at every run on the same machine, so a clone stays clean (experiments/outputs.py: numbers to 4 significant digits,
+no wall times, one BLAS thread, figures without version or date metadata).
 The same run from the command line: ``meanfield run experiments/student_teacher.toml --overwrite``.
 
     python experiments/student_teacher.py [--m 512] [--t-max 100] [--backend numpy|numba|torch]
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
+from outputs import write_summary
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -57,10 +58,9 @@ def main(argv=None):
     axes[1].set_ylabel("|a_j| |b_j|")
     axes[1].set_title(f"neurons at t = {traj.times[-1]:g} (red: a > 0)")
     plot.savefig(fig, OUT / "risk.png")
-    # Rounded to the printed precision and without the wall time, so that a rerun rewrites the same file.
-    summary = {"config": cfg, "file": str(cfg["run"]["output"]), "initial_risk": float(f"{traj.risk[0]:.4e}"),
-               "final_risk": float(f"{traj.risk[-1]:.4e}")}
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = {"config": cfg, "file": str(cfg["run"]["output"]), "initial_risk": traj.risk[0],
+               "final_risk": traj.risk[-1]}
+    write_summary(OUT / "summary.json", summary, indent=2)
     print(f"wrote {OUT / 'risk.png'}")
     traj.close()
 

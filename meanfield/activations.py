@@ -504,6 +504,9 @@ class MehlerUnit(Activation):
         return tuple(sums) if series.shifted else (*sums, None)
 
 
+_MAX_ORDER, _NODES = 280, 300    # the defaults of every Hermite unit
+
+
 class HermiteActivation(MehlerUnit):
     r"""Any smooth unit, through the Mehler expansion of its Gaussian pair kernel: with h_k = He_k/√k! (orthonormal
     under N(0, 1)) and c_k(s) = E[σ(s g) h_k(g)],
@@ -533,6 +536,8 @@ class HermiteActivation(MehlerUnit):
         Relative truncation tolerance.
     max_order : int
         The largest K tried.
+    nodes : int
+        Gauss–Hermite points of the coefficient sums.
 
     Examples
     --------
@@ -544,7 +549,7 @@ class HermiteActivation(MehlerUnit):
     """
 
     def __init__(self, function, derivative, second_derivative, torch_function, name: str, tol: float = 1e-10,
-                 max_order: int = 280, nodes: int = 300):
+                 max_order: int = _MAX_ORDER, nodes: int = _NODES):
         if not 0 < tol < 1:
             raise ValueError(f"the Hermite tolerance must lie in (0, 1), got {tol}")
         self.function, self.first, self.second = function, derivative, second_derivative
@@ -644,9 +649,13 @@ def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def GELU(tol: float = 1e-10, **options) -> HermiteActivation:
-    """σ(z) = z Φ(z) (the exact GELU), through its Hermite expansion (``options``: max_order, nodes of
-    :class:`HermiteActivation`).
+def GELU(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
+    """σ(z) = z Φ(z) (the exact GELU), through its Hermite expansion.
+
+    Parameters
+    ----------
+    tol, max_order, nodes
+        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`HermiteActivation`).
 
     Examples
     --------
@@ -662,11 +671,16 @@ def GELU(tol: float = 1e-10, **options) -> HermiteActivation:
         return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
     return HermiteActivation(lambda z: z * ndtr(z), lambda z: ndtr(z) + z * pdf(z), lambda z: pdf(z) * (2.0 - z * z),
-                             _torch("gelu"), "gelu", tol, **options)
+                             _torch("gelu"), "gelu", tol, max_order, nodes)
 
 
-def Tanh(tol: float = 1e-10, **options) -> HermiteActivation:
+def Tanh(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
     """σ(z) = tanh z, through its Hermite expansion.
+
+    Parameters
+    ----------
+    tol, max_order, nodes
+        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`HermiteActivation`).
 
     Examples
     --------
@@ -678,11 +692,17 @@ def Tanh(tol: float = 1e-10, **options) -> HermiteActivation:
     def second(z):
         return -2.0 * np.tanh(z) * (1.0 - np.tanh(z) ** 2)
 
-    return HermiteActivation(np.tanh, lambda z: 1.0 - np.tanh(z) ** 2, second, _torch("tanh"), "tanh", tol, **options)
+    return HermiteActivation(np.tanh, lambda z: 1.0 - np.tanh(z) ** 2, second, _torch("tanh"), "tanh", tol,
+                             max_order, nodes)
 
 
-def SiLU(tol: float = 1e-10, **options) -> HermiteActivation:
+def SiLU(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
     """σ(z) = z / (1 + e^{−z}), through its Hermite expansion.
+
+    Parameters
+    ----------
+    tol, max_order, nodes
+        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`HermiteActivation`).
 
     Examples
     --------
@@ -699,11 +719,16 @@ def SiLU(tol: float = 1e-10, **options) -> HermiteActivation:
         s = _sigmoid(z)
         return s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s))
 
-    return HermiteActivation(lambda z: z * _sigmoid(z), first, second, _torch("silu"), "silu", tol, **options)
+    return HermiteActivation(lambda z: z * _sigmoid(z), first, second, _torch("silu"), "silu", tol, max_order, nodes)
 
 
-def Softplus(tol: float = 1e-10, **options) -> HermiteActivation:
+def Softplus(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
     """σ(z) = log(1 + e^z), through its Hermite expansion.
+
+    Parameters
+    ----------
+    tol, max_order, nodes
+        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`HermiteActivation`).
 
     Examples
     --------
@@ -713,7 +738,7 @@ def Softplus(tol: float = 1e-10, **options) -> HermiteActivation:
     True
     """
     return HermiteActivation(lambda z: np.logaddexp(0.0, z), _sigmoid, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)),
-                             _torch("softplus"), "softplus", tol, **options)
+                             _torch("softplus"), "softplus", tol, max_order, nodes)
 
 
 def _torch(name: str):

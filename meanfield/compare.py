@@ -14,7 +14,7 @@ __all__ = ["function_distance", "wasserstein"]
 
 def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope=0.0,
                       backend="auto") -> float:
-    r"""‖f(μ) − f(ν)‖_{L²(ρ)} in closed form; ``slope`` is the activation (an
+    r"""The L²(ρ) distance ‖f(μ) − f(ν)‖ in closed form; ``slope`` is the activation (an
     :class:`~meanfield.activations.Activation`, or a leaky slope: 0 is the ReLU); neurons with biases on Gaussian
     inputs too.
 

@@ -82,7 +82,11 @@ class EmpiricalProblem(Problem):
         output layer (particles :class:`~meanfield.measure.MultiOutputMeasure`, e.g.
         ``mf.init.gaussian(m, d, outputs=K)``), :mod:`meanfield.losses`.
     activation : Activation or str
-        Any unit of :mod:`meanfield.activations` (no closed form is needed on data); ``slope`` for "leaky_relu".
+        Any unit of :mod:`meanfield.activations` (no closed form is needed on data), or its name, one of
+        {"relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"}
+        (``slope`` for "leaky_relu").
+    slope : float
+        α for ``activation="leaky_relu"`` (ignored otherwise).
     bias : bool
         Neurons σ(⟨b, x⟩ + c) (particles :class:`~meanfield.measure.BiasedMeasure`).
     penalty : Penalty or (name, λ), optional

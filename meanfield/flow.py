@@ -227,15 +227,20 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         Final (mean-field) time.
     dt : float
         Step size (fixed-step solvers) or initial step and save-grid unit (adaptive solvers).
-    solver : str or RungeKutta
-        "euler", "heun", "rk4" (fixed step) or "bosh3", "dopri5" (adaptive, with ``rtol``, ``atol``).
+    solver : {"euler", "heun", "rk4", "bosh3", "dopri5"} or RungeKutta
+        Fixed-step "euler", "heun", "rk4", or adaptive "bosh3", "dopri5" (with ``rtol``, ``atol``).
     save_every : int or SaveAt
         Save policy (see :class:`SaveAt`).
     observables : dict of name -> callable(ParticleMeasure) -> float or array, optional
         Recorded at every save, in ``trajectory.observables[name]``.
-    backend : str or Backend
-        "auto" (default: numba when it imports, else numpy), "numpy" (reference), "numba" or "torch";
-        ``backend_options`` go to its constructor.
+    backend : {"auto", "numpy", "numba", "torch", "triton"} or Backend
+        "auto" (default: numba when it imports, else numpy), "numpy" (the reference), "numba", "torch" (CPU or
+        CUDA) or "triton" (the ReLU family's field as one fused kernel; interpreted on a CPU), or any name given to
+        :func:`~meanfield.kernels.register_backend`.
+    backend_options : dict, optional
+        Keyword arguments of the backend's constructor, e.g. ``{"device": "cuda", "dtype": "float32"}``.
+    rtol, atol : float
+        Relative and absolute tolerances of the adaptive solvers' step control (ignored by fixed-step solvers).
     max_risk_factor : float
         The run stops with :class:`FlowDivergedError` when the risk exceeds this factor times
         max(F(μ0), ½ E f*²), or when the state becomes non-finite.
@@ -244,6 +249,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     path : path-like, optional
         Stream the run to this HDF5 file (see :mod:`meanfield.io`); the returned trajectory is then backed by
         the file. An existing file is an error unless ``overwrite`` or ``resume``.
+    overwrite : bool
+        Replace an existing file at ``path`` by a new run.
     resume : bool
         Continue the run stored at ``path`` from its last checkpoint (a fresh run if the file does not exist).
         The result is bit-identical to an uninterrupted run; only t_max, backend and stop_risk may change. A

@@ -74,7 +74,9 @@ from .trajectory import MemoryRecorder, Trajectory
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "FileTrajectory", "recover", "file_status", "recorder_for",
            "TrajectoryFileError", "FileBusyError", "TrajectoryWriteError", "DiskFullError"]
 
+#: The ``format`` attribute of every trajectory file (docs/file-format.md).
 FORMAT_NAME = "meanfield-trajectory"
+#: The ``format_version`` this version writes; files of version 1 are read too.
 FORMAT_VERSION = 2
 
 #: Bytes per chunk of the time series and of the small observables (a scalar's chunk holds 64 saves). Every chunk is

@@ -115,10 +115,18 @@ def run_loop(rule, controller, save: SaveAt, t_max: float, recorder, start: Chec
         Step sizes (:mod:`meanfield.controllers`).
     save : SaveAt
         When and what to save.
+    t_max : float
+        The time the run ends at.
     recorder : MemoryRecorder or io.FileRecorder
         Where the snapshots go.
     start : Checkpoint, optional
         Continue from this checkpoint (a resumed file); the run is then bit-identical to an uninterrupted one.
+    info : dict, optional
+        Entries of the trajectory's ``info`` (the rule's own and the wall time are added).
+    progress : bool
+        Show a tqdm progress bar.
+    resume_hint : str
+        How to continue the run, in the warning of an interrupted one (e.g. ``"sgd.train(..., resume=True)"``).
 
     Returns
     -------

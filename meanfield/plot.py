@@ -137,8 +137,14 @@ def particle_cloud(mu, ax=None, subspace=None, t: float | None = None, teacher=N
     return ax
 
 
+#: Metadata left out of saved figures, by format: the software version and dates, so that a figure drawn again
+#: from the same data is the same file.
+_NO_METADATA = {".png": {"Software": None}, ".svg": {"Date": None, "Creator": None},
+                ".pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+
+
 def savefig(fig_or_ax, path) -> None:
-    """Save a figure (creating the folder) and close it.
+    """Save a figure (creating the folder) and close it; no software version or date is written into the file.
 
     Examples
     --------
@@ -157,7 +163,8 @@ def savefig(fig_or_ax, path) -> None:
 
     fig = getattr(fig_or_ax, "figure", fig_or_ax)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
+    with plt.rc_context({"svg.hashsalt": "meanfield"}):      # SVG element ids from a fixed salt, not at random
+        fig.savefig(path, dpi=130, metadata=_NO_METADATA.get(Path(path).suffix.lower()))
     plt.close(fig)
 
 

@@ -71,8 +71,10 @@ class Problem:
         The target function (its dimension must equal the inputs').
     inputs : InputLaw
         :class:`~meanfield.Gaussian` or :class:`~meanfield.Sphere`.
-    activation : Activation or {"relu", "leaky_relu"}
-        The unit, e.g. ``mf.ReLU()`` or ``mf.LeakyReLU(0.1)``; the names are shorthands.
+    activation : Activation or str
+        The unit, e.g. ``mf.ReLU()`` or ``mf.LeakyReLU(0.1)``, or its name, one of
+        {"relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"}
+        (:mod:`meanfield.activations`; ``slope`` for "leaky_relu").
     slope : float
         α for ``activation="leaky_relu"`` (ignored otherwise).
     bias : bool

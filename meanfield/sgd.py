@@ -33,6 +33,7 @@ from .trajectory import Trajectory
 __all__ = ["TwoLayerNetwork", "SGDStep", "train", "training_data", "minibatch_indices",
            "MODES"]
 
+#: The sampling modes of :func:`train`: fresh samples, mini-batches of a fixed data set, full batches.
 MODES = ("online", "minibatch", "full")
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -273,7 +274,7 @@ class SGDStep:
         return {"device": str(state.net.a.device)}
 
 
-def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batch_size: int = 512,
+def train(problem: Problem | EmpiricalProblem, mu0: ParticleMeasure, t_max: float, eta: float, batch_size: int = 512,
           mode: str = "online", n_data: int | None = None, seed: int = 0, save_every: int = 10,
           observables: Mapping[str, Callable] | None = None, device="cpu", dtype: str = "float64",
           risk_backend="auto", max_risk_factor: float = 1e6, path=None, overwrite: bool = False,
@@ -283,21 +284,39 @@ def train(problem: Problem, mu0: ParticleMeasure, t_max: float, eta: float, batc
 
     Parameters
     ----------
-    problem : Problem
-        Target, input law, activation (the same object the flow uses).
+    problem : Problem or EmpiricalProblem
+        The same object the flow uses: a population problem (target, input law, unit; the saved risk is its exact
+        population risk) or an :class:`~meanfield.EmpiricalProblem` (its data set is the training set, its loss the
+        one trained and saved, ``n_data`` is the data set's size).
     mu0 : ParticleMeasure
         Initial neurons (the flow's initial measure).
+    t_max : float
+        Final mean-field time: ⌈t_max / eta⌉ steps.
     eta : float
         Mean-field step: each neuron moves by eta / w_j times its gradient (lr = m · eta).
     batch_size : int
         Samples per step ("online", "minibatch").
     mode : {"online", "minibatch", "full"}
-        Fresh samples every step; mini-batches of a fixed data set of ``n_data`` samples (reshuffled every epoch);
-        or full-batch gradient descent on that data set.
+        Fresh samples every step (from an EmpiricalProblem's data set: drawn with replacement); mini-batches of a
+        fixed data set of ``n_data`` samples (reshuffled every epoch); or full-batch gradient descent on that data
+        set.
+    n_data : int, optional
+        The size of the fixed data set of "minibatch" and "full" runs of a population problem (drawn by
+        :func:`training_data`); left out for an EmpiricalProblem.
     seed : int
         Seeds the samples (and the data set); the run is reproducible from it and resumable bit-identically.
     save_every : int
         Steps between saves; every save records the exact population risk (closed form) and the observables.
+    observables : dict of name -> callable(ParticleMeasure) -> float or array, optional
+        Recorded at every save, as for :func:`meanfield.simulate`.
+    device, dtype : str
+        Where the network is trained (torch device, e.g. "cuda") and its precision ("float64" or "float32").
+    risk_backend : str or Backend
+        The backend of the exact risk at the saves (see :func:`meanfield.simulate`).
+    max_risk_factor : float
+        The run stops as diverged when the risk exceeds this factor times max(F(μ0), ½ E f*²).
+    progress : bool
+        Show a tqdm progress bar.
     path, overwrite, resume, config, alignment
         As for :func:`meanfield.simulate` (HDF5 streaming through the same writer, kind "sgd").
 

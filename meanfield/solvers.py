@@ -74,6 +74,7 @@ def _embedded(name, order, A, b, b_low, error_order):
     return RungeKutta(name, order, A, b, tuple(x - y for x, y in zip(b, b_low)), error_order)
 
 
+#: The Runge–Kutta tableaus by the name ``solver=`` takes.
 SOLVERS = {
     "euler": RungeKutta("euler", 1, ((),), (1.0,)),
     "heun": RungeKutta("heun", 2, ((), (1.0,)), (0.5, 0.5)),

@@ -144,10 +144,14 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
         Sweep configuration (see the module docstring).
     scheduler : str, optional
         Address of an existing Dask scheduler; by default a ``LocalCluster`` with ``n_workers`` processes.
+    n_workers : int
+        Worker processes of that local cluster.
     overwrite : bool
         Rerun everything from scratch.
     retry_failed : bool
         Rerun runs that the manifest records as failed.
+    progress : bool
+        Show a progress bar over the runs.
 
     Examples
     --------

@@ -227,7 +227,9 @@ class TeacherNetwork(Target):
     U : array (k, d)
         Teacher neurons, one per row.
     activation : Activation or str
-        The teacher's unit. A student of another unit is correlated with it through their mixed Hermite kernel
+        The teacher's unit, or its name, one of
+        {"relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"}.
+        A student of another unit is correlated with it through their mixed Hermite kernel
         (:class:`~meanfield.mixed.MixedUnit`, Gaussian inputs), exact in closed form for the same unit and for a ReLU
         teacher with a student of the ReLU family.
     bias : array (k,), optional
@@ -369,7 +371,7 @@ class OddTarget(Target):
     Examples
     --------
     An odd target needs only E[f* x] and E f*²; here f*(x) = sin x₁ under N(0, I), with E[sin(g) g] = e^{−1/2} and
-    E sin²(g) = (1 − e^{−2})/2:
+    E sin²(g) = ½(1 − e^{−2}):
 
     >>> import numpy as np, meanfield as mf
     >>> class Sine(mf.OddTarget):
@@ -549,6 +551,10 @@ class MultiIndexTarget(_SubspaceTarget):
         ``max_nodes``, Sobol' otherwise.
     max_nodes : int
         Budget of quadrature nodes.
+    seed : int
+        Seed of the scrambled Sobol' rule.
+    name : str, optional
+        How files record g (by default its ``__name__``).
 
     Notes
     -----
@@ -645,7 +651,7 @@ class RadialTarget(_SubspaceTarget):
 
     With standard coordinates x = s x̃ (s² the input variance), k = s|b_H|, τ = s|b_⊥| and x₁ the component of x̃_H
     along b_H, F*(b) = E[h(x₁) σ(k x₁ + τ z)] where h(x₁) = E_y φ(s√(x₁² + |y|²)), y ~ N(0, I_{d_H − 1}), is a smooth
-    even function (for φ(R) = R^p in closed form, E(a + χ²_ν)^{p/2} = 2^{p/2}(a/2)^{(ν+p)/2} U(ν/2, ν/2 + p/2 + 1, a/2),
+    even function (for φ(R) = R^p in closed form, E(a+χ²_ν)^{p/2} = 2^{p/2}(a/2)^{(ν+p)/2} U(ν/2, ν/2 + p/2 + 1, a/2),
     U Tricomi's function; otherwise by Gauss–Laguerre in |y|²/2), tabulated once in a = x₁² (cubic spline).
     Rotating (x₁, z) to w = (k x₁ + τ z)/√(k² + τ²) puts the ReLU kink exactly at w = 0, so a half-line rule in w
     times Gauss–Hermite in the orthogonal w' converges spectrally for every neuron, including neurons in H
@@ -667,6 +673,8 @@ class RadialTarget(_SubspaceTarget):
         If φ(R) = R^power, h is taken from the closed form.
     order : int
         Nodes per axis of the (w, w') rule.
+    name : str, optional
+        How files record φ (by default its ``__name__``).
 
     Examples
     --------
@@ -804,6 +812,8 @@ class MonteCarloTarget(Target):
         Size of the fixed sample (the Monte-Carlo error of F* is about std(f* σ)/√n_samples).
     seed : int
         Seed of the sample, so that runs are reproducible.
+    name : str, optional
+        How files record ``fn`` (by default its ``__name__``).
 
     The risk of a problem with this target mixes the closed-form self term with sample averages: a surrogate that a
     flow can drive below 0 (and without bound) once the particles fit the sample, which

@@ -102,3 +102,22 @@ def test_ensemble_curves_and_invariant_deviations_draw_their_data():
     np.testing.assert_array_equal(markers[0].get_xdata(), [0.5, -2.0])
     np.testing.assert_array_equal(markers[1].get_xdata(), [1.5, 0.0])
     assert [t.get_text() for t in ax.get_yticklabels()] == ["tr M^3", "sum M^4"]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
+def test_savefig_writes_the_same_file_twice_without_version_or_date(tmp_path, suffix):
+    """Tracked figures stay unchanged when an experiment is rerun: no software version, no date, no random ids."""
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for i in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([0.0, 1.0, 3.0], [1.0, 0.5, 0.25], label="curve")
+        ax.legend()
+        paths.append(tmp_path / f"figure{i}{suffix}")
+        plot.savefig(fig, paths[-1])
+    first, second = (p.read_bytes() for p in paths)
+    assert first == second
+    assert matplotlib.__version__.encode() not in first
+    if suffix == ".png":
+        assert b"Software" not in first

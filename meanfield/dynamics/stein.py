@@ -34,6 +34,8 @@ def kernel_stein_discrepancy(points, score, weights=None, c: float = 1.0, beta: 
         The kernel's parameters (β ∈ (−1, 0)).
     max_points : int, optional
         Evaluate on a seeded subsample of this many points (the cost is O(n² D)).
+    seed : int
+        Seed of that subsample.
 
     Examples
     --------

@@ -222,7 +222,7 @@ def register_backend(name: str, cls: type) -> None:
 
 
 def get_backend(backend="auto", **options) -> Backend:
-    """Return the backend of a name ("auto", "numpy", "numba", "torch") and options, or pass an instance through.
+    """Return the backend of a name ("auto", "numpy", "numba", "torch", "triton") and options, or pass an instance.
 
     "auto" (the default everywhere) is numba when it imports, else numpy; torch (and CUDA) only on request.
     Options go to the backend's constructor, e.g. ``get_backend("torch", device="cuda", dtype="float32")``.

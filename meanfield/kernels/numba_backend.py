@@ -518,6 +518,10 @@ class NumbaBackend(NumpyBackend):
     tile, panel : int
         Rows and columns of the BLAS strategy's tiles (memory ~ 8 tile × panel bytes); a self-interaction forms the
         diagonal tile-square of each row block and then panels of the columns after it.
+    row_block, col_block : int
+        Rows per parallel block and sources per inner block of the fused strategy's loop.
+    series_rows, series_cols : int
+        Rows and sources per block of the Mehler-series sums (:func:`~meanfield.kernels.field.series_field`).
     threads : int, optional
         Number of numba threads (default: all).
     dtype : {"float64", "float32"}

@@ -97,6 +97,9 @@ class TritonBackend(TorchBackend):
         by default True in fp32 and False in fp64 (see the module's notes).
     block_m, block_n : int, optional
         Rows per program and sources per block (powers of two ≥ 16; defaults 64 × 64 in fp32, 32 × 32 in fp64).
+    tile_elements, rtol
+        As for :class:`~meanfield.kernels.torch_backend.TorchBackend` (the units and fields the fused kernel does not
+        cover run there).
 
     Examples
     --------

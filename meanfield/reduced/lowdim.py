@@ -6,7 +6,7 @@ ring of neurons spread uniformly over the directions of H^⊥, so the pair kerne
 
 .. math::  \bar K((u, r), (u', r')) = E_t\, K\big(|b| = \sqrt{|u|^2 + r^2}, |b'|, ⟨b, b'⟩ = ⟨u, u'⟩ + r r' t\big),
 
-t the cosine between two independent uniform directions of H^⊥, density ∝ (1 − t²)^{(d_⊥ − 3)/2}, integrated by
+t the cosine between two independent uniform directions of H^⊥, density ∝ (1−t²)^{(d_⊥−3)/2}, integrated by
 Gauss–Jacobi quadrature (two atoms t = ±1 when d_⊥ = 1). With p = ⟨b, b'⟩, ∂K/∂p = κ(π − θ)/(2π) and
 ∂K/∂|b| = κ|b'| sin θ/(2π), so
 
@@ -29,7 +29,7 @@ __all__ = ["LowDimReducedProblem", "ring_quadrature"]
 
 
 def ring_quadrature(d_perp: int, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights (summing to 1) for E[h(t)], t = cosine of two uniform directions in R^{d_perp}.
+    """Nodes and weights (summing to 1) for E[h(t)], t = cosine of two uniform directions in R^{d_⊥} (``d_perp`` = d_⊥).
 
     Examples
     --------
@@ -65,6 +65,8 @@ class LowDimReducedProblem(ProblemVariant):
     Q : array (d, d_H), optional
     n_quadrature : int
         Gauss–Jacobi nodes in t.
+    tile_elements : int
+        Pair entries held at once by the ring-averaged kernel (rows per tile = tile_elements // number of sources).
 
     Examples
     --------
@@ -134,7 +136,7 @@ class LowDimReducedProblem(ProblemVariant):
         return ParticleMeasure(nu.a, nu.u @ self.Q.T + nu.r[:, None] * g, nu.weights)
 
     def function_distance(self, mu: ParticleMeasure | RingMeasure, nu: RingMeasure, backend="auto") -> float:
-        r"""‖f(μ) − f(ν)‖_{L²(ρ)} between neurons μ and the predictor of rings ν, in closed form:
+        r"""The L²(ρ) distance ‖f(μ) − f(ν)‖ between neurons μ and the predictor of rings ν, in closed form:
 
         .. math::
 

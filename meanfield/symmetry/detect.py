@@ -137,7 +137,7 @@ def asymmetry(mu: ParticleMeasure, symmetry: Symmetry, inputs: InputLaw, slope: 
               measure_distance: bool = True) -> dict:
     """How far μ is from T̃-invariance.
 
-    ``function``: ‖f(μ)∘T − ε f(μ)‖_{L²(ρ)} in closed form (f(μ)∘T is the predictor of (a, Tᵀb), so this is a
+    ``function``: the L²(ρ) distance ‖f(μ)∘T − ε f(μ)‖ in closed form (f(μ)∘T is the predictor of (a, Tᵀb), so this is a
     quadratic form in K); ``relative``: that divided by ‖f(μ)‖; ``measure``: W₂(μ, T̃#μ) between the neuron
     clouds (POT).
 

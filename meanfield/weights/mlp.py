@@ -1,6 +1,6 @@
 r"""Small bias-free ReLU MLPs with square hidden layers, trained on a real data set, stored as weight trajectories.
 
-The network is x ↦ W_L σ(W_{L−1} ⋯ σ(W_0 x)) with W_0 of shape (width, n_in), square hidden matrices W_1, …,
+The network is x ↦ W_L σ(W_{L−1}⋯σ(W_0x)) with W_0 of shape (width, n_in), square hidden matrices W_1, …,
 W_{L−1} of shape (width, width) and the read-out W_L of shape (n_out, width); no biases (as in Tsuchida et al. and
 Hirst & Ramgoolam). Ensembles over seeds of such runs are what the weight-statistics analyses of
 :mod:`meanfield.weights.analysis` study: the square matrices with the 13-parameter S_D-invariant model, W_0 and W_L with
@@ -39,8 +39,11 @@ from ..trajectory import Trajectory
 
 __all__ = ["load_dataset", "BiasFreeMLP", "Optimizer", "MLPEpoch", "train_mlp", "DATASETS", "INITS", "OPTIMIZERS"]
 
+#: The data sets ``train_mlp(dataset=...)`` trains on.
 DATASETS = ("digits",)
+#: The initial laws of the weights (:class:`BiasFreeMLP`).
 INITS = ("gaussian", "uniform")
+#: The optimisers of :func:`train_mlp`.
 OPTIMIZERS = ("sgd", "adam")
 
 
@@ -75,7 +78,7 @@ def load_dataset(name: str = "digits", n_test: int = 297, split_seed: int = 0):
 
 
 class BiasFreeMLP(torch.nn.Module):
-    """x ↦ W_L σ(W_{L−1} ⋯ σ(W_0 x)) with ``depth`` hidden layers of equal ``width`` (so depth − 1 square matrices).
+    """x ↦ W_L σ(W_{L−1}⋯σ(W_0x)) with ``depth`` hidden layers of equal ``width`` (so depth − 1 square matrices).
 
     ``init``: "gaussian" (W_ij ~ N(0, gain²/fan_in)) or "uniform" (U[±gain √(3/fan_in)], the same variance); the
     default gain √2 is He's. The read-out layer uses gain 1.
@@ -292,12 +295,28 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
     ----------
     width, depth : int
         Hidden width and number of hidden layers (depth − 1 square width×width matrices).
-    init, gain : initial law (see :class:`BiasFreeMLP`).
-    optimizer, lr, momentum : "sgd" (optionally with momentum) or "adam".
+    dataset : {"digits"}
+        The data set (scikit-learn's, see :func:`load_dataset`).
+    init : {"gaussian", "uniform"}
+        The initial law, with ``gain`` (see :class:`BiasFreeMLP`).
+    gain : float
+        The initial weights' scale (He's √2 by default).
+    optimizer : {"sgd", "adam"}
+        "sgd" (with ``momentum``) or "adam", at learning rate ``lr``.
+    lr, momentum : float
+        The learning rate, and the momentum of "sgd".
     weight_decay : float
         L2 regularisation λ: the loss gains (λ/2) Σ |W|² over every matrix (torch.optim's ``weight_decay``).
     seed : int
         Seeds the initial weights and the mini-batch order; a run is reproducible from it.
+    batch_size, epochs : int
+        Samples per mini-batch, and epochs of training (the trajectory's ``times`` count epochs).
+    save_every : int
+        Epochs between saves.
+    n_test, split_seed : int
+        The held-out split of :func:`load_dataset`: its size and the seed of its permutation.
+    progress : bool
+        Show a tqdm progress bar.
     max_loss_factor : float
         A batch loss above this multiple of the initial training loss (or a non-finite one) stops the run with
         :class:`~meanfield.FlowDivergedError` (the file keeps the epochs saved so far, status "diverged").

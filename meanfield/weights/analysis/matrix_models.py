@@ -29,7 +29,7 @@ by irrep:
     W_2^2 = |Δμ|^2 + \mathcal B^2(Λ_0, Λ_0') + (D − 1)\, \mathcal B^2(Λ_H, Λ_H')
             + \dim V_2 (\sqrt{λ_2} − \sqrt{λ_2'})^2 + \dim V_3 (\sqrt{λ_3} − \sqrt{λ_3'})^2,
 
-with 𝓑²(A, B) = tr A + tr B − 2 tr (A^{1/2} B A^{1/2})^{1/2} the squared Bures distance.
+with 𝓑²(A, B) = tr A + tr B − 2 tr (A^{1/2}BA^{1/2})^{1/2} the squared Bures distance.
 
 **Rectangular m×d matrices** under S_m × S_d (rows and columns permuted independently): V_m ⊗ V_d = (V₀ ⊕ V_H^m) ⊗
 (V₀ ⊕ V_H^d) has four irreps of multiplicity one — the grand mean, row effects (dim m − 1), column effects
@@ -75,7 +75,7 @@ def _psd_sqrt(A: np.ndarray) -> np.ndarray:
 
 
 def bures_squared(A, B) -> float:
-    """Squared Bures distance tr A + tr B − 2 tr (A^{1/2} B A^{1/2})^{1/2} between PSD matrices (= W₂² between
+    """Squared Bures distance tr A + tr B − 2 tr (A^{1/2}BA^{1/2})^{1/2} between PSD matrices (= W₂² between
     centred Gaussians with these covariances).
 
     Examples
@@ -430,6 +430,8 @@ class SquareMatrixModel(MatrixModel):
     cov0 : (2, 2) covariance of (s₁, s₂)
     cov_h : (3, 3) covariance of the three V_H copies (diagonal, symmetric and antisymmetric off-diagonal)
     lam2, lam3 : variances of the V₂ and V₃ components
+    n_samples : int, optional
+        Number of matrices the model was fitted from (None for a model given by its parameters).
 
     Attributes ``cov0``, ``cov_h``, ``lam2``, ``lam3`` read the blocks back.
 
@@ -523,6 +525,8 @@ class RectangularMatrixModel(MatrixModel):
     mean : mean of the grand coordinate s = Σ M_ij / √(md)
     var0, var_rows, var_cols, var_residual : the variances of s, of the row effects √d (r̄_i − M̄), the column
         effects √m (c̄_j − M̄) and the doubly centred residual, per component.
+    n_samples : int, optional
+        Number of matrices the model was fitted from (None for a model given by its parameters).
 
     Examples
     --------
