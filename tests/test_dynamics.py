@@ -126,7 +126,7 @@ def masses_after_jumps(mu, y):
     return np.bincount(source, minlength=mu.m) / mu.m
 
 
-@pytest.mark.parametrize("penalty", [None, 0.1], ids=["plain", "weight_decay"])
+@pytest.mark.parametrize("penalty", [None, 1.0], ids=["plain", "weight_decay"])
 def test_birth_death_jumps_dissipate_the_fisher_rao_energy_in_expectation(small_problem, penalty):
     """E[G(after the jumps) − G(before)] = −γh Σ_j w_j Λ_j² + O((γh)²), G the objective F + λ∫r dμ and Λ = G' − its
     mean, G' = a ψ(b) + λ|θ|²/2: Monte Carlo over draws, G and G' from the arc-cosine kernel (a quadratic form in the
