@@ -88,6 +88,7 @@ def test_animation_has_one_frame_per_snapshot_and_its_ends_are_the_still_figures
     out = animate(mf.load(flow), tmp_path / "flow.gif", fps=5, size=(8, 3.5), dpi=80)
     gif = Image.open(out)
     assert gif.n_frames == 20 and gif.info["duration"] == 200          # fps 5: 200 ms a frame
+    assert gif.info["loop"] == 0                                        # played forever
     with mf.load(flow) as traj:
         first, last = (render(snapshot_figure(traj, i, size=(8, 3.5), dpi=80)[0]).astype(int) for i in (0, -1))
     # The frames are drawn by moving the first frame's artists; the still figures from scratch. A GIF maps every
@@ -145,6 +146,24 @@ def test_animation_stride_keeps_the_last_snapshot_and_the_cli_writes_mp4_when_ff
         assert probe.stdout.strip() == "11"                          # 0, 2, ..., 18 and the last, 19
     else:
         assert status == 2 and not mp4.exists()
+
+
+def test_an_animation_stopped_midway_leaves_no_file(flow, tmp_path, monkeypatch):
+    from meanfield.animate import GifWriter
+
+    written, real_write = [], GifWriter.write
+
+    def write(self, rgb):   # three frames written to the file, then Ctrl-C
+        if len(written) == 3:
+            assert (tmp_path / "stopped.part.gif").stat().st_size > 0
+            raise KeyboardInterrupt
+        real_write(self, rgb)
+        written.append(rgb.shape)
+
+    monkeypatch.setattr(GifWriter, "write", write)
+    with pytest.raises(KeyboardInterrupt), mf.load(flow) as traj:
+        animate(traj, tmp_path / "stopped.gif", size=(4, 2), dpi=30)
+    assert len(written) == 3 and list(tmp_path.iterdir()) == []
 
 
 def test_mp4_without_ffmpeg_is_a_one_line_error_naming_the_gif(flow, tmp_path, capsys, monkeypatch):
