@@ -171,6 +171,12 @@ def watch(path, interval: float = 5.0, plot=None, stream=None, max_refreshes: in
     progress, refreshes = RunProgress(), 0
     while True:
         traj = _read(path)
+        if traj is not None and traj.status == Status.INTERRUPTED.value:
+            # "interrupted" is a status attribute still saying running, read while the writer held its lock, and the
+            # lock found free afterwards: a writer that finished in between reads so too. Once the lock is free the
+            # attribute is final, so a second read tells an interrupted run from one that has just ended.
+            traj.close()
+            traj = _read(path)
         if traj is None:
             line, status = "no complete save to read yet (the writer is creating or closing the file)", "running"
         else:

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -14,16 +15,22 @@ from PIL import Image
 import meanfield as mf
 from meanfield.watch import RunProgress, progress_line
 
-# A flow that saves at every step and takes ~0.1 s per save (an observable that sleeps): 41 saves, ~4 s. After its
-# first save it waits for the file <path>.go (the watchers have started), so that a loaded machine cannot let it
-# finish before they look.
+# A flow that saves at every step and takes ~0.1 s per save (an observable that sleeps): 41 saves, ~4 s. Whatever
+# the machine's load, its saves 2 to 13 each wait until the test has read n − 1 "running" lines of a watcher (the test
+# writes that count to <path>.seen), so that at least 12 refreshes happen while the writer is in the middle of its run.
 WRITER = """
 import os, sys, time, numpy as np, meanfield as mf
 saves = []
+def seen():
+    try:
+        with open(sys.argv[1] + ".seen") as fh:
+            return int(fh.read() or 0)
+    except (OSError, ValueError):
+        return 0
 def pause(mu):
     saves.append(1)
     deadline = time.monotonic() + 120
-    while len(saves) == 2 and not os.path.exists(sys.argv[1] + ".go") and time.monotonic() < deadline:
+    while 2 <= len(saves) <= 13 and seen() < len(saves) - 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.1)
     return 0.0
@@ -44,6 +51,20 @@ def _start_writer(path, t_max):
     return writer
 
 
+def _tell_writer(path, count: int) -> None:
+    tmp = path.with_name(path.name + ".seen.tmp")
+    tmp.write_text(str(count))
+    os.replace(tmp, path.with_name(path.name + ".seen"))
+
+
+def _read_lines(process, path, into: list) -> None:
+    """Collect a watcher's lines, telling the writer how many "running" ones have come."""
+    for line in process.stdout:
+        into.append(line.rstrip("\n"))
+        if path is not None:
+            _tell_writer(path, sum(x.endswith("  running") for x in into))
+
+
 def _watch(path, *extra):
     return subprocess.Popen([sys.executable, "-m", "meanfield", "watch", str(path), "--interval", "0.1", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -54,15 +75,19 @@ def test_watch_follows_a_running_writer_and_ends_with_it(tmp_path):
     path, live = tmp_path / "run.h5", tmp_path / "live.png"
     writer = _start_writer(path, 4.0)
     watcher, plotter = _watch(path), _watch(path, "--plot", str(live))
-    first = [watcher.stdout.readline(), plotter.stdout.readline()]      # both have read the file once
-    (tmp_path / "run.h5.go").touch()
-    w_out, w_err = writer.communicate(timeout=180)
-    out, err = watcher.communicate(timeout=60)
-    p_out, p_err = plotter.communicate(timeout=60)
-    out, p_out = first[0] + out, first[1] + p_out
+    lines, p_lines = [], []
+    readers = [threading.Thread(target=_read_lines, args=(watcher, path, lines)),
+               threading.Thread(target=_read_lines, args=(plotter, None, p_lines))]
+    for reader in readers:
+        reader.start()
+    w_out, w_err = writer.communicate(timeout=300)
+    for reader, process in zip(readers, (watcher, plotter)):
+        process.wait(timeout=60)
+        reader.join(timeout=60)
+    err, p_err = watcher.stderr.read(), plotter.stderr.read()
     assert writer.returncode == 0 and "writer done" in w_out, w_err
     assert watcher.returncode == 0 and plotter.returncode == 0, err + p_err
-    lines = out.splitlines()
+    out = "\n".join(lines)
     running = [line for line in lines if line.endswith("  running")]
     assert len(running) >= 10, out                            # refreshes while the writer went on
     seen = [float(line.split()[2]) for line in running if line.startswith("t = ")]
@@ -72,7 +97,7 @@ def test_watch_follows_a_running_writer_and_ends_with_it(tmp_path):
     memory = mf.simulate(problem, mf.init.sign_sphere(16, 4, seed=0), t_max=4.0, dt=0.1, save_every=1,
                          backend="numpy")
     rate = -(memory.risk[-1] - memory.risk[-2]) / (memory.times[-1] - memory.times[-2])
-    for said in (lines, p_out.splitlines()):
+    for said in (lines, p_lines):
         assert said[-1] == f"{path}: the run ended: completed"
         assert said[-2] == (f"t = 4 / 4 (100%)  risk {memory.risk[-1]:.3e}  −dF/dt {rate:.2e}  41 saves  left 0 s  "
                             "completed")
@@ -92,7 +117,7 @@ def test_watch_says_when_the_writer_was_killed(tmp_path):
     writer = _start_writer(path, 100.0)
     watcher = _watch(path)
     first = watcher.stdout.readline()
-    (tmp_path / "killed.h5.go").touch()
+    _tell_writer(path, 10**6)          # no more waiting: let it run
     time.sleep(1.0)
     assert writer.poll() is None
     os.kill(writer.pid, signal.SIGKILL)
