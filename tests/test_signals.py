@@ -271,3 +271,26 @@ def test_ctrl_c_twice_during_start_up_stops_at_once(tmp_path, monkeypatch, kind)
             run(t_max=4.0, path=path)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     run(t_max=4.0, path=path).close()  # the path is free
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_as_a_command_ends_gives_its_exit_status(tmp_path, monkeypatch, capsys, signum):
+    """A signal that arrives after the last point that checks for one (here while `meanfield info` prints) is not
+    lost either: the command finishes what it was printing, says so in one line and exits 128 + the signal."""
+    import meanfield.cli as cli
+
+    path = tmp_path / "run.h5"
+    _flow(t_max=0.2, path=path).close()
+    info = cli._cmd_info
+
+    def info_then_signal(args):
+        code = info(args)
+        os.kill(os.getpid(), signum)
+        return code
+
+    monkeypatch.setattr(cli, "_cmd_info", info_then_signal)  # build_parser takes the module's name when main calls it
+    assert cli.main(["info", str(path)]) == 128 + signum
+    out, err = capsys.readouterr()
+    assert "kind:" in out and err.count("\n") == 1 and signal.Signals(signum).name in err
+    assert signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler)  # handlers restored
+
