@@ -43,6 +43,7 @@ __all__ = [
     "MultiIndexTarget",
     "RadialTarget",
     "MonteCarloTarget",
+    "function_checksum",
 ]
 
 _SQRT_2PI = np.sqrt(2 * np.pi)
