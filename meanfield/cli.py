@@ -52,8 +52,9 @@ def _cmd_info(args) -> int:
     with load(args.file) as traj:
         attrs = traj.file_attributes
         print(f"file:       {args.file} ({Path(args.file).stat().st_size / 2**20:.2f} MiB)")
-        print(f"format:     {attrs['format']} v{attrs['format_version']} (meanfield {attrs['package_version']})")
-        print(f"kind:       {traj.kind}, created {attrs['created']}, status {traj.status}")
+        print(f"format:     {attrs.get('format', '?')} v{attrs.get('format_version', '?')} "
+              f"(meanfield {attrs.get('package_version', '?')})")
+        print(f"kind:       {traj.kind}, created {attrs.get('created', '?')}, status {traj.status}")
         print(f"problem:    {json.dumps(traj.problem_spec)}")
         if traj.final is not None:
             m, d = traj.final.m, traj.final.d
@@ -229,14 +230,33 @@ def _dispatch(args) -> int:
     except KeyboardInterrupt as err:  # a sweep, or Ctrl-C pressed twice
         print(str(err) or "interrupted", file=sys.stderr)
         return 143 if isinstance(err, Terminated) or "SIGTERM" in str(err) else 130
-    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # output piped into a reader that closed early (`meanfield info f.h5 | head`)
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyError as err:  # a trajectory file without a dataset or attribute every file has
+        what = (str(err.args[0]) if err.args else str(err)).strip("'")
+        where = getattr(args, "file", None) or getattr(args, "config", "")
+        print(f"error: {where}: the file is damaged, it lacks an entry every trajectory has ({what}); "
+              "`meanfield recover` keeps what is intact", file=sys.stderr)
+        return 2
+    except OSError as err:  # a read-only or full output directory, a path that is a directory, ...
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(err: OSError) -> str:
+    """An OS error in one line, naming the path and what to do."""
+    import errno
+
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and err.filename:
+        return (f"cannot write {err.filename}: {err.strerror} (a read-only directory?); choose a writable output "
+                "(--output, --out) or fix the permissions")
+    return " ".join(str(err).split())
 
 
 if __name__ == "__main__":

@@ -163,6 +163,8 @@ _POSITIVE = {("inputs", "d"), ("inputs", "variance"), ("target", "k"), ("target"
              ("run", "dt"), ("run", "save_every"), ("run", "rtol"), ("run", "atol"), ("run", "max_risk_factor"),
              ("run", "eta"), ("run", "batch_size"), ("run", "n_data"), ("mlp", "width"), ("mlp", "depth"),
              ("mlp", "lr"), ("mlp", "batch_size"), ("mlp", "epochs"), ("mlp", "save_every"), ("mlp", "n_test")}
+#: Keys that must be >= 0 (seeds).
+_NONNEGATIVE = {("target", "seed"), ("init", "seed"), ("run", "seed"), ("mlp", "seed"), ("mlp", "split_seed")}
 
 
 def _is(value, kind) -> bool:
@@ -202,6 +204,8 @@ def _check_types(cfg: dict, where: str, kind: str) -> None:
                                   f"got {value!r}")
             if (table, key) in _POSITIVE and not value > 0:
                 raise ConfigError(f"{where}: [{table}] {key} must be > 0, got {value!r}")
+            if (table, key) in _NONNEGATIVE and not value >= 0:
+                raise ConfigError(f"{where}: [{table}] {key} must be >= 0, got {value!r}")
 
 
 def load_config(path) -> dict:
@@ -217,7 +221,13 @@ def load_config(path) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such configuration file: {path}")
-    text = path.read_text()
+    if not path.is_file():
+        raise ConfigError(f"{path} is {'a directory' if path.is_dir() else 'not a regular file'}, not a configuration "
+                          "file: give the path of a .toml or .yaml file")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot be read as a configuration file ({err})") from None
     if path.suffix == ".toml":
         try:
             import tomllib

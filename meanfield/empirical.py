@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_positive, check_positive_int
+from ._validation import check_bool, check_positive_int, check_scale
 from .activations import as_activation
 from .data import DataSet
 from .losses import Loss, as_loss
@@ -128,16 +128,20 @@ class EmpiricalProblem(Problem):
         if data.has_test:
             self.loss.check_labels(data.y_test, "y_test")
         self.unit = as_activation(activation, slope if activation == "leaky_relu" else None)
-        self.bias = bool(bias)
+        self.bias = check_bool(bias, "bias")
         #: K for a vector output layer, None for a scalar output.
         self.outputs = self.loss.outputs(data.y)
         if self.outputs is not None:
             self.measure_type = multi_output_type(self.outputs, self.bias)
         else:
             self.measure_type = BiasedMeasure if self.bias else ParticleMeasure
+        if self.outputs is not None and data.has_test and int(data.y_test.max()) >= self.outputs:
+            raise ValueError(f"y_test holds class {int(data.y_test.max())}, which the {self.outputs} outputs inferred "
+                             "from the training labels do not have: give loss=CrossEntropy(classes=K) with K above "
+                             "every class")
         self.labels = self.loss.encode(data.y, self.outputs)
         self.target = self.inputs = None
-        self.penalty, self.output_scale = as_penalty(penalty), check_positive(output_scale, "output_scale")
+        self.penalty, self.output_scale = as_penalty(penalty), check_scale(output_scale, "output_scale")
         self.tile_elements = None if tile_elements is None else check_positive_int(tile_elements, "tile_elements")
         #: The inputs x̃_i as the flow uses them: (x_i, 1) with biases, x_i otherwise.
         self.features = augmented_inputs(data.x, self.bias)
@@ -154,6 +158,7 @@ class EmpiricalProblem(Problem):
     def spec(self) -> dict:
         return {"data": self.data.spec(), **self.loss.spec(), **self.unit.spec(),
                 **({"bias": True} if self.bias else {}), **({"outputs": self.outputs} if self.outputs else {}),
+                **({"tile_elements": self.tile_elements} if self.tile_elements else {}),  # it orders the sums
                 **self.regularisation_spec()}
 
     def check_measure(self, mu: ParticleMeasure) -> None:

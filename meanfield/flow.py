@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_positive
+from ._defaults import call_defaults, field_defaults
+from ._validation import check_optional_finite, check_positive
 from .background import BackgroundRecorder
 from .controllers import ConstantStep, Diverged, ErrorControl
 from .loop import Snapshot, run_loop
@@ -291,7 +292,9 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
         raise TypeError(f"problem must be a meanfield Problem, got {type(problem).__name__}")
     problem.check_measure(mu0)
     t_max, dt = check_positive(t_max, "t_max"), check_positive(dt, "dt")
-    check_positive(max_risk_factor, "max_risk_factor")
+    max_risk_factor = check_positive(max_risk_factor, "max_risk_factor")
+    stop_risk = check_optional_finite(stop_risk, "stop_risk")
+    rtol, atol = check_positive(rtol, "rtol"), check_positive(atol, "atol")
     rk = get_solver(solver)
     save = save_every if isinstance(save_every, SaveAt) else SaveAt(save_every)
     observables = default_observables(problem, {**save.observables, **(observables or {})}, path, resume, alignment)
@@ -307,8 +310,12 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
                   "save_particles": save.particles, "rtol": rtol, "atol": atol, "max_risk_factor": max_risk_factor,
                   "stop_risk": stop_risk, "backend": backend_name, "observables": sorted(observables),
                   "problem": problem.spec(), "m": mu0.m, "d": mu0.d, "mu0_sha1": mu0.checksum(), "user": config or {}}
-    # None for the plain flow (files written before dynamics existed have no entry and are not compared on it)
     run_config["dynamics"] = None if dynamics is None else dynamics.spec()
+    # an explicit tile of the backend sets the order of the data-set sums (the problem's own is in its spec)
+    run_config["tile_elements"] = (backend_options or {}).get("tile_elements")
+    # what an entry that a file lacks stands for (files written before dynamics existed are plain flows)
+    defaults = {**call_defaults(simulate), "save_particles": SaveAt.particles,
+                **({} if dynamics is None else field_defaults(type(dynamics), "dynamics."))}
     if dynamics is None:
         rule = ParticleFlow(bound, mu0, rk, max_risk_factor, stop_risk)
     else:
@@ -317,7 +324,8 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     from .io import recorder_for
 
     recorder, start = recorder_for(path, ParticleFlow.kind, run_config, problem.spec(), problem.arrays(),
-                                   mu0.weights, overwrite=overwrite, resume=resume, resumable=RESUMABLE_CHANGES)
+                                   mu0.weights, overwrite=overwrite, resume=resume, resumable=RESUMABLE_CHANGES,
+                                   defaults=defaults, t_end=t_max)
     if background_saves is None:
         device = getattr(bound.backend, "device", None)
         background_saves = path is not None and getattr(device, "type", None) == "cuda"

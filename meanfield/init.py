@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_nonnegative, check_positive, check_positive_int
+from ._validation import check_nonnegative, check_positive, check_positive_int, check_seed
 from .measure import BiasedMeasure, ParticleMeasure, multi_output_type
 
 __all__ = ["sign_sphere", "gaussian", "paired", "symmetrize", "doubled"]
@@ -35,7 +35,7 @@ def sign_sphere(m: int, d: int, seed=None, radius: float = 1.0, a_scale: float =
     """
     m, d = check_positive_int(m, "m"), check_positive_int(d, "d")
     radius, a_scale = check_positive(radius, "radius"), check_positive(a_scale, "a_scale")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(None if seed is None else check_seed(seed, "seed"))
     a = a_scale * rng.choice([-1.0, 1.0], size=m)
     g = rng.standard_normal((m, d))
     return _biases(a, radius * g / np.linalg.norm(g, axis=1, keepdims=True), rng, bias_std)
@@ -57,7 +57,7 @@ def gaussian(m: int, d: int, seed=None, a_std: float = 1.0, b_std: float | None 
     m, d = check_positive_int(m, "m"), check_positive_int(d, "d")
     a_std = check_positive(a_std, "a_std")
     b_std = check_positive(b_std, "b_std") if b_std is not None else 1.0 / np.sqrt(d)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(None if seed is None else check_seed(seed, "seed"))
     if outputs is not None:
         outputs = check_positive_int(outputs, "outputs")
         a = a_std * rng.standard_normal((m, outputs))

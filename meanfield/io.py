@@ -742,17 +742,21 @@ class TrajectoryWriter:
         return writer
 
     @classmethod
-    def resume(cls, path, config: dict, compare_keys=None, *, kind: str | None = None,
-               problem_arrays: dict | None = None, weights=None) -> tuple[TrajectoryWriter, Checkpoint]:
+    def resume(cls, path, config: dict, resumable=(), *, kind: str | None = None,
+               problem_arrays: dict | None = None, weights=None, defaults: dict | None = None,
+               t_end: float | None = None) -> tuple[TrajectoryWriter, Checkpoint]:
         """Reopen ``path`` to continue it: returns the writer and the last checkpoint.
 
-        The run must be the same problem: ``config`` must match the stored configuration in the keys
-        ``compare_keys`` (all keys by default; keys that a file from an older version did not record are not
-        compared), and, when given, ``kind``, every target array in ``problem_arrays`` (compared by checksum with
-        ``/problem/target``) and the particle masses ``weights`` must equal the file's. Anything else is refused with
-        one line naming every difference. The snapshots up to the checkpoint are copied to a fresh file that
-        replaces the old one when complete (this also clears the open-for-write flag a crash leaves behind); the
-        copy has no name until then, so a process killed meanwhile leaves the old file as it was and nothing else.
+        The run must be the same run: ``config`` must match the stored configuration in every entry, nested ones
+        included, except the top-level keys in ``resumable``; an entry that one side lacks (a file written by an
+        older version, or a setting it left out) stands for its value in ``defaults`` (dotted names, ``None`` when
+        not there). When given, ``kind``, every target array in ``problem_arrays`` (compared by checksum with
+        ``/problem/target``) and the particle masses ``weights`` must equal the file's, and the time ``t_end`` the
+        run ends at may not be before the time its checkpoint reached. Anything else is refused with one line
+        naming every difference, and the file is left as it was. The snapshots up to the checkpoint are copied to a
+        fresh file that replaces the old one when complete (this also clears the open-for-write flag a crash leaves
+        behind); the copy has no name until then, so a process killed meanwhile leaves the old file as it was and
+        nothing else.
         """
         path = Path(path)
         lock = _acquire_lock(path)
@@ -760,22 +764,31 @@ class TrajectoryWriter:
             with _SharedRead(path) as f:
                 stored = json.loads(f.attrs["config"])
                 if _close_attr(f, "status", "unknown") == Status.DIVERGED:
-                    t_end = float(f["series/time"][_series_length(f) - 1])
-                    raise ValueError(f"cannot resume {path}: the run diverged after t = {t_end:.6g}, and resuming "
+                    t_last = float(f["series/time"][_series_length(f) - 1])
+                    raise ValueError(f"cannot resume {path}: the run diverged after t = {t_last:.6g}, and resuming "
                                      "would take the same steps again; start a new run with a smaller step "
                                      "(overwrite=True, --overwrite)")
-                diffs = _problem_differences(f, stored, config, compare_keys, kind, problem_arrays, weights)
+                diffs = _problem_differences(f, stored, config, resumable, kind, problem_arrays, weights,
+                                             defaults or {})
                 if diffs:
                     raise ValueError(f"cannot resume {path}: the configuration differs from the stored run "
                                      f"({'; '.join(diffs)}); "
-                                     "only t_max, backend and stop_risk may change on resume: use a new output "
-                                     "file, or --overwrite (overwrite=True) to replace this one")
+                                     f"only {', '.join(k for k in resumable if k != 'user')} may change on resume: "
+                                     "use a new output file, or --overwrite (overwrite=True) to replace this one")
+                lacking = [f"observables/{name}" for name in config.get("observables") or ()
+                           if f"observables/{name}" not in f]
+                if lacking:  # the run would fail at its first save, after the file was rewritten
+                    raise KeyError(", ".join(lacking))
                 ckpt = ckpt_format.latest_intact(f)
                 if ckpt is None:
                     raise TrajectoryFileError(
                         f"cannot resume {path}: it holds no intact checkpoint (none was written, or the process was "
                         "killed while writing it); load() still reads its snapshots; start a new run "
                         "(overwrite=True) to recompute it")
+                if t_end is not None and ckpt.t > t_end:
+                    raise ValueError(f"cannot resume {path} to end at t = {t_end:.6g}: the run already reached "
+                                     f"t = {ckpt.t:.6g}; give a t_max of at least {ckpt.t:.6g} (or load() the file "
+                                     "to read it)")
                 writer = cls._describing(f, path)
                 writer._lock = lock
                 n = min(ckpt.n_saved, _series_length(f))
@@ -785,6 +798,11 @@ class TrajectoryWriter:
                 _copy_prefix(f, writer, n, ckpt, path)
             writer.n_saved, writer._latest = n, ckpt
             writer._open_append()
+        except KeyError as err:  # a dataset or attribute the file should hold is missing: damaged, left as it is
+            _release_lock(lock, path)
+            raise TrajectoryFileError(f"cannot resume {path}: the file is damaged, it lacks an entry every "
+                                      f"trajectory has ({_missing(err)}); it was left as it is; "
+                                      f"`meanfield recover {path}` keeps what is intact") from None
         except BaseException:
             _release_lock(lock, path)
             raise
@@ -917,16 +935,15 @@ def array_checksum(array) -> str:
     return digest.hexdigest()
 
 
-def _problem_differences(f: h5py.File, stored: dict, config: dict, compare_keys, kind, problem_arrays,
-                         weights) -> list[str]:
+def _problem_differences(f: h5py.File, stored: dict, config: dict, resumable, kind, problem_arrays, weights,
+                         defaults: dict) -> list[str]:
     """Every way the run described by the arguments differs from the run stored in ``f``, one phrase each."""
     diffs = []
     if kind is not None and str(f.attrs.get("kind")) != kind:
         diffs.append(f"the file holds a run of kind {str(f.attrs.get('kind'))!r}, this is a {kind!r} run")
-    keys = compare_keys if compare_keys is not None else sorted(set(stored) | set(config))
-    for key in keys:
-        if key in stored or key not in config:
-            diffs += _value_differences(key, _canonical(stored.get(key)), _canonical(config.get(key)))
+    for key in sorted((set(stored) | set(config)) - set(resumable)):
+        now = _canonical(config[key]) if key in config else _ABSENT
+        diffs += _value_differences(key, stored.get(key, _ABSENT), now, _canonical(defaults))
     if problem_arrays is not None:
         held = {name: array_checksum(ds[()]) for name, ds in f["problem/target"].items()}
         now = {name: array_checksum(np.asarray(value)) for name, value in problem_arrays.items()}
@@ -945,16 +962,29 @@ def _problem_differences(f: h5py.File, stored: dict, config: dict, compare_keys,
     return diffs
 
 
-def _value_differences(key: str, held, now) -> list[str]:
-    """Dotted names of the entries where two JSON values differ, with both values (short)."""
+#: An entry one side of a comparison lacks (it then stands for its default).
+_ABSENT = object()
+
+
+def _value_differences(key: str, held, now, defaults: dict) -> list[str]:
+    """Dotted names of the entries where two JSON values differ, with both values (short). An absent entry (an older
+    file, or a setting left out) is compared as its value in ``defaults`` (dotted name → value; None otherwise)."""
+    held = defaults.get(key) if held is _ABSENT else held
+    now = defaults.get(key) if now is _ABSENT else now
     if isinstance(held, dict) and isinstance(now, dict):
         out = []
         for k in sorted(set(held) | set(now)):
-            out += _value_differences(f"{key}.{k}", held.get(k), now.get(k))
+            out += _value_differences(f"{key}.{k}", held.get(k, _ABSENT), now.get(k, _ABSENT), defaults)
         return out
     if held == now:
         return []
     return [f"{key}: file has {_short(held)}, now {_short(now)}"]
+
+
+def _missing(err: KeyError) -> str:
+    """What a KeyError of h5py says is missing, in a few words."""
+    text = str(err.args[0]) if err.args else str(err)
+    return text.strip("'\"")
 
 
 def _short(value) -> str:
@@ -992,12 +1022,15 @@ class FileRecorder:
 
 
 def recorder_for(path, kind: str, run_config: dict, spec: dict, arrays: dict, weights, *, overwrite: bool = False,
-                 resume: bool = False, resumable=(), seed: int | None = None):
+                 resume: bool = False, resumable=(), seed: int | None = None, defaults: dict | None = None,
+                 t_end: float | None = None):
     """The recorder of a run (every kind): in memory when ``path`` is None, else streaming to an HDF5 file, new or
     resumed. ``spec`` and ``arrays`` describe the problem (its JSON description and target arrays), ``weights`` are
     the particle masses. Returns ``(recorder, checkpoint)``, the checkpoint being the resumed file's last one (or
-    None). On resume every configuration entry except those in ``resumable`` must match the file, and so must the
-    kind, the arrays and the masses.
+    None). On resume every configuration entry (nested ones included) except the top-level keys in ``resumable``
+    must match the file, an entry that one side lacks standing for its value in ``defaults``
+    (:func:`meanfield._defaults.call_defaults`); so must the kind, the arrays and the masses, and the file may not
+    have passed ``t_end``, the time the run ends at (see :meth:`TrajectoryWriter.resume`).
 
     Examples
     --------
@@ -1014,9 +1047,8 @@ def recorder_for(path, kind: str, run_config: dict, spec: dict, arrays: dict, we
         return MemoryRecorder(weights, kind, spec, arrays), None
     checkpoint = None
     if resume and Path(path).exists():
-        keys = [k for k in run_config if k not in resumable]
-        writer, checkpoint = TrajectoryWriter.resume(path, run_config, compare_keys=keys, kind=kind,
-                                                     problem_arrays=arrays, weights=weights)
+        writer, checkpoint = TrajectoryWriter.resume(path, run_config, resumable, kind=kind, problem_arrays=arrays,
+                                                     weights=weights, defaults=defaults, t_end=t_end)
     else:
         writer = TrajectoryWriter(path, kind, run_config, spec, arrays, weights, seed=seed, overwrite=overwrite)
     return FileRecorder(writer), checkpoint

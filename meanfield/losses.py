@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import check_positive_int
+
 __all__ = ["Loss", "Squared", "Logistic", "as_loss", "LOSSES"]
 
 
@@ -159,7 +161,9 @@ class CrossEntropy(Loss):
     classification = True
 
     def __init__(self, classes: int | None = None):
-        self.classes = None if classes is None else int(classes)
+        self.classes = None if classes is None else check_positive_int(classes, "CrossEntropy classes")
+        if self.classes == 1:
+            raise ValueError("CrossEntropy classes must be >= 2 (one class has nothing to tell apart), got 1")
 
     def value(self, f, y, nx):
         top = nx.amax(f, axis=1)
@@ -178,6 +182,9 @@ class CrossEntropy(Loss):
                              f"index {int(np.flatnonzero(bad)[0])})")
 
     def outputs(self, y: np.ndarray) -> int:
+        if self.classes is None and np.unique(y).size < 2:
+            raise ValueError(f"y: the training labels hold one class only ({float(y.flat[0]):g}); the cross-entropy "
+                             "loss needs two classes or more (or CrossEntropy(classes=K))")
         return self.classes or int(y.max()) + 1
 
     def encode(self, y: np.ndarray, outputs: int | None) -> np.ndarray:

@@ -32,6 +32,10 @@ def _check_rows(a: np.ndarray, coordinates: np.ndarray, name: str) -> None:
         raise ValueError(f"a has {a.shape[0]} particles but {name} has {coordinates.shape[0]} rows; they must match")
     if a.shape[0] < 1:
         raise ValueError("a particle measure needs at least one particle (m >= 1)")
+    for what, array in (("a (output weights)", a), (name, coordinates)):
+        if array.ndim == 2 and array.shape[1] < 1:
+            raise ValueError(f"{what} has shape {array.shape}: a particle needs at least one column there "
+                             "(input dimension d >= 1, outputs K >= 1)")
 
 
 class _Particles:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_positive
+from ._validation import check_bool, check_scale
 from .activations import BIASED, as_activation
 from .inputs import Gaussian, InputLaw
 from .kernels.base import Backend, get_backend
@@ -129,7 +129,7 @@ class Problem:
         target.check_inputs(inputs)
         self.unit = as_activation(activation, slope if activation == "leaky_relu" else None)
         target.check_unit(self.unit, inputs)
-        self.bias = bool(bias)
+        self.bias = check_bool(bias, "bias")
         if self.bias:
             if not isinstance(inputs, Gaussian):
                 raise ValueError(f"biases need Gaussian inputs (the kernel of a biased unit on {type(inputs).__name__} "
@@ -143,7 +143,7 @@ class Problem:
         self.scale = inputs.unit_scale(self.unit)  # κ, or the sphere's radial conversion for a degree-n unit
         self.target_energy = float(target.second_moment(inputs))
         self.target_linear_moment = np.asarray(target.linear_moment(inputs), dtype=np.float64)
-        self.penalty, self.output_scale = as_penalty(penalty), check_positive(output_scale, "output_scale")
+        self.penalty, self.output_scale = as_penalty(penalty), check_scale(output_scale, "output_scale")
         self._bound: dict = {}
 
     @property

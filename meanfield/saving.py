@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_positive_int
+from ._validation import check_dataset_name, check_positive_int
 from .measure import ParticleMeasure
 
 __all__ = ["SaveAt"]
@@ -51,6 +51,7 @@ class SaveAt:
     def __post_init__(self):
         check_positive_int(self.every, "save_every")
         for name, fn in self.observables.items():
+            check_dataset_name(name, "observable")
             if not callable(fn):
                 raise TypeError(f"observable {name!r} must be callable(ParticleMeasure) -> value")
 

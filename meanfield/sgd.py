@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from ._validation import check_nonnegative, check_positive, check_positive_int
+from ._defaults import call_defaults
+from ._validation import check_nonnegative, check_positive, check_positive_int, check_seed
 from .activations import as_activation
 from .controllers import ConstantStep, Diverged
 from .empirical import EmpiricalProblem
@@ -25,7 +26,7 @@ from .kernels import get_backend
 from .kernels.torch_backend import torch_device
 from .loop import Snapshot, run_loop
 from .measure import BiasedMeasure, ParticleMeasure, multi_output_type
-from .problem import Problem
+from .problem import Problem, ProblemVariant
 from .saving import SaveAt
 from .symmetry.alignment import default_observables
 from .trajectory import Trajectory
@@ -346,8 +347,14 @@ def train(problem: Problem | EmpiricalProblem, mu0: ParticleMeasure, t_max: floa
     if not problem.particles_are_neurons:
         raise ValueError(f"SGD trains neurons, and the particles of {type(problem).__name__} are not; train the full "
                          "problem (problem.base) from a lifted measure")
+    if isinstance(problem, ProblemVariant):  # its particles stand for another network than the one SGD would train
+        raise ValueError(f"SGD trains the network of the particles as they are, and {type(problem).__name__} "
+                         f"({problem.variant_spec()}) computes the risk of another one; train the full problem "
+                         "(problem.base) from the measure it stands for (e.g. mf.init.symmetrize(mu0) for the odd "
+                         "reduction)")
     problem.check_measure(mu0)
     t_max, eta = check_positive(t_max, "t_max"), check_positive(eta, "eta")
+    seed, max_risk_factor = check_seed(seed, "seed"), check_positive(max_risk_factor, "max_risk_factor")
     batch_size, save_every = check_positive_int(batch_size, "batch_size"), check_positive_int(save_every, "save_every")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -370,9 +377,8 @@ def train(problem: Problem | EmpiricalProblem, mu0: ParticleMeasure, t_max: floa
     run_config = {"kind": "sgd", "mode": mode, "eta": eta, "t_max": t_max, "batch_size": batch_size, "n_data": n_data,
                   "seed": int(seed), "save_every": save_every, "dtype": dtype, "problem": problem.spec(),
                   "m": mu0.m, "d": mu0.d, "mu0_sha1": mu0.checksum(), "observables": sorted(save.observables),
+                  "temperature": temperature, "weight_decay": weight_decay, "max_risk_factor": max_risk_factor,
                   "user": config or {}}
-    if temperature or weight_decay:     # only then, so that files of plain SGD keep their configuration
-        run_config.update(temperature=float(temperature), weight_decay=float(weight_decay))
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     rule = SGDStep(problem, mu0, mode, batch_size, n_data, seed, torch_device(device), dtype, risk_backend,
@@ -382,7 +388,8 @@ def train(problem: Problem | EmpiricalProblem, mu0: ParticleMeasure, t_max: floa
 
     recorder, start = recorder_for(path, SGDStep.kind, run_config, problem.spec(), problem.arrays(),
                                    mu0.weights, overwrite=overwrite, resume=resume, resumable=("t_max", "user"),
-                                   seed=int(seed))
+                                   seed=seed, defaults=call_defaults(train),
+                                   t_end=ConstantStep(eta).n_steps(t_max) * eta)
     info = {"mode": mode, "eta": eta, "batch_size": batch_size, "n_data": n_data, "dtype": dtype}
     return run_loop(rule, ConstantStep(eta, exact_end=False), save, t_max, recorder, start, info=info,
                     progress=progress, resume_hint="sgd.train(..., resume=True)")

@@ -22,12 +22,13 @@ arXiv:2211.08771.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import numpy as np
 from scipy.special import ndtri
 
-from ._validation import as_float_array, check_positive, check_positive_int
+from ._validation import as_float_array, check_positive, check_positive_int, check_seed
 from .activations import BIASED, RELU, as_activation
 from .inputs import Gaussian, InputLaw, Sphere
 from .kernels.base import Backend, get_backend
@@ -42,6 +43,7 @@ __all__ = [
     "MultiIndexTarget",
     "RadialTarget",
     "MonteCarloTarget",
+    "function_checksum",
 ]
 
 _SQRT_2PI = np.sqrt(2 * np.pi)
@@ -104,6 +106,32 @@ def subspace_from_arrays(arrays: dict) -> np.ndarray | None:
         norm = np.linalg.norm(beta)
         return (beta / norm)[:, None] if norm > 0 else None
     return None
+
+
+#: The fixed probe points a target function is identified by: PROBE_POINTS standard normal rows, seeded.
+PROBE_POINTS, PROBE_SEED = 64, 20231203
+
+
+def function_checksum(fn: Callable, dim: int) -> str:
+    """SHA-1 (first 16 hex digits) of what ``fn`` computes on a fixed seeded probe set of ``PROBE_POINTS`` rows
+    of dimension ``dim`` (standard normal), its values rounded to float32 so that libm's last bits do not matter.
+
+    A run whose target is defined by a function (:class:`MonteCarloTarget`, :class:`MultiIndexTarget`,
+    :class:`RadialTarget`) records it in its description, so that resuming it with another function is refused:
+    the name of a function (``<lambda>``) says nothing about what it computes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.targets import function_checksum
+    >>> function_checksum(lambda x: np.abs(x[:, 0]), 3) == function_checksum(lambda z: abs(z[:, 0]), 3)
+    True
+    >>> function_checksum(lambda x: np.abs(x[:, 0]), 3) == function_checksum(lambda x: np.abs(x[:, 1]), 3)
+    False
+    """
+    probe = np.random.default_rng(PROBE_SEED).standard_normal((PROBE_POINTS, dim))
+    values = np.ascontiguousarray(np.asarray(fn(probe), dtype=np.float64), dtype="<f4")
+    return hashlib.sha1(values.tobytes()).hexdigest()[:16]
 
 
 class Target:
@@ -643,7 +671,8 @@ class MultiIndexTarget(_SubspaceTarget):
 
     def spec(self):
         return {"target": "MultiIndexTarget", "d": self.d, "d_hidden": self.d_hidden, "g": self.name,
-                "degree": self.degree, "rule": self.rule, "nodes": int(self._nodes.shape[0])}
+                "g_checksum": function_checksum(self.g, self.d_hidden), "degree": self.degree, "rule": self.rule,
+                "nodes": int(self._nodes.shape[0])}
 
 
 class RadialTarget(_SubspaceTarget):
@@ -792,7 +821,8 @@ class RadialTarget(_SubspaceTarget):
 
     def spec(self):
         return {"target": "RadialTarget", "d": self.d, "d_hidden": self.d_hidden, "phi": self.name,
-                "degree": self.degree, "power": self.power, "rule": self.rule}
+                "phi_checksum": function_checksum(self.g, self.d_hidden), "degree": self.degree, "power": self.power,
+                "rule": self.rule}
 
 
 def _norm_phi(radius):
@@ -834,7 +864,7 @@ class MonteCarloTarget(Target):
 
     def __init__(self, fn: Callable, d: int, n_samples: int = 1 << 16, seed: int = 0, name: str | None = None):
         self.fn, self.d = fn, check_positive_int(d, "d")
-        self.n_samples, self.seed = check_positive_int(n_samples, "n_samples"), int(seed)
+        self.n_samples, self.seed = check_positive_int(n_samples, "n_samples"), check_seed(seed, "seed")
         self.name = name or getattr(fn, "__name__", "f")
         self._cache: dict = {}
 
@@ -897,5 +927,6 @@ class MonteCarloTarget(Target):
         return float(y @ y / self.n_samples)
 
     def spec(self):
-        return {"target": "MonteCarloTarget", "d": self.d, "fn": self.name, "n_samples": self.n_samples,
-                "seed": self.seed, "exact": False}
+        return {"target": "MonteCarloTarget", "d": self.d, "fn": self.name,
+                "fn_checksum": function_checksum(self.fn, self.d), "n_samples": self.n_samples, "seed": self.seed,
+                "exact": False}

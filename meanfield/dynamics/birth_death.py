@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_nonnegative
+from .._defaults import dataclass_spec
+from .._validation import check_nonnegative, check_seed
 from ..controllers import Diverged
 from ..flow import FlowState
 from ._random import SeededFlow
@@ -57,9 +58,10 @@ class BirthDeath:
 
     def __post_init__(self):
         check_nonnegative(self.rate, "BirthDeath rate")
+        check_seed(self.seed, "BirthDeath seed")
 
     def spec(self) -> dict:
-        return {"kind": "birth_death", "rate": float(self.rate), "seed": int(self.seed)}
+        return dataclass_spec(self, "birth_death")
 
     def rule(self, bound, mu0, solver, max_risk_factor: float, stop_risk):
         if not bound.problem.particles_are_neurons or bound.problem.output_columns != 1:

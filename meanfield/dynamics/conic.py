@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._validation import check_nonnegative
+from .._defaults import dataclass_spec
+from .._validation import check_bool, check_nonnegative
 from ..controllers import Diverged
 from ..flow import FlowState, ParticleFlow
 from ..loop import Snapshot
@@ -74,10 +75,10 @@ class Conic:
     def __post_init__(self):
         check_nonnegative(self.alpha, "Conic alpha")
         check_nonnegative(self.beta, "Conic beta")
+        check_bool(self.conserve_mass, "Conic conserve_mass")
 
     def spec(self) -> dict:
-        return {"kind": "conic", "alpha": float(self.alpha), "beta": float(self.beta),
-                "conserve_mass": bool(self.conserve_mass)}
+        return dataclass_spec(self, "conic")
 
     def check(self, problem) -> None:
         unit = problem.unit

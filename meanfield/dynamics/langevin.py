@@ -6,7 +6,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .._validation import check_nonnegative
+from .._defaults import dataclass_spec
+from .._validation import check_bool, check_nonnegative, check_positive_int, check_seed
 from ..flow import FlowState
 from ._random import SeededFlow
 
@@ -112,10 +113,12 @@ class Langevin:
     def __post_init__(self):
         check_nonnegative(self.temperature, "Langevin temperature")
         check_nonnegative(self.weight_decay, "Langevin weight_decay")
+        check_seed(self.seed, "Langevin seed")
+        check_bool(self.diagnostic, "Langevin diagnostic")
+        check_positive_int(self.diagnostic_particles, "Langevin diagnostic_particles")
 
     def spec(self) -> dict:
-        return {"kind": "langevin", "temperature": float(self.temperature), "weight_decay": float(self.weight_decay),
-                "seed": int(self.seed)}
+        return dataclass_spec(self, "langevin")
 
     def rule(self, bound, mu0, solver, max_risk_factor: float, stop_risk):
         if solver.name not in SCHEMES:

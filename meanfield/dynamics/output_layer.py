@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._defaults import dataclass_spec
 from ..flow import ParticleFlow
 
 __all__ = ["OutputLayer", "OutputLayerFlow"]
@@ -30,7 +31,7 @@ class OutputLayer:
     """
 
     def spec(self) -> dict:
-        return {"kind": "output_layer"}
+        return dataclass_spec(self, "output_layer")
 
     def rule(self, bound, mu0, solver, max_risk_factor: float, stop_risk):
         if not bound.problem.particles_are_neurons:

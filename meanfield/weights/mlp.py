@@ -30,7 +30,8 @@ import math
 import numpy as np
 import torch
 
-from .._validation import check_positive, check_positive_int
+from .._defaults import call_defaults
+from .._validation import check_positive, check_positive_int, check_seed
 from ..controllers import ConstantStep, Diverged
 from ..io import array_checksum, recorder_for
 from ..loop import Snapshot, run_loop
@@ -338,6 +339,8 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
     width, depth = check_positive_int(width, "width"), check_positive_int(depth, "depth")
     epochs, batch_size = check_positive_int(epochs, "epochs"), check_positive_int(batch_size, "batch_size")
     save_every, lr = check_positive_int(save_every, "save_every"), check_positive(lr, "lr")
+    seed, max_loss_factor = check_seed(seed, "seed"), check_positive(max_loss_factor, "max_loss_factor")
+    split_seed = check_seed(split_seed, "split_seed")
     x_tr, y_tr, x_te, y_te = load_dataset(dataset, n_test, split_seed)
     if batch_size > len(x_tr):
         raise ValueError(f"batch_size {batch_size} exceeds the training set size {len(x_tr)}")
@@ -348,14 +351,16 @@ def train_mlp(width: int, depth: int = 2, dataset: str = "digits", init: str = "
     run_config = {"kind": "mlp", "dataset": dataset, "width": width, "depth": depth, "init": init, "gain": gain,
                   "optimizer": optimizer, "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
                   "batch_size": batch_size, "epochs": epochs,
-                  "seed": int(seed), "save_every": save_every, "n_test": n_test, "split_seed": split_seed,
+                  "seed": seed, "save_every": save_every, "n_test": n_test, "split_seed": split_seed,
+                  "max_loss_factor": max_loss_factor,
                   "data_sha1": array_checksum(np.concatenate([x_tr.ravel(), y_tr, x_te.ravel(), y_te])),
                   "user": config or {}}
     spec = {"dataset": dataset, "n_in": int(x_tr.shape[1]), "n_out": n_out, "n_train": len(x_tr),
             "n_test": len(x_te), "architecture": [list(w.shape) for w in net.layers], "activation": "relu",
             "bias": False}
     recorder, start = recorder_for(path, MLPEpoch.kind, run_config, spec, {}, np.ones(1), overwrite=overwrite,
-                                   resume=resume, resumable=("epochs", "user"), seed=int(seed))
+                                   resume=resume, resumable=("epochs", "user"), seed=seed,
+                                   defaults=call_defaults(train_mlp), t_end=float(epochs))
     info = {"optimizer": optimizer, "lr": lr, "epochs": epochs}
     return run_loop(rule, ConstantStep(1.0, exact_end=False), SaveAt(save_every), float(epochs), recorder, start,
                     info=info, progress=progress, resume_hint="train_mlp(..., resume=True)")
