@@ -145,7 +145,11 @@ def _correlation_inputs(inputs):
 def _moments_on(backend, inputs):
     s, s2, c, c2 = inputs[:, :4].T
     rho, one_minus, one_plus = _correlation_inputs(inputs)
-    if backend == "numba":
+    if backend == "numba":  # the fused kernel's own passes (vectorised Sheppard sums)
+        from meanfield.kernels.numba_backend import pair_moments_block
+
+        return pair_moments_block(s, s2, c, c2, rho, one_minus, one_plus)
+    if backend == "numba-scalar":  # the scalar form (Φ₂ by libm's exp and sin)
         from meanfield.kernels.numba_backend import _relu_pair_moments
 
         return np.array([_relu_pair_moments(*args) for args in zip(s, s2, c, c2, rho, one_minus, one_plus)])
@@ -154,7 +158,7 @@ def _moments_on(backend, inputs):
     return np.column_stack([nx.to_numpy(v) for v in out])
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", "numba-scalar", "torch"])
 def test_pair_moments_and_derivatives_against_40_digits(grid, backend):
     inputs, values, terms, cond = grid
     got = _moments_on(backend, inputs)
@@ -196,16 +200,19 @@ def test_bivariate_normal_cdf_near_plus_minus_one_against_40_digits(cdf_grid, ba
     h, k, t, sign, ref, frechet = cdf_grid
     rho = np.where(sign > 0, 1.0 - t, t - 1.0)
     one_minus, one_plus = np.where(sign > 0, t, 2.0 - t), np.where(sign > 0, 2.0 - t, t)
-    if backend == "numba":
-        from meanfield.kernels.numba_backend import upper_orthant
+    if backend == "numba":  # the scalar form, and the fused kernel's passes (P of unit-variance pairs at means h, k)
+        from meanfield.kernels.numba_backend import pair_moments_block, upper_orthant
 
-        got = upper_orthant(-h, -k, rho, one_minus, one_plus)
+        ones = np.ones_like(h)
+        results = [upper_orthant(-h, -k, rho, one_minus, one_plus),
+                   pair_moments_block(ones, ones, h, k, rho, one_minus, one_plus)[:, 1]]
     else:
         nx = get_backend(backend)
-        got = nx.to_numpy(bivariate_normal_cdf(*(nx.asarray(v) for v in (h, k, rho)), nx,
-                                               nx.asarray(one_minus), nx.asarray(one_plus)))
+        results = [nx.to_numpy(bivariate_normal_cdf(*(nx.asarray(v) for v in (h, k, rho)), nx,
+                                                    nx.asarray(one_minus), nx.asarray(one_plus)))]
     cond = 1 + np.minimum(np.abs(h), 40) ** 2 + np.minimum(np.abs(k), 40) ** 2
-    np.testing.assert_array_less(np.abs(got - ref), 1e-13 * np.abs(ref) + 16 * EPS * cond * frechet + 1e-300)
+    for got in results:
+        np.testing.assert_array_less(np.abs(got - ref), 1e-13 * np.abs(ref) + 16 * EPS * cond * frechet + 1e-300)
 
 
 def test_pair_correlations_exact_for_self_pairs_and_accurate_for_small_angles():
