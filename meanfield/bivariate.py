@@ -115,6 +115,8 @@ def upper_orthant(h, k, rho, one_minus, one_plus, nx):
     far = nx.abs(rho) < DREZNER_CORRELATION
     negative = rho < 0.0
     inner = _sheppard(h, k, nx.where(far, rho, 0.0), nx) + nx.ndtr(-h) * nx.ndtr(-k)
+    if bool(far.all()):  # no pair near ±1 (most tiles off the diagonal): Plackett's integral is not needed
+        return inner
     k_near = nx.where(negative, -k, k)
     integral = _plackett(h, k_near, nx.where(far, 1.0, one_minus), nx.where(far, 1.0, one_plus), nx)
     parallel = nx.ndtr(-nx.where(h > k_near, h, k_near)) - integral
