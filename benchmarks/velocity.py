@@ -9,6 +9,7 @@ pairs/s and as the ratio to the ReLU's time on numba (the fastest ReLU path) in 
 
     python benchmarks/velocity.py            # full table, writes results/benchmarks/velocity.json
     python benchmarks/velocity.py --quick    # m in {1024, 4096} only, no memory probe
+    python benchmarks/velocity.py --units relu relu+bias --dims 10 100   # only the per-unit rows, numba only
 """
 
 from __future__ import annotations
@@ -193,14 +194,35 @@ def profile_blas(m: int, d: int, gemm: float) -> dict:
     return out
 
 
+def unit_ratios(units, m: int, dims) -> list[dict]:
+    """One velocity of each unit on numba at (m, d) for each d, as the ratio of its time to the ReLU's in the same
+    run (the ReLU timed first at each d)."""
+    rows = []
+    for d in dims:
+        relu = time_velocity("numba", {}, m, d)
+        for unit in units:
+            t = relu if unit == "relu" else time_velocity("numba", {}, m, d, unit)
+            rows.append({"activation": unit, "m": m, "d": d, "seconds": t, "over_relu": t / relu})
+            print(f"m={m} d={d:4d} {unit:12s} numba {t * 1e3:9.2f} ms  {t / relu:7.2f} x the ReLU's time", flush=True)
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--memory-probe", nargs=3, metavar=("M", "D", "BACKEND"), help=argparse.SUPPRESS)
+    parser.add_argument("--units", nargs="+", metavar="UNIT",
+                        help="only the per-unit rows for these units (e.g. relu relu+bias), on numba, against the "
+                             "ReLU in the same run; nothing is written")
+    parser.add_argument("--dims", nargs="+", type=int, default=[10], help="input dimensions of --units (default 10)")
+    parser.add_argument("--m", type=int, default=4096, help="particles of --units (default 4096)")
     args = parser.parse_args(argv)
     if args.memory_probe:
         m, d, backend = args.memory_probe
         print(json.dumps(memory_probe(int(m), int(d), backend)))
+        return
+    if args.units:
+        unit_ratios(args.units, args.m, args.dims)
         return
 
     sizes = [(m, d) for m in ((1024, 4096) if args.quick else (1024, 4096, 16384)) for d in (10, 100)]

@@ -312,6 +312,13 @@ class ReLU(LeakyReLU):
 
         return relu_moments(p, q, q2, c, c2, nx)
 
+    def shifted_pair_moments(self, s, s2, c, c2, rho, one_minus, one_plus, nx):
+        """The same moments from the standard deviations and the correlation with its complements 1 ∓ ρ, which the
+        field of biased neurons takes from the unit directions (:func:`meanfield.bivariate.relu_pair_moments`)."""
+        from .bivariate import relu_pair_moments
+
+        return relu_pair_moments(s, s2, c, c2, rho, one_minus, one_plus, nx)
+
     def spec(self):
         return {"activation": self.name, "slope": 0.0}
 

@@ -68,7 +68,8 @@ def field_on_every_backend(b, coef, scale, unit, bias=False):
         b_bk = bk.asarray(b)
         vb, gb = bk.field(b_bk, b_bk, bk.asarray(coef), scale, unit, bias=bias)
         # 1e-10 relative to each entry, or to the largest entry for entries that are sums cancelling to near 0 (the
-        # biased ReLU's Owen's T, compiled on numba, differs from scipy's by 1e-16, amplified there to ~1e-12 · max|V|).
+        # biased ReLU's Φ₂, compiled on numba with polynomial exp and sin, differs from numpy's by ~1e-16, amplified
+        # there to ~1e-12 · max|V|).
         np.testing.assert_allclose(bk.to_numpy(vb), v, rtol=1e-10, atol=1e-10 * np.max(np.abs(v)))
         np.testing.assert_allclose(bk.to_numpy(gb), g, rtol=1e-10, atol=1e-10 * np.max(np.abs(g)))
     return v, g

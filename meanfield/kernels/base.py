@@ -168,11 +168,15 @@ class Backend:
     def arctan(self, x):
         return np.arctan(x)
 
-    def owens_t(self, h, a):
-        """Owen's T(h, a) (:mod:`meanfield.bivariate`); scipy's here, the reference of the other backends."""
-        from scipy.special import owens_t
+    def arcsin(self, x):
+        return np.arcsin(x)
 
-        return owens_t(h, a)
+    def sin(self, x):
+        return np.sin(x)
+
+    def nonzero(self, mask):
+        """The indices (one array per axis) of the true entries of ``mask``."""
+        return np.nonzero(mask)
 
     def searchsorted(self, sorted_values, x):
         """Indices i with sorted_values[i − 1] <= x < sorted_values[i] (side "right")."""

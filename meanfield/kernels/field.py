@@ -85,9 +85,10 @@ def pair_field(nx, points, sources, coef, scale: float, activation, grad: bool =
 
     with the same two matrix products per tile of rows as :func:`kernel_field`. With ``bias`` the rows are biased
     neurons [b | c], K(p, q, q', c, c') is :meth:`~meanfield.activations.Activation.shifted_pair_kernel` and the last
-    column of ∇V is ∂_cV = Σ_k c_k ∂_cK_{jk}. A unit given by a Mehler series
-    (:class:`~meanfield.activations.MehlerUnit`) has its per-particle coefficients computed once here and summed over
-    pairs by the backend (:meth:`~meanfield.kernels.base.Backend.series_field`).
+    column of ∇V is ∂_cV = Σ_k c_k ∂_cK_{jk}; a unit with ``shifted_pair_moments`` (the ReLU) takes the correlation
+    and its complements 1 ∓ ρ from the unit directions instead (:func:`meanfield.bivariate.pair_correlations`). A
+    unit given by a Mehler series (:class:`~meanfield.activations.MehlerUnit`) has its per-particle coefficients
+    computed once here and summed over pairs by the backend (:meth:`~meanfield.kernels.base.Backend.series_field`).
 
     Examples
     --------
@@ -119,13 +120,25 @@ def pair_field(nx, points, sources, coef, scale: float, activation, grad: bool =
         return value, gradient
     weighted = coef[:, None] * b_sources
     rows = max(1, (tile_elements >> PAIR_TILE_SHIFT) // max(1, sources.shape[0]))
+    by_directions = bias and hasattr(activation, "shifted_pair_moments")
+    if by_directions:  # the correlation from the unit directions, accurate as |ρ| → 1 (meanfield.bivariate)
+        u_points, n_points = nx.unit_rows(b_points)
+        u_sources, n_sources = (u_points, n_points) if same else nx.unit_rows(b_sources)
+        s_points, s_sources = n_points * scale**0.5, n_sources * scale**0.5
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
-        p = scale * (b_points[i0:i1] @ b_sources.T)
-        if bias:
+        if by_directions:
+            from ..bivariate import pair_correlations
+
+            k, dk_dp, dk_dq, dk_dc = activation.shifted_pair_moments(
+                s_points[i0:i1, None], s_sources[None, :], c_points[i0:i1, None], c_sources[None, :],
+                *pair_correlations(u_points[i0:i1], u_sources, nx), nx)
+        elif bias:
+            p = scale * (b_points[i0:i1] @ b_sources.T)
             k, dk_dp, dk_dq, dk_dc = activation.shifted_pair_kernel(p, q_points[i0:i1, None], q_sources[None, :],
                                                                     c_points[i0:i1, None], c_sources[None, :], nx)
         else:
+            p = scale * (b_points[i0:i1] @ b_sources.T)
             k, dk_dp, dk_dq = activation.pair_kernel(p, q_points[i0:i1, None], q_sources[None, :], nx)
         value[i0:i1] = k @ coef
         if grad:

@@ -158,7 +158,8 @@ class TorchBackend(Backend):
         return torch.exp(x)
 
     def ndtr(self, x):
-        return torch.special.ndtr(x)
+        # torch.special.ndtr is ½(1 + erf(x/√2)), which is 0 below x ≈ −8.3; erfc keeps the lower tail's digits
+        return 0.5 * torch.special.erfc(x * -0.7071067811865476)
 
     def abs(self, x):
         return torch.abs(x)
@@ -184,10 +185,14 @@ class TorchBackend(Backend):
     def arctan(self, x):
         return torch.atan(x)
 
-    def owens_t(self, h, a):
-        from ..bivariate import owens_t
+    def arcsin(self, x):
+        return torch.asin(x)
 
-        return owens_t(h, a, self)
+    def sin(self, x):
+        return torch.sin(x)
+
+    def nonzero(self, mask):
+        return torch.nonzero(mask, as_tuple=True)
 
     def searchsorted(self, sorted_values, x):
         return torch.searchsorted(sorted_values, x.contiguous(), right=True)
