@@ -30,9 +30,10 @@ import math
 import numpy as np
 
 from .hermite import MehlerSeries, hermite_basis, pair_correlation, truncated_power_coefficients
+from .registry import UNITS
 
 __all__ = ["Activation", "MehlerUnit", "ReLUFamily", "LeakyReLU", "ReLU", "Abs", "RELU", "ReLUPower", "Erf",
-           "HermiteActivation", "GELU", "Tanh", "SiLU", "Softplus", "as_activation", "ACTIVATIONS", "BIASED"]
+           "HermiteActivation", "GELU", "Tanh", "SiLU", "Softplus", "as_activation", "ACTIVATIONS", "biased_units"]
 
 
 class Activation:
@@ -117,7 +118,7 @@ class Activation:
         —, variances q, q' and covariance p. The field of a biased neuron (b, c) from (b', c') is
         K(κ⟨b, b'⟩, κ|b|², κ|b'|², c, c'), with gradient κ(∂_p K b' + 2 ∂_q K b) in b and ∂_c K in c."""
         raise ValueError(f"{self!r} has no kernel for biased neurons; biases are available for "
-                         f"{', '.join(BIASED)}")
+                         f"{', '.join(biased_units())}")
 
     def hermite_coefficients(self, s, shift, max_order: int):
         """Exact Hermite coefficients (E[σ(s g + c) h_k(g)], E[σ'(s g + c) h_k(g)]) for k ≤ max_order, when the unit
@@ -209,6 +210,7 @@ class ReLUFamily(Activation):
         return lam * (lam + rho), rho * rho
 
 
+@UNITS.register("leaky_relu")
 class LeakyReLU(ReLUFamily):
     """σ_α(z) = max(z, αz) for 0 ≤ α < 1 (α = 0 is the ReLU).
 
@@ -259,6 +261,7 @@ class LeakyReLU(ReLUFamily):
         return {"activation": self.name, "slope": self.slope}
 
 
+@UNITS.register("abs")
 class Abs(ReLUFamily):
     """σ(z) = |z| = −z + 2 relu(z): k(c) = −c + 4 k_relu(c) = (2/π)(√(1 − c²) + c arcsin c). Positively homogeneous
     (degree 1), so also on the sphere; no biases.
@@ -290,6 +293,7 @@ class Abs(ReLUFamily):
         return -1.0, 2.0
 
 
+@UNITS.register("relu")
 class ReLU(LeakyReLU):
     """σ(z) = max(z, 0).
 
@@ -407,6 +411,7 @@ class ReLUPower(Activation):
         return {"activation": self.name, "power": self.power}
 
 
+@UNITS.register("erf")
 class Erf(Activation):
     r"""σ(z) = erf(z), the unit of the soft committee machine, with Williams' (1997) arcsine kernel:
 
@@ -656,6 +661,7 @@ def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+@UNITS.register("gelu")
 def GELU(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
     """σ(z) = z Φ(z) (the exact GELU), through its Hermite expansion.
 
@@ -681,6 +687,7 @@ def GELU(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -
                              _torch("gelu"), "gelu", tol, max_order, nodes)
 
 
+@UNITS.register("tanh")
 def Tanh(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
     """σ(z) = tanh z, through its Hermite expansion.
 
@@ -703,6 +710,7 @@ def Tanh(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -
                              max_order, nodes)
 
 
+@UNITS.register("silu")
 def SiLU(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
     """σ(z) = z / (1 + e^{−z}), through its Hermite expansion.
 
@@ -729,6 +737,7 @@ def SiLU(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -
     return HermiteActivation(lambda z: z * _sigmoid(z), first, second, _torch("silu"), "silu", tol, max_order, nodes)
 
 
+@UNITS.register("softplus")
 def Softplus(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
     """σ(z) = log(1 + e^z), through its Hermite expansion.
 
@@ -757,8 +766,24 @@ def _torch(name: str):
 
 
 RELU = ReLU()
-#: Units whose neurons can carry a bias (by name).
-BIASED = ("relu", "erf", "gelu", "tanh", "silu", "softplus")
+UNITS.register("relu2", lambda: ReLUPower(2))
+UNITS.register("relu3", lambda: ReLUPower(3))
+
+
+def biased_units() -> tuple[str, ...]:
+    """The names of the registered units whose neurons can carry a bias (:attr:`Activation.supports_bias` of the
+    unit with its default options).
+
+    Examples
+    --------
+    >>> biased_units()[:2]
+    ('relu', 'erf')
+    """
+    return tuple(name for name in UNITS if _default_unit(name).supports_bias)
+
+
+def _default_unit(name: str) -> Activation:
+    return LeakyReLU(0.01) if name == "leaky_relu" else UNITS.create(name)
 
 
 def as_activation(activation=None, slope: float | None = None) -> Activation:
@@ -783,12 +808,10 @@ def as_activation(activation=None, slope: float | None = None) -> Activation:
         if not 0.0 < slope < 1.0:
             raise ValueError(f"the leaky-ReLU slope must lie in (0, 1), got {slope}")
         return LeakyReLU(slope)
-    if activation in ACTIVATIONS:
-        return ACTIVATIONS[activation]()
-    raise ValueError(f"activation must be one of {['relu', 'leaky_relu', *ACTIVATIONS]} or an Activation, got "
-                     f"{activation!r}")
+    if activation in UNITS:
+        return UNITS.create(activation)
+    raise ValueError(f"activation must be one of {', '.join(map(repr, UNITS))} or an Activation, got {activation!r}")
 
 
-#: Units by name (configuration files), besides "relu" and "leaky_relu" (with its slope).
-ACTIVATIONS = {"abs": Abs, "relu2": lambda: ReLUPower(2), "relu3": lambda: ReLUPower(3), "erf": Erf, "gelu": GELU,
-               "tanh": Tanh, "silu": SiLU, "softplus": Softplus}
+#: Units by name: the registry :data:`meanfield.registry.UNITS` (``ACTIVATIONS["gelu"](tol=1e-8)``).
+ACTIVATIONS = UNITS

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ._validation import check_positive
+from .registry import CONTROLLERS
 
 __all__ = ["ConstantStep", "ErrorControl", "Diverged"]
 
@@ -42,6 +43,7 @@ class Diverged(Exception):
     """
 
 
+@CONTROLLERS.register("constant")
 class ConstantStep:
     """Steps of size ``dt``; the run ends after ⌈t_max / dt⌉ steps.
 
@@ -84,6 +86,7 @@ class ConstantStep:
         return True
 
 
+@CONTROLLERS.register("error_control")
 class ErrorControl:
     r"""Adaptive steps from an embedded error estimate: a step is kept when its error norm
     ‖e‖ = RMS(e / (atol + rtol · max(|y|, |y_next|))) is at most 1, and the next step is

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ._validation import check_positive, check_positive_int
+from .registry import INPUT_LAWS
 
 __all__ = ["InputLaw", "Gaussian", "Sphere"]
 
@@ -72,6 +73,7 @@ class InputLaw:
         raise NotImplementedError
 
 
+@INPUT_LAWS.register("gaussian")
 @dataclass(frozen=True)
 class Gaussian(InputLaw):
     """Centred isotropic Gaussian inputs x ~ N(0, variance · I_d).
@@ -120,6 +122,7 @@ class Gaussian(InputLaw):
         return {"law": "gaussian", "d": self.d, "variance": self.variance}
 
 
+@INPUT_LAWS.register("sphere")
 @dataclass(frozen=True)
 class Sphere(InputLaw):
     """Inputs uniform on the unit sphere S^{d−1}; the kernel scale is κ = 1/d.
@@ -175,9 +178,5 @@ class Sphere(InputLaw):
 
 def input_law_from_spec(spec: dict) -> InputLaw:
     """Rebuild an input law from :meth:`InputLaw.spec`."""
-    law = spec.get("law")
-    if law == "gaussian":
-        return Gaussian(spec["d"], spec.get("variance", 1.0))
-    if law == "sphere":
-        return Sphere(spec["d"])
-    raise ValueError(f"unknown input law {law!r} (expected 'gaussian' or 'sphere')")
+    options = dict(spec)
+    return INPUT_LAWS.create(options.pop("law", None), **options)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_positive_int
+from .registry import LOSSES as _LOSSES
 
 __all__ = ["Loss", "Squared", "Logistic", "as_loss", "LOSSES"]
 
@@ -82,6 +83,7 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
+@_LOSSES.register("squared")
 class Squared(Loss):
     """ℓ(f, y) = ½ (f − y)², ∂ℓ/∂f = f − y.
 
@@ -103,6 +105,7 @@ class Squared(Loss):
         return f - y
 
 
+@_LOSSES.register("logistic")
 class Logistic(Loss):
     """ℓ(f, y) = log(1 + e^{−y f}) for labels y = ±1, ∂ℓ/∂f = −y / (1 + e^{y f}), both computed without overflow
     (log(1 + e^{−u}) = max(−u, 0) + log(1 + e^{−|u|})).
@@ -137,6 +140,7 @@ class Logistic(Loss):
                              f"{int(np.flatnonzero(bad)[0])}); map classes to ±1, e.g. y = 2 * (labels == k) - 1")
 
 
+@_LOSSES.register("cross_entropy")
 class CrossEntropy(Loss):
     """ℓ(f, y) = log Σ_k e^{f_k} − f_y for a vector output f ∈ R^K and a class y ∈ {0, …, K − 1} (labels given as
     integers, encoded one-hot), ∂ℓ/∂f = softmax(f) − e_y; computed with the maximum subtracted (no overflow).
@@ -197,8 +201,8 @@ class CrossEntropy(Loss):
         return {"loss": self.name, **({"classes": self.classes} if self.classes else {})}
 
 
-#: Losses by name.
-LOSSES = {"squared": Squared, "logistic": Logistic, "cross_entropy": CrossEntropy}
+#: Losses by name: the registry :data:`meanfield.registry.LOSSES`.
+LOSSES = _LOSSES
 
 
 def as_loss(loss) -> Loss:
@@ -212,5 +216,5 @@ def as_loss(loss) -> Loss:
     if isinstance(loss, Loss):
         return loss
     if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; use one of {sorted(LOSSES)} or a meanfield.losses.Loss")
-    return LOSSES[loss]()
+        raise ValueError(f"unknown loss {loss!r}; use one of {', '.join(map(repr, LOSSES))} or a meanfield.losses.Loss")
+    return LOSSES.create(loss)

@@ -12,6 +12,7 @@ same λ ∇r(θ_j) per neuron (:func:`meanfield.sgd.train`), so both minimise th
 from __future__ import annotations
 
 from ._validation import check_positive
+from .registry import PENALTIES
 
 __all__ = ["Penalty", "WeightDecay", "VariationNorm", "as_penalty"]
 
@@ -68,6 +69,7 @@ class Penalty:
         return f"{type(self).__name__}({self.strength!r})"
 
 
+@PENALTIES.register("weight_decay")
 class WeightDecay(Penalty):
     """(λ/2) ∫ (a² + |w|²) dμ: ∇r(θ) = θ.
 
@@ -88,6 +90,7 @@ class WeightDecay(Penalty):
         return self.strength * state
 
 
+@PENALTIES.register("variation_norm")
 class VariationNorm(Penalty):
     """λ ∫ |a| |w| dμ: ∇r(θ) = (|w| a/|a|, |a| w/|w|), with the subgradient 0 in w at w = 0 (and in a at a = 0);
     |a| is the Euclidean norm of a vector output layer's weights.
@@ -126,12 +129,11 @@ def as_penalty(penalty) -> Penalty | None:
     """
     if penalty is None or isinstance(penalty, Penalty):
         return penalty
-    kinds = {"weight_decay": WeightDecay, "variation_norm": VariationNorm}
     try:
         name, strength = penalty
     except (TypeError, ValueError):
         raise TypeError(f"penalty must be None, a meanfield.penalties.Penalty or (name, strength), got {penalty!r}") \
             from None
-    if name not in kinds:
-        raise ValueError(f"unknown penalty {name!r}; use one of {sorted(kinds)}")
-    return kinds[name](strength)
+    if name not in PENALTIES:
+        raise ValueError(f"unknown penalty {name!r}; use one of {', '.join(map(repr, PENALTIES))}")
+    return PENALTIES[name](strength)

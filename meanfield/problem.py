@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import check_bool, check_scale
-from .activations import BIASED, as_activation
+from .activations import as_activation, biased_units
 from .inputs import Gaussian, InputLaw
 from .kernels.base import Backend, get_backend
 from .measure import BiasedMeasure, ParticleMeasure
@@ -80,8 +80,8 @@ class Problem:
     bias : bool
         Neurons with biases, f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩ + c_j), moved by the flow like b (particles are
         :class:`~meanfield.measure.BiasedMeasure`): Gaussian inputs and the units of
-        :data:`~meanfield.activations.BIASED`, exact through the bivariate normal distribution for the ReLU and the
-        Hermite route otherwise.
+        :func:`~meanfield.activations.biased_units`, exact through the bivariate normal distribution for the ReLU and
+        the Hermite route otherwise.
     penalty : Penalty or (name, λ), optional
         A regulariser λ ∫ r dμ added to the risk (:mod:`meanfield.penalties`: ``("weight_decay", λ)`` or
         ``("variation_norm", λ)``); the flow then minimises F + λ ∫ r dμ and ``risk`` reports that sum.
@@ -135,8 +135,8 @@ class Problem:
                 raise ValueError(f"biases need Gaussian inputs (the kernel of a biased unit on {type(inputs).__name__} "
                                  "has no closed form): use mf.Gaussian(d) or bias=False")
             if not self.unit.supports_bias:
-                raise ValueError(f"{self.unit!r} has no kernel for biased neurons; use one of {', '.join(BIASED)} "
-                                 "or bias=False")
+                raise ValueError(f"{self.unit!r} has no kernel for biased neurons; use one of "
+                                 f"{', '.join(biased_units())} or bias=False")
             target.check_bias()
             self.measure_type = BiasedMeasure
         self.target, self.inputs = target, inputs

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .registry import SOLVERS as _SOLVERS
+
 __all__ = ["RungeKutta", "get_solver", "SOLVERS"]
 
 
@@ -74,19 +76,20 @@ def _embedded(name, order, A, b, b_low, error_order):
     return RungeKutta(name, order, A, b, tuple(x - y for x, y in zip(b, b_low)), error_order)
 
 
-#: The Runge–Kutta tableaus by the name ``solver=`` takes.
-SOLVERS = {
-    "euler": RungeKutta("euler", 1, ((),), (1.0,)),
-    "heun": RungeKutta("heun", 2, ((), (1.0,)), (0.5, 0.5)),
-    "rk4": RungeKutta("rk4", 4, ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), (1 / 6, 1 / 3, 1 / 3, 1 / 6)),
-    "bosh3": _embedded(
+#: The Runge–Kutta tableaus by the name ``solver=`` takes: the registry :data:`meanfield.registry.SOLVERS`.
+SOLVERS = _SOLVERS
+for _tableau in (
+    RungeKutta("euler", 1, ((),), (1.0,)),
+    RungeKutta("heun", 2, ((), (1.0,)), (0.5, 0.5)),
+    RungeKutta("rk4", 4, ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), (1 / 6, 1 / 3, 1 / 3, 1 / 6)),
+    _embedded(
         "bosh3", 3,
         ((), (1 / 2,), (0.0, 3 / 4), (2 / 9, 1 / 3, 4 / 9)),
         (2 / 9, 1 / 3, 4 / 9, 0.0),
         (7 / 24, 1 / 4, 1 / 3, 1 / 8),
         2,
     ),
-    "dopri5": _embedded(
+    _embedded(
         "dopri5", 5,
         (
             (),
@@ -101,7 +104,8 @@ SOLVERS = {
         (5179 / 57600, 0.0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40),
         4,
     ),
-}
+):
+    SOLVERS.register(_tableau.name, _tableau)
 
 
 def get_solver(solver) -> RungeKutta:
@@ -116,6 +120,4 @@ def get_solver(solver) -> RungeKutta:
     """
     if isinstance(solver, RungeKutta):
         return solver
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; choose one of {sorted(SOLVERS)}")
     return SOLVERS[solver]

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from ._validation import as_float_array, check_positive, check_positive_int, check_seed
-from .activations import BIASED, RELU, as_activation
+from .activations import RELU, as_activation, biased_units
 from .inputs import Gaussian, InputLaw, Sphere
 from .kernels.base import Backend, get_backend
 from .kernels.closed_form import relu_kernel
@@ -285,7 +285,7 @@ class TeacherNetwork(Target):
         self.unit = as_activation(activation)
         if self.bias is not None and not self.unit.supports_bias:
             raise ValueError(f"a teacher of {self.unit!r} units cannot carry biases; use one of "
-                             f"{', '.join(BIASED)} or bias=None")
+                             f"{', '.join(biased_units())} or bias=None")
         self._relu = self.unit == RELU and self.bias is None
 
     def __call__(self, x):

@@ -10,6 +10,7 @@ from .._defaults import dataclass_spec
 from .._validation import check_nonnegative, check_seed
 from ..controllers import Diverged
 from ..flow import FlowState
+from ..registry import DYNAMICS
 from ._random import SeededFlow
 
 __all__ = ["BirthDeath", "BirthDeathFlow"]
@@ -18,6 +19,7 @@ __all__ = ["BirthDeath", "BirthDeathFlow"]
 MAX_JUMP_FRACTION = 0.25
 
 
+@DYNAMICS.register("birth_death")
 @dataclass(frozen=True)
 class BirthDeath:
     r"""The Wasserstein flow of the particles plus birth and death at rates from the first variation.

@@ -9,10 +9,12 @@ from .._validation import check_bool, check_nonnegative
 from ..controllers import Diverged
 from ..flow import FlowState, ParticleFlow
 from ..loop import Snapshot
+from ..registry import DYNAMICS
 
 __all__ = ["Conic", "ConicFlow"]
 
 
+@DYNAMICS.register("conic")
 @dataclass(frozen=True)
 class Conic:
     r"""The conic particle flow: the Wasserstein–Fisher–Rao gradient flow of the risk in Chizat's parametrisation.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from .._defaults import dataclass_spec
 from .._validation import check_bool, check_nonnegative, check_positive_int, check_seed
 from ..flow import FlowState
+from ..registry import DYNAMICS
 from ._random import SeededFlow
 
 __all__ = ["Langevin", "LangevinFlow", "langevin_step", "SCHEMES"]
@@ -59,6 +60,7 @@ def langevin_step(drift: Callable, y, h: float, noise, temperature: float, schem
     raise ValueError(f"scheme must be 'euler' or 'heun', got {scheme!r}")
 
 
+@DYNAMICS.register("langevin")
 @dataclass(frozen=True)
 class Langevin:
     r"""Mean-field Langevin dynamics: the particles follow

@@ -8,10 +8,12 @@ import numpy as np
 
 from .._defaults import dataclass_spec
 from ..flow import ParticleFlow
+from ..registry import DYNAMICS
 
 __all__ = ["OutputLayer", "OutputLayerFlow"]
 
 
+@DYNAMICS.register("output_layer")
 @dataclass(frozen=True)
 class OutputLayer:
     r"""The flow of the output weights alone, ȧ_j = −∂_a[F'(μ)(θ_j) + λ r(θ_j)], ḃ_j = 0: gradient descent on a

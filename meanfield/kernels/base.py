@@ -12,10 +12,11 @@ Backends own their array type (numpy arrays, torch tensors on a device); the sol
 
 from __future__ import annotations
 
-import importlib
 import inspect
 
 import numpy as np
+
+from ..registry import BACKENDS
 
 __all__ = ["Backend", "get_backend", "available_backends", "register_backend", "FP32_RTOL", "check_precision"]
 
@@ -23,10 +24,9 @@ __all__ = ["Backend", "get_backend", "available_backends", "register_backend", "
 #: entry relative to the field's scale): an fp32 backend refuses a caller's ``rtol`` below it.
 FP32_RTOL = 1e-5
 
-_REGISTRY: dict[str, type] = {}
 _INSTANCES: dict[tuple, Backend] = {}
-_MODULES = {"numpy": ".numpy_backend", "numba": ".numba_backend", "torch": ".torch_backend",
-            "triton": ".triton_backend"}
+for _name in ("numpy", "numba", "torch", "triton"):  # each module registers its class when imported
+    BACKENDS.register(_name, module=f"{__package__}.{_name}_backend")
 
 
 class Backend:
@@ -222,7 +222,7 @@ def register_backend(name: str, cls: type) -> None:
     >>> get_backend("small_tiles").tile_elements
     4096
     """
-    _REGISTRY[name] = cls
+    BACKENDS.register(name, cls)
 
 
 def get_backend(backend="auto", **options) -> Backend:
@@ -245,17 +245,11 @@ def get_backend(backend="auto", **options) -> Backend:
             return get_backend("numba", **options)
         except ImportError:
             return get_backend("numpy", **options)
-    if backend not in _MODULES and backend not in _REGISTRY:
-        known = sorted(set(_MODULES) | set(_REGISTRY))
-        raise ValueError(f"unknown backend {backend!r}; choose 'auto' or one of {known}")
-    if backend not in _REGISTRY:
-        try:
-            importlib.import_module(_MODULES[backend], __package__)
-        except ImportError as err:
-            raise ImportError(f"backend {backend!r} needs a package that is not installed: {err}") from err
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose 'auto' or one of {', '.join(map(repr, BACKENDS))}")
     key = (backend, tuple(sorted((k, str(v)) for k, v in options.items())))
     if key not in _INSTANCES:  # backends hold only their configuration: share one instance per configuration
-        cls = _REGISTRY[backend]
+        cls = BACKENDS[backend]
         accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")]
         unknown = sorted(set(options) - set(accepted))
         if unknown:
@@ -275,10 +269,10 @@ def available_backends() -> list[str]:
     True
     """
     names = []
-    for name in _MODULES:
+    for name in BACKENDS.available():
         try:
             get_backend(name)
-        except ImportError:
+        except ImportError:  # the module imports but its device is missing (triton without CUDA)
             continue
         names.append(name)
     return names
