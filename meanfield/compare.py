@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import as_activation
-from .inputs import Gaussian
 from .kernels.base import get_backend
 from .measure import BiasedMeasure, ParticleMeasure
 
@@ -38,7 +37,7 @@ def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope=0.
         return np.column_stack([m.b, m.c if isinstance(m, BiasedMeasure) else np.zeros(m.m)]) if biased else m.b
 
     unit = as_activation(slope)
-    if biased and not isinstance(inputs, Gaussian):
+    if biased and not inputs.gaussian_pre_activations:
         raise ValueError(f"neurons with biases need Gaussian inputs, got {type(inputs).__name__}")
     v = np.concatenate([mu.weights * mu.a, -nu.weights * nu.a])
     pts = bk.asarray(np.concatenate([neurons(mu), neurons(nu)]))

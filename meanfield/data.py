@@ -10,7 +10,7 @@ import numpy as np
 
 from ._validation import check_positive_int
 
-__all__ = ["DataSet", "from_sklearn", "digits", "sample"]
+__all__ = ["DataSet", "from_sklearn", "digits", "sample", "draw"]
 
 
 def _features(x, name: str) -> np.ndarray:
@@ -191,9 +191,29 @@ def digits(classes=None, n_test: int = 360, seed: int = 0) -> DataSet:
     return from_sklearn("digits", classes, check_positive_int(n_test, "n_test"), seed)
 
 
+def draw(target, inputs, n: int, seed=None, n_test: int = 0) -> DataSet:
+    """n inputs drawn from an input law, labelled by a target (any callable of an (n, d) array): a data set on any law,
+    also one without a Gaussian reduction, where no population problem exists.
+
+    Examples
+    --------
+    >>> import numpy as np, meanfield as mf
+    >>> from meanfield.data import draw
+    >>> data = draw(mf.LinearTarget(np.ones(2)), mf.Gaussian(2), 50, seed=0, n_test=10)
+    >>> data.n, data.x_test.shape, bool(np.allclose(data.y, data.x.sum(axis=1)))
+    (50, (10, 2), True)
+    """
+    n = check_positive_int(n, "n")
+    rng = np.random.default_rng(seed)
+    x = inputs.sample(n + int(n_test), rng)
+    y = np.asarray(target(x), dtype=np.float64)
+    test = {"x_test": x[n:], "y_test": y[n:]} if n_test else {}
+    return DataSet(x[:n], y[:n], name=f"{type(target).__name__} sample", **test)
+
+
 def sample(problem, n: int, seed=None, n_test: int = 0) -> DataSet:
     """n inputs drawn from a population :class:`~meanfield.Problem`'s input law, labelled by its target: the data set
-    whose empirical flow approaches the population flow as n grows.
+    whose empirical flow approaches the population flow as n grows (:func:`draw` with the problem's law and target).
 
     Examples
     --------
@@ -204,9 +224,4 @@ def sample(problem, n: int, seed=None, n_test: int = 0) -> DataSet:
     >>> bool(np.allclose(data.y, data.x.sum(axis=1))), data.x_test.shape
     (True, (20, 3))
     """
-    n = check_positive_int(n, "n")
-    rng = np.random.default_rng(seed)
-    x = problem.inputs.sample(n + int(n_test), rng)
-    y = problem.target(x)
-    test = {"x_test": x[n:], "y_test": y[n:]} if n_test else {}
-    return DataSet(x[:n], y[:n], name=f"{type(problem.target).__name__} sample", **test)
+    return draw(problem.target, problem.inputs, n, seed, n_test)

@@ -1,9 +1,14 @@
-"""Rotationally invariant input laws ρ on R^d.
+"""Input laws ρ on R^d, and how each reduces the population risk's expectations to Gaussian pair moments.
 
-Both laws have E[x xᵀ] = κ I with a scalar κ (``kernel_scale``), and for both the ReLU kernel
-E[σ(⟨b, x⟩) σ(⟨b', x⟩)] equals κ |b| |b'| J(θ) / (2π): for the Gaussian because ⟨b, x⟩, ⟨b', x⟩ are
-jointly Gaussian, for the sphere because x = g/|g| with g ~ N(0, I) and |g| independent of g/|g|, so that
-E|g|² K_sphere = K_Gauss (ReLU is 1-homogeneous).
+The closed-form kernels are Gaussian pair moments K(p, q, q') = E[σ(u)σ(u')] of jointly Gaussian pre-activations. A
+law states whether and how its expectations reduce to them (:meth:`InputLaw.unit_scale`):
+
+- :class:`Gaussian` (x ~ N(0, κI)): ⟨b, x⟩ and ⟨b', x⟩ are jointly Gaussian (:attr:`InputLaw.gaussian_pre_activations`),
+  so every unit, with or without biases, has K(κ⟨b, b'⟩, κ|b|², κ|b'|²);
+- :class:`Sphere` (x uniform on S^{d−1}): x = g/|g| with g ~ N(0, I) and |g| independent of g/|g|, so a unit
+  homogeneous of degree n has E_sphere = E_Gauss / E|g|^{2n}; other units and biases have no reduction;
+- any other law states none by default: a population :class:`~meanfield.Problem` on it is refused in one line, and
+  the law still serves to draw data sets (:func:`meanfield.data.draw`) and Monte-Carlo targets.
 """
 
 from __future__ import annotations
@@ -17,7 +22,22 @@ from scipy.special import gammaln
 from ._validation import check_positive, check_positive_int
 from .registry import INPUT_LAWS
 
-__all__ = ["InputLaw", "Gaussian", "Sphere"]
+__all__ = ["InputLaw", "Gaussian", "Sphere", "NoGaussianReduction"]
+
+
+class NoGaussianReduction(ValueError):
+    """An input law (with a unit, or with biases) whose expectations do not reduce to Gaussian pair moments, so that
+    the population risk has no closed form.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> try:
+    ...     mf.Sphere(3).unit_scale(mf.activations.Erf())
+    ... except NoGaussianReduction as err:
+    ...     print(str(err)[:57])
+    Erf() is not positively homogeneous, so its kernel on the
+    """
 
 
 def _double_factorial_odd(p: int) -> float:
@@ -39,17 +59,33 @@ class InputLaw:
     """
 
     d: int
+    #: Whether pre-activations ⟨b, x⟩ are jointly Gaussian with covariance κ⟨b, b'⟩ (κ = :attr:`kernel_scale`): then
+    #: every unit's pair moments, biases included, are the Gaussian ones at scale κ.
+    gaussian_pre_activations = False
 
     @property
     def kernel_scale(self) -> float:
-        """κ such that E[x xᵀ] = κ I (and K(b, b') = κ |b||b'| J(θ)/(2π))."""
+        """κ such that E[x xᵀ] = κ I (and K(b, b') = κ |b||b'| J(θ)/(2π) on the laws that reduce)."""
         raise NotImplementedError
 
     def unit_scale(self, unit) -> float:
         """The κ at which a unit's kernel on this law is its Gaussian pair kernel K(κ⟨b, b'⟩, κ|b|², κ|b'|²): κ itself
-        for a Gaussian; on the sphere, a unit homogeneous of degree n has E_sphere = E_Gauss / E|g|^{2n} (g = |g| x,
-        |g| independent of x), i.e. κ_n = (E|g|^{2n})^{−1/n} (1/d for n = 1)."""
-        return self.kernel_scale
+        when the pre-activations are jointly Gaussian; on the sphere, a unit homogeneous of degree n has
+        E_sphere = E_Gauss / E|g|^{2n} (g = |g| x, |g| independent of x), i.e. κ_n = (E|g|^{2n})^{−1/n} (1/d for
+        n = 1). A law that states no reduction raises :class:`NoGaussianReduction`."""
+        if self.gaussian_pre_activations:
+            return self.kernel_scale
+        raise NoGaussianReduction(
+            f"{type(self).__name__} states no reduction to Gaussian pair moments (it does not set "
+            "gaussian_pre_activations or override unit_scale), so a population problem on it has no closed form: "
+            "draw a data set from it (mf.data.draw) for an EmpiricalProblem, or use Gaussian or Sphere inputs")
+
+    def check_bias(self) -> None:
+        """Raise :class:`NoGaussianReduction` unless neurons with biases have Gaussian pair moments on this law."""
+        if not self.gaussian_pre_activations:
+            raise NoGaussianReduction(
+                f"biases need Gaussian inputs (the kernel of a biased unit on {type(self).__name__} has no closed "
+                "form): use mf.Gaussian(d) or bias=False")
 
     def covariance(self) -> np.ndarray:
         """Second-moment matrix Σ = E[x xᵀ] = κ I."""
@@ -94,6 +130,7 @@ class Gaussian(InputLaw):
 
     d: int
     variance: float = 1.0
+    gaussian_pre_activations = True
 
     def __post_init__(self):
         check_positive_int(self.d, "d")
@@ -163,8 +200,8 @@ class Sphere(InputLaw):
 
     def unit_scale(self, unit) -> float:
         if unit.degree is None:
-            raise ValueError(f"{unit!r} is not positively homogeneous, so its kernel on the sphere has no closed form "
-                             "here; use Gaussian inputs (mf.Gaussian(d))")
+            raise NoGaussianReduction(f"{unit!r} is not positively homogeneous, so its kernel on the sphere has no "
+                                      "closed form here; use Gaussian inputs (mf.Gaussian(d))")
         n = unit.degree
         return self.kernel_scale if n == 1 else float(self.radial_moment_gaussian(2 * n) ** (-1.0 / n))
 

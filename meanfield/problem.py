@@ -20,7 +20,7 @@ import numpy as np
 
 from ._validation import check_bool, check_scale
 from .activations import as_activation, biased_units
-from .inputs import Gaussian, InputLaw
+from .inputs import InputLaw
 from .kernels.base import Backend, get_backend
 from .measure import BiasedMeasure, ParticleMeasure
 from .penalties import Penalty, as_penalty
@@ -126,21 +126,19 @@ class Problem:
             raise TypeError(f"target must be a meanfield Target, got {type(target).__name__}")
         if not isinstance(inputs, InputLaw):
             raise TypeError(f"inputs must be a meanfield input law (Gaussian, Sphere), got {type(inputs).__name__}")
-        target.check_inputs(inputs)
         self.unit = as_activation(activation, slope if activation == "leaky_relu" else None)
+        self.scale = inputs.unit_scale(self.unit)  # κ, or the sphere's radial conversion; refuses a law without one
+        target.check_inputs(inputs)
         target.check_unit(self.unit, inputs)
         self.bias = check_bool(bias, "bias")
         if self.bias:
-            if not isinstance(inputs, Gaussian):
-                raise ValueError(f"biases need Gaussian inputs (the kernel of a biased unit on {type(inputs).__name__} "
-                                 "has no closed form): use mf.Gaussian(d) or bias=False")
+            inputs.check_bias()
             if not self.unit.supports_bias:
                 raise ValueError(f"{self.unit!r} has no kernel for biased neurons; use one of "
                                  f"{', '.join(biased_units())} or bias=False")
             target.check_bias()
             self.measure_type = BiasedMeasure
         self.target, self.inputs = target, inputs
-        self.scale = inputs.unit_scale(self.unit)  # κ, or the sphere's radial conversion for a degree-n unit
         self.target_energy = float(target.second_moment(inputs))
         self.target_linear_moment = np.asarray(target.linear_moment(inputs), dtype=np.float64)
         self.penalty, self.output_scale = as_penalty(penalty), check_scale(output_scale, "output_scale")

@@ -30,7 +30,7 @@ from scipy.special import ndtri
 
 from ._validation import as_float_array, check_positive, check_positive_int, check_seed
 from .activations import RELU, as_activation, biased_units
-from .inputs import Gaussian, InputLaw, Sphere
+from .inputs import InputLaw, NoGaussianReduction, Sphere
 from .kernels.base import Backend, get_backend
 from .kernels.closed_form import relu_kernel
 
@@ -303,13 +303,13 @@ class TeacherNetwork(Target):
 
     def check_inputs(self, inputs):
         super().check_inputs(inputs)
-        if self.bias is not None and not isinstance(inputs, Gaussian):
+        if self.bias is not None and not inputs.gaussian_pre_activations:
             raise ValueError(f"a teacher with biases needs Gaussian inputs, got {type(inputs).__name__}")
 
     def check_unit(self, unit, inputs=None):
         if unit == self.unit or (self._relu and unit.relu_decomposition is not None):
             return
-        if inputs is not None and not isinstance(inputs, Gaussian):
+        if inputs is not None and not inputs.gaussian_pre_activations:
             raise ValueError(f"a teacher of {self.unit!r} units and a student of {unit!r} units: their mixed kernel is "
                              f"computed for Gaussian inputs only, not {type(inputs).__name__}; give both the same unit")
 
@@ -532,8 +532,8 @@ class _SubspaceTarget(Target):
     def _gaussian_std(self, inputs) -> float:
         """Standard deviation s of the Gaussian whose expectations are computed (1 for the sphere, converted by
         :meth:`_sphere_factor`)."""
-        if isinstance(inputs, Gaussian):
-            return float(np.sqrt(inputs.variance))
+        if inputs.gaussian_pre_activations:
+            return float(np.sqrt(inputs.kernel_scale))
         if isinstance(inputs, Sphere):
             if self.degree is None:
                 raise ValueError(
@@ -541,7 +541,8 @@ class _SubspaceTarget(Target):
                     "for a non-homogeneous g use MonteCarloTarget"
                 )
             return 1.0
-        raise TypeError(f"unsupported input law {inputs!r}")
+        raise NoGaussianReduction(f"a {type(self).__name__} needs Gaussian or spherical inputs (its moments are "
+                                  f"Gaussian expectations), got {type(inputs).__name__}: use MonteCarloTarget")
 
     def _split(self, b, nx: Backend):
         """(b_H = Qᵀb, b_⊥ = b − Q b_H) for the rows of b."""
@@ -551,7 +552,7 @@ class _SubspaceTarget(Target):
 
     def _sphere_factor(self, inputs, power):
         """1 for Gaussian inputs; 1/E|g|^power for the sphere (conversion of homogeneous expectations)."""
-        return 1.0 if isinstance(inputs, Gaussian) else 1.0 / inputs.radial_moment_gaussian(power)
+        return 1.0 if inputs.gaussian_pre_activations else 1.0 / inputs.radial_moment_gaussian(power)
 
     def arrays(self):
         return {"Q": self.Q}
