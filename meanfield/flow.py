@@ -16,11 +16,11 @@ from .background import BackgroundRecorder
 from .controllers import ConstantStep, Diverged, ErrorControl
 from .loop import Snapshot, run_loop
 from .measure import ParticleMeasure
+from .observables import run_observables
 from .problem import Problem
 from .runguard import FlowDivergedError
 from .saving import SaveAt
 from .solvers import RungeKutta, get_solver
-from .symmetry.alignment import default_observables
 from .trajectory import Trajectory
 
 __all__ = ["simulate", "ParticleFlow", "FlowDivergedError", "RiskIncreaseWarning"]
@@ -297,7 +297,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     rtol, atol = check_positive(rtol, "rtol"), check_positive(atol, "atol")
     rk = get_solver(solver)
     save = save_every if isinstance(save_every, SaveAt) else SaveAt(save_every)
-    observables = default_observables(problem, {**save.observables, **(observables or {})}, path, resume, alignment)
+    observables = run_observables(problem, {**save.observables, **(observables or {})}, path, resume, alignment)
     save = replace(save, observables=observables)
     controller = ErrorControl(dt, rk.error_order, rtol, atol) if rk.adaptive else ConstantStep(dt)
     if not rk.adaptive and t_max < dt:

@@ -26,9 +26,9 @@ from .kernels import get_backend
 from .kernels.torch_backend import torch_device
 from .loop import Snapshot, run_loop
 from .measure import BiasedMeasure, ParticleMeasure, multi_output_type
+from .observables import run_observables
 from .problem import Problem, ProblemVariant
 from .saving import SaveAt
-from .symmetry.alignment import default_observables
 from .trajectory import Trajectory
 
 __all__ = ["TwoLayerNetwork", "SGDStep", "train", "training_data", "minibatch_indices",
@@ -373,7 +373,7 @@ def train(problem: Problem | EmpiricalProblem, mu0: ParticleMeasure, t_max: floa
             raise ValueError(f"batch_size {batch_size} exceeds the data set size n_data = {n_data}")
     temperature = check_nonnegative(temperature, "temperature")
     weight_decay = check_nonnegative(weight_decay, "weight_decay")
-    save = SaveAt(save_every, observables=default_observables(problem, observables, path, resume, alignment))
+    save = SaveAt(save_every, observables=run_observables(problem, observables, path, resume, alignment))
     run_config = {"kind": "sgd", "mode": mode, "eta": eta, "t_max": t_max, "batch_size": batch_size, "n_data": n_data,
                   "seed": int(seed), "save_every": save_every, "dtype": dtype, "problem": problem.spec(),
                   "m": mu0.m, "d": mu0.d, "mu0_sha1": mu0.checksum(), "observables": sorted(save.observables),

@@ -191,10 +191,6 @@ class LowDimReducedProblem(ProblemVariant):
                   + self._ring_energies[key])
         return float(np.sqrt(max(0.0, square)))
 
-    def alignment_basis(self) -> np.ndarray:
-        """Q in reduced coordinates (u, r): the first d_H axes, for the alignment observables."""
-        return np.eye(self.d_hidden + 1)[:, : self.d_hidden]
-
     def ring_field(self, bound, points, sources, coef):
         r"""ψ-part Σ_k c_k K̄ and its (u, r)-gradient at the reduced points (n, d_H + 1).
 

@@ -91,27 +91,3 @@ def alignment_observables(Q, bins: int = 30) -> dict:
             "mass_pos": lambda mu: output_masses(mu)[0], "mass_neg": lambda mu: output_masses(mu)[1],
             "mean_angle_pos": mean_angle, "misaligned_pos": misaligned}
 
-
-def default_observables(problem, observables, path=None, resume: bool = False, alignment: bool = True) -> dict:
-    """The observables a run records: the caller's, plus :func:`alignment_observables` of the target's hidden subspace
-    when ``alignment`` and the target names one (teacher: span(U); multi-index: Q; linear: β) and the particles are
-    neurons (not the reduced coordinates of a low-dimensional flow) — except when resuming
-    a file that was written without them (a resumed run records what the file records). The caller's own
-    observables win over alignment ones of the same name.
-    """
-    observables = dict(observables or {})
-    H = problem.hidden_subspace() if alignment and problem.particles_are_neurons else None
-    extra = {} if H is None else alignment_observables(H)
-    extra = {name: fn for name, fn in {**problem.default_observables(), **extra}.items() if name not in observables}
-    if not extra:
-        return observables
-    if resume and path is not None:
-        from pathlib import Path
-
-        if Path(path).exists():
-            from ..io import load
-
-            with load(path) as stored:
-                recorded = set(stored.config.get("observables", []))
-            extra = {name: fn for name, fn in extra.items() if name in recorded}
-    return {**observables, **extra}

@@ -80,10 +80,6 @@ class SymmetricProblem(ProblemVariant):
             if g.d != problem.d:
                 raise ValueError(f"symmetry {g!r} acts on dimension {g.d}, the problem has d = {problem.d}")
 
-    def expand(self, mu: ParticleMeasure) -> ParticleMeasure:
-        """The full invariant measure the representatives stand for."""
-        return orbit_measure(mu, self.elements)
-
     def variant_spec(self) -> dict:
         return {"enforced_symmetry": [g.name for g in self.elements]}
 
