@@ -63,8 +63,8 @@ def write_run(path: Path) -> float:
 
     rng = np.random.default_rng(0)
     a, b = rng.choice([-1.0, 1.0], M), rng.standard_normal((M, D)) / np.sqrt(D)
-    writer = TrajectoryWriter(path, "particle_flow", {"t_max": 0.01 * (SNAPSHOTS - 1)},
-                              {"target": {"kind": "synthetic"}}, {}, np.full(M, 1.0 / M), overwrite=True)
+    writer = TrajectoryWriter.create(path, "particle_flow", {"t_max": 0.01 * (SNAPSHOTS - 1)},
+                                     {"target": {"kind": "synthetic"}}, {}, np.full(M, 1.0 / M), overwrite=True)
     start = time.perf_counter()
     for i in range(SNAPSHOTS):
         mu = ParticleMeasure(a, b)

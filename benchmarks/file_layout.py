@@ -33,8 +33,8 @@ CUTS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 def write(path: Path, saves: int, chunk_bytes: int) -> float:
     """Write a file of ``saves`` saves; returns the mean wall time per save."""
     rng = np.random.default_rng(0)
-    writer = TrajectoryWriter(path, "particle_flow", {}, {}, {}, np.full(M, 1.0 / M), overwrite=True,
-                              series_chunk_bytes=chunk_bytes)
+    writer = TrajectoryWriter.create(path, "particle_flow", {}, {}, {}, np.full(M, 1.0 / M), overwrite=True,
+                                     series_chunk_bytes=chunk_bytes)
     start = None
     for i in range(saves):
         mu = mf.ParticleMeasure(rng.standard_normal(M), rng.standard_normal((M, D)))

@@ -1,7 +1,7 @@
 """The value a configuration entry stands for when a run leaves it out: read from the signature of the function
 that runs it, or from the fields of the dataclass that describes it (never from a list kept by hand).
 
-A resumed run is compared with its file entry by entry (:meth:`meanfield.io.TrajectoryWriter.resume`); an entry
+A resumed run is compared with its file entry by entry (:func:`meanfield._resume.resume`); an entry
 that one side lacks (a file written by an older version, or a setting left out) is compared as its default.
 """
 
