@@ -85,6 +85,8 @@ class EmpiricalProblem(Objective):
     tile_elements : int, optional
         Particle × sample entries held at once (by default the backend's tile_elements / 16, which keeps the
         elementwise pass in cache).
+    output : {"trained", "fixed"}
+        "fixed" keeps the output weights at their initial values (:class:`~meanfield.network.Network`).
 
     Notes
     -----

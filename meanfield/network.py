@@ -25,7 +25,7 @@ from ._validation import check_bool, check_positive_int, check_scale
 from .activations import Activation, as_activation
 from .measure import BiasedMeasure, MultiOutputMeasure, ParticleMeasure, RingMeasure, multi_output_type
 
-__all__ = ["Network", "Layout", "particle_type", "augmented_inputs", "OUTPUT_LAYERS"]
+__all__ = ["Network", "Layout", "particle_type", "spec_particle_type", "augmented_inputs", "OUTPUT_LAYERS"]
 
 #: How the output weights a_j behave: moved by the dynamics like the rest of θ_j, or kept at their initial values
 #: (the soft committee machines of Saad & Solla 1995 and the teacher–student landscape of Safran & Shamir 2018).
