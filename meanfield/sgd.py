@@ -161,7 +161,9 @@ class SGDStep:
     With ``temperature`` τ > 0 and ``weight_decay`` λ it is *noisy* SGD, the finite-network counterpart of
     mean-field Langevin dynamics (:class:`meanfield.dynamics.Langevin`): θ_j ← (1 − ηλ)(θ_j − η∇_j/w_j) + √(2τη) ξ_j
     (the decay applied after the gradient step, which differs from θ_j − η(∇_j/w_j + λθ_j) by O(η²)), the noise
-    drawn from the run's generator.
+    drawn from the run's generator. The decay is the gradient λθ of the penalty
+    :class:`~meanfield.penalties.WeightDecay` (λ/2)|θ|², as in Langevin dynamics. With fixed output weights
+    (``Problem(..., output="fixed")``) only b (and c) move.
 
     A non-finite batch loss, or a population risk (exact, at each save) above ``max_risk_factor`` · max(F(μ0),
     ½ E f*²), stops the run as diverged. The checkpoint holds a, b, the generator's bytes and the risk bound, so a

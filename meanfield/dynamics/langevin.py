@@ -84,7 +84,8 @@ class Langevin:
     temperature : float
         τ ≥ 0 (τ = 0 and λ = 0 is the plain flow).
     weight_decay : float
-        λ ≥ 0.
+        λ ≥ 0: the penalty :class:`~meanfield.penalties.WeightDecay` (λ/2)∫(a² + |w|²) dμ in the drift (not in the
+        problem's risk; ``regularized_risk`` adds it). Fixed output weights get neither decay nor noise.
     seed : int
         Seed of the noise (its generator's state is checkpointed: resumes are bit-identical).
     diagnostic : bool
