@@ -146,10 +146,10 @@ def _read_version_1(f: h5py.File, slot: str) -> Checkpoint | None:
         arrays = {name: piece.reshape(shape) for name, piece, shape in zip(names, pieces, shapes * 3)}
         arrays.update(optimizer_steps=np.float64(meta["n_evaluations"]), initial_loss=np.float64(meta["max_risk"]))
     else:
-        spec = json.loads(f["problem"].attrs["spec"])
-        coordinates = {"b": state[:, 1:]} if spec.get("reduction") != "low_dimensional" else \
-            {"u": state[:, 1:-1], "r": state[:, -1]}
-        arrays = {"a": state[:, 0], **coordinates, "max_risk": np.float64(meta["max_risk"])}
+        from .network import spec_particle_type
+
+        particles = spec_particle_type(json.loads(f["problem"].attrs["spec"])).from_state(state)
+        arrays = {**particles.arrays(), "max_risk": np.float64(meta["max_risk"])}
         if not math.isnan(meta["n_evaluations"]):
             arrays["n_evaluations"] = np.float64(meta["n_evaluations"])
         if rng is not None:

@@ -6,7 +6,7 @@ import numpy as np
 
 from .activations import as_activation
 from .kernels.base import get_backend
-from .measure import BiasedMeasure, ParticleMeasure
+from .measure import ParticleMeasure
 
 __all__ = ["function_distance", "wasserstein"]
 
@@ -31,10 +31,14 @@ def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope=0.
     if mu.d != nu.d or mu.d != inputs.d:
         raise ValueError(f"dimensions differ: μ has d = {mu.d}, ν has d = {nu.d}, the inputs d = {inputs.d}")
     bk = get_backend(backend)
-    biased = isinstance(mu, BiasedMeasure) or isinstance(nu, BiasedMeasure)
+    for name, measure in (("μ", mu), ("ν", nu)):
+        if measure.outputs is not None:
+            raise ValueError(f"{name} has {measure.outputs} output weights per neuron: function_distance compares "
+                             "scalar predictors")
+    biased = mu.bias or nu.bias
 
     def neurons(m):  # [b | c] for biased neurons (c = 0 for a measure without biases), else b
-        return np.column_stack([m.b, m.c if isinstance(m, BiasedMeasure) else np.zeros(m.m)]) if biased else m.b
+        return np.column_stack([m.b, m.c if m.bias else np.zeros(m.m)]) if biased else m.b
 
     unit = as_activation(slope)
     if biased and not inputs.gaussian_pre_activations:

@@ -22,31 +22,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_bool, check_positive_int, check_scale
+from ._validation import check_bool, check_positive_int
 from .activations import as_activation
 from .data import DataSet
 from .losses import Loss, as_loss
-from .measure import BiasedMeasure, MultiOutputMeasure, ParticleMeasure, multi_output_type
-from .penalties import Penalty, as_penalty
-from .problem import BoundProblem, Evaluation, Problem
+from .measure import ParticleMeasure
+from .network import Network, augmented_inputs
+from .penalties import Penalty
+from .problem import BoundProblem, Evaluation, Objective
 
 __all__ = ["EmpiricalProblem", "augmented_inputs", "check_tile_memory"]
 
 #: Tiles of the data pass hold the backend's tile_elements / 2^4 entries (2^18 on the CPU): their elementwise pass
 #: then runs from cache (benchmarks/empirical.py measured 1.5–2× over 2^22 at m = 4096, n = 10⁴, d = 100).
 DATA_TILE_SHIFT = 4
-
-
-def augmented_inputs(x: np.ndarray, bias: bool) -> np.ndarray:
-    """x̃ = (x, 1) with biases (so that ⟨(b, c), x̃⟩ = ⟨b, x⟩ + c), x otherwise.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> augmented_inputs(np.zeros((2, 3)), bias=True).tolist()
-    [[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]]
-    """
-    return np.column_stack([x, np.ones(x.shape[0])]) if bias else x
 
 
 def check_tile_memory(backend, n: int, width: int, m: int, tile_elements: int, what: str = "the data set") -> int:
@@ -70,7 +59,7 @@ def check_tile_memory(backend, n: int, width: int, m: int, tile_elements: int, w
     return columns
 
 
-class EmpiricalProblem(Problem):
+class EmpiricalProblem(Objective):
     r"""The empirical risk of a :class:`~meanfield.data.DataSet` under a loss, for a unit with or without biases.
 
     Parameters
@@ -96,6 +85,8 @@ class EmpiricalProblem(Problem):
     tile_elements : int, optional
         Particle × sample entries held at once (by default the backend's tile_elements / 16, which keeps the
         elementwise pass in cache).
+    output : {"trained", "fixed"}
+        "fixed" keeps the output weights at their initial values (:class:`~meanfield.network.Network`).
 
     Notes
     -----
@@ -119,57 +110,32 @@ class EmpiricalProblem(Problem):
 
     def __init__(self, data: DataSet, loss: str | Loss = "squared", activation="relu", slope: float = 0.01,
                  bias: bool = False, penalty: Penalty | tuple | None = None, output_scale: float = 1.0,
-                 tile_elements: int | None = None):
+                 tile_elements: int | None = None, output: str = "trained"):
         if not isinstance(data, DataSet):
             raise TypeError(f"data must be a meanfield.data.DataSet, got {type(data).__name__}; build one with "
                             "DataSet(x, y)")
-        self.data, self.loss = data, as_loss(loss)
-        self.loss.check_labels(data.y, "y")
+        loss = as_loss(loss)
+        loss.check_labels(data.y, "y")
         if data.has_test:
-            self.loss.check_labels(data.y_test, "y_test")
-        self.unit = as_activation(activation, slope if activation == "leaky_relu" else None)
-        self.bias = check_bool(bias, "bias")
-        #: K for a vector output layer, None for a scalar output.
-        self.outputs = self.loss.outputs(data.y)
-        if self.outputs is not None:
-            self.measure_type = multi_output_type(self.outputs, self.bias)
-        else:
-            self.measure_type = BiasedMeasure if self.bias else ParticleMeasure
-        if self.outputs is not None and data.has_test and int(data.y_test.max()) >= self.outputs:
-            raise ValueError(f"y_test holds class {int(data.y_test.max())}, which the {self.outputs} outputs inferred "
+            loss.check_labels(data.y_test, "y_test")
+        unit = as_activation(activation, slope if activation == "leaky_relu" else None)
+        bias = check_bool(bias, "bias")
+        outputs = loss.outputs(data.y)  # K for a vector output layer, None for a scalar output
+        if outputs is not None and data.has_test and int(data.y_test.max()) >= outputs:
+            raise ValueError(f"y_test holds class {int(data.y_test.max())}, which the {outputs} outputs inferred "
                              "from the training labels do not have: give loss=CrossEntropy(classes=K) with K above "
                              "every class")
+        super().__init__(Network(unit, data.d, bias, outputs, output, output_scale), penalty)
+        self.data, self.loss = data, loss
         self.labels = self.loss.encode(data.y, self.outputs)
-        self.target = self.inputs = None
-        self.penalty, self.output_scale = as_penalty(penalty), check_scale(output_scale, "output_scale")
         self.tile_elements = None if tile_elements is None else check_positive_int(tile_elements, "tile_elements")
         #: The inputs x̃_i as the flow uses them: (x_i, 1) with biases, x_i otherwise.
-        self.features = augmented_inputs(data.x, self.bias)
-        self._bound: dict = {}
-
-    @property
-    def d(self) -> int:
-        return self.data.d
-
-    @property
-    def output_columns(self) -> int:
-        return self.outputs or 1
+        self.features = self.network.features(data.x)
 
     def spec(self) -> dict:
-        return {"data": self.data.spec(), **self.loss.spec(), **self.unit.spec(),
-                **({"bias": True} if self.bias else {}), **({"outputs": self.outputs} if self.outputs else {}),
+        return {"data": self.data.spec(), **self.loss.spec(), **self.network.spec(),
                 **({"tile_elements": self.tile_elements} if self.tile_elements else {}),  # it orders the sums
                 **self.regularisation_spec()}
-
-    def check_measure(self, mu: ParticleMeasure) -> None:
-        if self.outputs is None:
-            return super().check_measure(mu)
-        if not isinstance(mu, MultiOutputMeasure) or mu.outputs != self.outputs or mu.bias != self.bias:
-            raise ValueError(f"the problem has {self.outputs} outputs{' and biases' if self.bias else ''}: give "
-                             f"neurons with {self.outputs} output weights, e.g. mf.init.gaussian(m, d, "
-                             f"outputs={self.outputs}{', bias_std=…' if self.bias else ''}), got {mu!r}")
-        if mu.d != self.d:
-            raise ValueError(f"the measure's neurons have dimension {mu.d} but the problem has d = {self.d}")
 
     def arrays(self) -> dict:
         return self.data.arrays()
@@ -184,26 +150,15 @@ class EmpiricalProblem(Problem):
 
     # -- the field on a data set -------------------------------------------------------------------------------
     def assemble(self, bound: BoundProblem, state, weights) -> Evaluation:
-        nx = bound.backend
         x = bound.constant("features", lambda nx: nx.asarray(self.features))
         y = bound.constant("labels", lambda nx: nx.asarray(self.labels))
-        m, n, k = state.shape[0], x.shape[0], self.output_columns
-        columns = self.tile_columns(bound, m)
-        a, neurons = (state[:, 0], state[:, 1:]) if self.outputs is None else (state[:, :k], state[:, k:])
-        coef = weights * a if self.outputs is None else weights[:, None] * a
-        alpha = self.output_scale
-        psi, grad = nx.zeros((m,) if self.outputs is None else (m, k)), nx.zeros(tuple(neurons.shape))
-        loss = 0.0
-        for i0 in range(0, n, columns):
-            xi, yi = x[i0:i0 + columns], y[i0:i0 + columns]
-            values, slopes = nx.unit_values(self.unit, neurons @ xi.T)
-            f = alpha * (coef @ values if self.outputs is None else values.T @ coef)
-            loss += float(self.loss.value(f, yi, nx).sum())
-            r = self.loss.derivative(f, yi, nx) * (1.0 / (alpha * n))
-            psi += values @ r
-            slopes *= r if self.outputs is None else a @ r.T   # vector outputs: ∇ contracted with a_j here
-            grad += slopes @ xi
-        return Evaluation(psi, grad, loss / (n * alpha * alpha))
+        a, neurons = self.network.layout.split(state)
+        coef = weights * a if a.ndim == 1 else weights[:, None] * a
+        columns = self.tile_columns(bound, state.shape[0])
+        psi, grad, loss = self.network.data_pass(bound.backend, a, neurons, x, y, self.loss, columns,
+                                                 lambda values, slopes, xi: self.network.output_of(values, coef),
+                                                 self.output_scale)
+        return Evaluation(psi, grad, loss)
 
     def tile_columns(self, bound: BoundProblem, m: int) -> int:
         """Data columns per tile for m particles on the bound backend (checked against its free memory once)."""

@@ -17,7 +17,7 @@ from .controllers import ConstantStep, Diverged, ErrorControl
 from .loop import Snapshot, run_loop
 from .measure import ParticleMeasure
 from .observables import run_observables
-from .problem import Problem
+from .problem import Objective, Problem
 from .runguard import FlowDivergedError
 from .saving import SaveAt
 from .solvers import RungeKutta, get_solver
@@ -288,7 +288,7 @@ def simulate(problem: Problem, mu0: ParticleMeasure, t_max: float, dt: float, so
     >>> traj.times.shape, bool(traj.risk[-1] < traj.risk[0])
     ((2,), True)
     """
-    if not isinstance(problem, Problem):
+    if not isinstance(problem, Objective):
         raise TypeError(f"problem must be a meanfield Problem, got {type(problem).__name__}")
     problem.check_measure(mu0)
     t_max, dt = check_positive(t_max, "t_max"), check_positive(dt, "dt")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_nonnegative, check_positive, check_positive_int, check_seed
-from .measure import BiasedMeasure, ParticleMeasure, multi_output_type
+from .measure import BiasedMeasure, ParticleMeasure
+from .network import particle_type
 
 __all__ = ["sign_sphere", "gaussian", "paired", "symmetrize", "doubled"]
 
@@ -63,7 +64,7 @@ def gaussian(m: int, d: int, seed=None, a_std: float = 1.0, b_std: float | None 
         a = a_std * rng.standard_normal((m, outputs))
         b = b_std * rng.standard_normal((m, d))
         c = None if bias_std is None else check_nonnegative(bias_std, "bias_std") * rng.standard_normal(m)
-        return multi_output_type(outputs, c is not None)(a, b, c)
+        return particle_type(outputs, c is not None)(a, b, c)
     a = a_std * rng.standard_normal(m)
     return _biases(a, b_std * rng.standard_normal((m, d)), rng, bias_std)
 

@@ -22,8 +22,9 @@ import numpy as np
 
 from ._validation import check_nonnegative, check_positive
 from .activations import as_activation
-from .empirical import EmpiricalProblem, augmented_inputs
-from .measure import BiasedMeasure, ParticleMeasure
+from .empirical import EmpiricalProblem
+from .measure import ParticleMeasure
+from .network import augmented_inputs
 from .problem import BoundProblem, Evaluation, ProblemVariant
 
 __all__ = ["LinearizedProblem", "ntk_gram", "ntk_limit"]
@@ -34,7 +35,8 @@ class BoundLinearizedProblem(BoundProblem):
 
     def velocity_from(self, state, ev: Evaluation):
         a0 = self.constant("a0", lambda nx: nx.asarray(self.problem.mu0.a[:, None]))
-        return self.backend.concat([-ev.psi[:, None], -a0 * ev.grad_psi], axis=1)
+        velocity = self.backend.concat([-ev.psi[:, None], -a0 * ev.grad_psi], axis=1)
+        return velocity * self.moving_columns(state) if self.problem.network.fixed_outputs else velocity
 
 
 class LinearizedProblem(ProblemVariant):
@@ -74,6 +76,8 @@ class LinearizedProblem(ProblemVariant):
     """
 
     bias_refusal = None
+    objectives = (EmpiricalProblem,)
+    bound_type = BoundLinearizedProblem
 
     def __init__(self, base: EmpiricalProblem, mu0: ParticleMeasure):
         if not isinstance(base, EmpiricalProblem):
@@ -87,10 +91,6 @@ class LinearizedProblem(ProblemVariant):
         super().__init__(_unscaled(base))
         self.base.check_measure(mu0)
         self.mu0 = mu0
-        self.measure_type = type(mu0)
-
-    data = property(lambda self: self.base.data)
-    loss = property(lambda self: self.base.loss)
 
     @property
     def particles_are_neurons(self) -> bool:
@@ -110,43 +110,29 @@ class LinearizedProblem(ProblemVariant):
         """The zero tangent vector (u = 0 at every particle, the masses of μ0): where the linearised flow starts."""
         return self.mu0.from_state(np.zeros_like(self.mu0.state()), self.mu0.weights)
 
-    def bind(self, backend="auto", **options) -> BoundLinearizedProblem:
-        from .kernels import get_backend
-
-        backend = get_backend(backend, **options)
-        if id(backend) not in self._bound:
-            self._bound[id(backend)] = BoundLinearizedProblem(self, backend)
-        return self._bound[id(backend)]
-
     def assemble(self, bound: BoundProblem, state, weights) -> Evaluation:
-        nx, base = bound.backend, self.base
+        base = self.base
         x = bound.constant("features", lambda nx: nx.asarray(base.features))
         y = bound.constant("labels", lambda nx: nx.asarray(base.data.y))
         neurons0 = bound.constant("neurons0", lambda nx: nx.asarray(self.mu0.state()[:, 1:]))
         out0 = bound.constant("a0_weighted", lambda nx: nx.asarray(self.mu0.weights * self.mu0.a))
-        m, n = state.shape[0], x.shape[0]
-        columns = base.tile_columns(bound, m)
         u_a, u_w = weights * state[:, 0], state[:, 1:]
-        psi, grad = nx.zeros((m,)), nx.zeros(tuple(u_w.shape))
-        loss = 0.0
-        for i0 in range(0, n, columns):
-            xi, yi = x[i0:i0 + columns], y[i0:i0 + columns]
-            values, slopes = nx.unit_values(base.unit, neurons0 @ xi.T)
-            f = u_a @ values + out0 @ (slopes * (u_w @ xi.T))
-            loss += float(base.loss.value(f, yi, nx).sum())
-            r = base.loss.derivative(f, yi, nx) * (1.0 / n)
-            psi += values @ r
-            slopes *= r
-            grad += slopes @ xi
-        return Evaluation(psi, grad, loss / n)
+        columns = base.tile_columns(bound, state.shape[0])
+        # the tangent coordinates' first variation: r contracted with 1 (a⁰ enters through the velocity)
+        psi, grad, loss = base.network.data_pass(
+            bound.backend, 1.0, neurons0, x, y, base.loss, columns,
+            lambda values, slopes, xi: _tangent_output(values, slopes, xi, u_a, u_w, out0))
+        return Evaluation(psi, grad, loss)
 
     def predict(self, u: ParticleMeasure, x) -> np.ndarray:
         """f_lin(u; x) on an (n, d) array of inputs."""
+        from .kernels import get_backend
+
         x = augmented_inputs(np.asarray(x, dtype=np.float64), self.bias)
         state0, state = self.mu0.state(), u.state()
-        z0 = x @ state0[:, 1:].T
-        return (self.unit(z0) @ (u.weights * state[:, 0])
-                + (self.unit.derivative(z0) * (x @ state[:, 1:].T)) @ (self.mu0.weights * self.mu0.a))
+        values, slopes = get_backend("numpy").unit_values(self.unit, state0[:, 1:] @ x.T)
+        return _tangent_output(values, slopes, x, u.weights * state[:, 0], state[:, 1:],
+                               self.mu0.weights * self.mu0.a)
 
     def default_observables(self) -> dict:
         from .kernels import get_backend
@@ -162,12 +148,18 @@ class LinearizedProblem(ProblemVariant):
         return out
 
 
+def _tangent_output(values, slopes, x, u_a, u_w, out0):
+    """The linearised predictor f_lin(u; x_i) = Σ_j [σ(z_ji) w_j u_a,j + w_j a_j⁰ σ'(z_ji) ⟨x̃_i, u_w,j⟩] from the
+    neurons × samples arrays σ(Z⁰), σ'(Z⁰) at μ0 (u_a carrying the masses, out0 = w ⊙ a⁰)."""
+    return u_a @ values + out0 @ (slopes * (u_w @ x.T))
+
+
 def _unscaled(problem: EmpiricalProblem) -> EmpiricalProblem:
     """The problem with output scale 1 (the linearised flow in tangent coordinates does not depend on α)."""
     if problem.output_scale == 1.0:
         return problem
     return EmpiricalProblem(problem.data, problem.loss, problem.unit, bias=problem.bias,
-                            tile_elements=problem.tile_elements)
+                            tile_elements=problem.tile_elements, output=problem.network.output)
 
 
 def ntk_gram(mu: ParticleMeasure, x, activation="relu") -> np.ndarray:
@@ -190,7 +182,7 @@ def ntk_gram(mu: ParticleMeasure, x, activation="relu") -> np.ndarray:
     ((2, 2), True)
     """
     unit = as_activation(activation)
-    x = augmented_inputs(np.asarray(x, dtype=np.float64), isinstance(mu, BiasedMeasure))
+    x = augmented_inputs(np.asarray(x, dtype=np.float64), mu.bias)
     state = mu.state()
     z = state[:, 1:] @ x.T
     values, slopes = unit(z), unit.derivative(z)

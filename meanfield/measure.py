@@ -127,6 +127,9 @@ class ParticleMeasure(_Particles):
 
     __slots__ = ("a", "b", "weights")
     coordinate_names = ("b",)
+    #: Whether the neurons have biases (the last state column); K output weights (None: a scalar output).
+    bias = False
+    outputs = None
 
     def __init__(self, a, b, weights=None):
         a = as_float_array(a, "a (output weights)", ndim=1)
@@ -139,17 +142,22 @@ class ParticleMeasure(_Particles):
         """Input dimension."""
         return self.b.shape[1]
 
-    def predict(self, x, activation=0.0) -> np.ndarray:
-        """f(μ; x) = Σ_j w_j a_j σ(⟨b_j, x⟩) on an (n, d) array of inputs; ``activation`` an
-        :class:`~meanfield.activations.Activation` or a leaky slope (0, the default, is the ReLU). The problem's
-        :meth:`~meanfield.Problem.predict` takes its own activation."""
-        from .activations import as_activation
+    @property
+    def layout(self):
+        """Which columns of :meth:`state` are a, b and c (:class:`~meanfield.network.Layout`)."""
+        from .network import Layout
 
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.d:
-            raise ValueError(f"predict needs inputs of shape (n, {self.d}) for neurons of dimension {self.d}, "
-                             f"got shape {x.shape}")
-        return as_activation(activation)(x @ self.b.T) @ (self.weights * self.a)
+        return Layout(self.outputs, self.bias)
+
+    def predict(self, x, activation=0.0) -> np.ndarray:
+        """f(μ; x) = Σ_j w_j a_j σ(⟨b_j, x⟩ + c_j) on an (n, d) array of inputs (the forward pass
+        :meth:`meanfield.network.Network.forward`); ``activation`` an :class:`~meanfield.activations.Activation` or a
+        leaky slope (0, the default, is the ReLU). The problem's :meth:`~meanfield.Problem.predict` takes its own
+        activation. An (n,) array, or (n, K) for K output weights."""
+        from .activations import as_activation
+        from .network import Network
+
+        return Network(as_activation(activation), self.d, self.bias, self.outputs).predict(self, x)
 
     @classmethod
     def from_state(cls, state, weights=None) -> ParticleMeasure:
@@ -183,22 +191,13 @@ class BiasedMeasure(ParticleMeasure):
 
     __slots__ = ("c",)
     coordinate_names = ("b", "c")
+    bias = True
 
     def __init__(self, a, b, c, weights=None):
         super().__init__(a, b, weights)
         c = as_float_array(c, "c (biases)", ndim=1)
         _check_rows(self.a, c[:, None], "c")
         self.c = c
-
-    def predict(self, x, activation=0.0) -> np.ndarray:
-        """f(μ; x) = Σ_j w_j a_j σ(⟨b_j, x⟩ + c_j) on an (n, d) array of inputs."""
-        from .activations import as_activation
-
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.d:
-            raise ValueError(f"predict needs inputs of shape (n, {self.d}) for neurons of dimension {self.d}, "
-                             f"got shape {x.shape}")
-        return as_activation(activation)(x @ self.b.T + self.c) @ (self.weights * self.a)
 
     @classmethod
     def from_state(cls, state, weights=None) -> BiasedMeasure:
@@ -322,17 +321,6 @@ class MultiOutputMeasure(ParticleMeasure):
     def state(self) -> np.ndarray:
         return np.column_stack([self.a, self.b] + ([self.c] if self.bias else []))
 
-    def predict(self, x, activation=0.0) -> np.ndarray:
-        """f(μ; x) ∈ R^K on an (n, d) array of inputs: an (n, K) array."""
-        from .activations import as_activation
-
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.d:
-            raise ValueError(f"predict needs inputs of shape (n, {self.d}) for neurons of dimension {self.d}, "
-                             f"got shape {x.shape}")
-        z = x @ self.b.T
-        return as_activation(activation)(z if self.c is None else z + self.c) @ (self.weights[:, None] * self.a)
-
     @classmethod
     def from_state(cls, state, weights=None):
         if not hasattr(cls, "n_outputs"):
@@ -371,10 +359,7 @@ def multi_output_type(outputs: int, bias: bool = False) -> type:
 
 
 def measure_type(spec: dict) -> type:
-    """The particle type of a run from its problem description: rings for a low-dimensional reduction, biased neurons
-    for a problem with biases, neurons otherwise (with K output weights for a problem with ``outputs``)."""
-    if spec.get("reduction") == "low_dimensional":
-        return RingMeasure
-    if spec.get("outputs"):
-        return multi_output_type(spec["outputs"], bool(spec.get("bias")))
-    return BiasedMeasure if spec.get("bias") else ParticleMeasure
+    """The particle type of a run from its problem description (:func:`meanfield.network.spec_particle_type`)."""
+    from .network import spec_particle_type
+
+    return spec_particle_type(spec)

@@ -25,9 +25,11 @@ from .empirical import EmpiricalProblem
 from .kernels import get_backend
 from .kernels.torch_backend import torch_device
 from .loop import Snapshot, run_loop
-from .measure import BiasedMeasure, ParticleMeasure, multi_output_type
+from .measure import ParticleMeasure
+from .network import Network
 from .observables import run_observables
-from .problem import Problem, ProblemVariant
+from .penalties import WeightDecay
+from .problem import Objective, Problem, ProblemVariant
 from .saving import SaveAt
 from .trajectory import Trajectory
 
@@ -41,7 +43,8 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 class TwoLayerNetwork(torch.nn.Module):
     """Two-layer network f(x) = Σ_j w_j a_j σ(⟨b_j, x⟩ + c_j), the finite counterpart of a
-    :class:`~meanfield.ParticleMeasure` (c = None: no biases) or a :class:`~meanfield.measure.BiasedMeasure`.
+    :class:`~meanfield.ParticleMeasure` (c = None: no biases) or a :class:`~meanfield.measure.BiasedMeasure`: the
+    torch module of a :class:`~meanfield.network.Network`, whose forward pass it runs.
 
     Examples
     --------
@@ -54,34 +57,46 @@ class TwoLayerNetwork(torch.nn.Module):
     """
 
     def __init__(self, a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, activation=0.0,
-                 c: torch.Tensor | None = None):
+                 c: torch.Tensor | None = None, network: Network | None = None):
         super().__init__()
-        self.a = torch.nn.Parameter(a)
+        if network is None:
+            network = Network(as_activation(activation), b.shape[1], c is not None, a.shape[1] if a.ndim == 2 else None)
+        self.network = network
+        self.a = torch.nn.Parameter(a, requires_grad=not network.fixed_outputs)
         self.b = torch.nn.Parameter(b)
         self.c = None if c is None else torch.nn.Parameter(c)
         self.register_buffer("weights", weights)
-        self.unit = as_activation(activation)
-        self.measure_kind = (multi_output_type(a.shape[1], c is not None) if a.ndim == 2
-                             else ParticleMeasure if c is None else BiasedMeasure)
+        self.unit = network.unit
+        self.nx = get_backend("torch")  # the namespace of the forward pass (its functions follow their arguments)
+
+    @property
+    def measure_kind(self) -> type:
+        """The particle type of the network's measures."""
+        return self.network.measure_type
 
     def neuron_parameters(self) -> dict[str, torch.nn.Parameter]:
         """The per-neuron parameters by their names in a measure: a, b and, with biases, c."""
         return {name: getattr(self, name) for name in ("a", "b", "c") if getattr(self, name) is not None}
 
+    def trained_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """The parameters SGD moves: all of :meth:`neuron_parameters`, or all but a for fixed output weights."""
+        return {name: p for name, p in self.neuron_parameters().items()
+                if not (name == "a" and self.network.fixed_outputs)}
+
     @classmethod
-    def from_measure(cls, mu: ParticleMeasure, device="cpu", dtype: str = "float64", slope=0.0):
+    def from_measure(cls, mu: ParticleMeasure, device="cpu", dtype: str = "float64", slope=0.0,
+                     network: Network | None = None):
         """The network of ``mu`` with activation ``slope`` (an :class:`~meanfield.activations.Activation`, or a leaky
-        slope: 0 is the ReLU)."""
+        slope: 0 is the ReLU), or of the given ``network`` description (its unit, output layer)."""
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         opts = {"device": torch_device(device), "dtype": _DTYPES[dtype]}
         c = torch.tensor(mu.c, **opts) if getattr(mu, "c", None) is not None else None
-        return cls(torch.tensor(mu.a, **opts), torch.tensor(mu.b, **opts), torch.tensor(mu.weights, **opts), slope, c)
+        return cls(torch.tensor(mu.a, **opts), torch.tensor(mu.b, **opts), torch.tensor(mu.weights, **opts), slope, c,
+                   network)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = x @ self.b.T
-        out_weights = self.weights * self.a if self.a.ndim == 1 else self.weights[:, None] * self.a
-        return self.unit.torch(z if self.c is None else z + self.c) @ out_weights
+        return self.network.forward(self.a, self.b, self.c, self.weights, x, self.nx)
 
     def predict_features(self, features: torch.Tensor) -> torch.Tensor:
         """f on inputs already augmented with a column of ones when the neurons have biases (x̃ = (x, 1))."""
@@ -146,7 +161,9 @@ class SGDStep:
     With ``temperature`` τ > 0 and ``weight_decay`` λ it is *noisy* SGD, the finite-network counterpart of
     mean-field Langevin dynamics (:class:`meanfield.dynamics.Langevin`): θ_j ← (1 − ηλ)(θ_j − η∇_j/w_j) + √(2τη) ξ_j
     (the decay applied after the gradient step, which differs from θ_j − η(∇_j/w_j + λθ_j) by O(η²)), the noise
-    drawn from the run's generator.
+    drawn from the run's generator. The decay is the gradient λθ of the penalty
+    :class:`~meanfield.penalties.WeightDecay` (λ/2)|θ|², as in Langevin dynamics. With fixed output weights
+    (``Problem(..., output="fixed")``) only b (and c) move.
 
     A non-finite batch loss, or a population risk (exact, at each save) above ``max_risk_factor`` · max(F(μ0),
     ½ E f*²), stops the run as diverged. The checkpoint holds a, b, the generator's bytes and the risk bound, so a
@@ -173,7 +190,8 @@ class SGDStep:
                  seed: int, device, dtype: str, risk_backend, max_risk_factor: float, temperature: float = 0.0,
                  weight_decay: float = 0.0):
         self.problem, self.mu0, self.mode, self.batch_size = problem, mu0, mode, batch_size
-        self.temperature, self.weight_decay = temperature, weight_decay
+        #: Weight decay λ of noisy SGD: the penalty (λ/2)|θ|² (:class:`~meanfield.penalties.WeightDecay`).
+        self.temperature, self.weight_decay = temperature, WeightDecay(weight_decay) if weight_decay else None
         self.n_data, self.seed, self.device, self.dtype = n_data, int(seed), device, dtype
         self.risk_backend, self.max_risk_factor = risk_backend, max_risk_factor
         self.label = f"sgd[{mode}]"
@@ -182,7 +200,7 @@ class SGDStep:
         self.empirical = isinstance(problem, EmpiricalProblem)
 
     def init(self, start) -> SGDState:
-        net = TwoLayerNetwork.from_measure(self.mu0, self.device, self.dtype, self.problem.unit)
+        net = self.problem.network.module(self.mu0, self.device, self.dtype)
         state = SGDState(net, torch.Generator().manual_seed(self.seed), 0)
         self.nx = get_backend("torch", device=net.a.device, dtype=self.dtype)
         if self.empirical:
@@ -223,16 +241,16 @@ class SGDStep:
         with torch.no_grad():
             inv_w = state.inverse_weights
             parameters = net.neuron_parameters()
-            penalty = self.problem.penalty
+            penalty, k = self.problem.penalty, self.problem.output_columns
             # λ∇r(θ_j), as in the flow, at the parameters before the step, split back into a, b (and c)
-            penalty_steps = [None] * len(parameters) if penalty is None else self._split_state(
-                penalty.gradient(self._state(parameters), self.nx, self.problem.output_columns), parameters)
-            for parameter, penalty_step in zip(parameters.values(), penalty_steps):
+            penalty_steps = {} if penalty is None else self._split_state(
+                penalty.gradient(self._state(parameters), self.nx, k), parameters)
+            for name, parameter in net.trained_parameters().items():
                 parameter -= h * (inv_w if parameter.ndim == 1 else inv_w[:, None]) * parameter.grad
-                if penalty_step is not None:
-                    parameter -= h * penalty_step
-                if self.weight_decay:
-                    parameter -= (h * self.weight_decay) * parameter
+                if name in penalty_steps:
+                    parameter -= h * penalty_steps[name]
+                if self.weight_decay is not None:  # the decay of Langevin dynamics, after the gradient step
+                    parameter -= h * self.weight_decay.gradient(parameter, self.nx, k)
                 if self.temperature:
                     noise = torch.randn(parameter.shape, generator=state.generator, dtype=parameter.dtype)
                     parameter += math.sqrt(2.0 * self.temperature * h) * noise.to(parameter.device)
@@ -245,11 +263,12 @@ class SGDStep:
         return torch.cat([p[:, None] if p.ndim == 1 else p for p in parameters.values()], dim=1)
 
     @staticmethod
-    def _split_state(state: torch.Tensor, parameters: dict) -> list[torch.Tensor]:
-        """A state-shaped array cut into the shapes of ``parameters``."""
+    def _split_state(state: torch.Tensor, parameters: dict) -> dict[str, torch.Tensor]:
+        """A state-shaped array cut into the shapes of ``parameters``, by name."""
         widths = [1 if p.ndim == 1 else p.shape[1] for p in parameters.values()]
         pieces = torch.split(state, widths, dim=1)
-        return [piece[:, 0] if p.ndim == 1 else piece for piece, p in zip(pieces, parameters.values())]
+        return {name: piece[:, 0] if p.ndim == 1 else piece
+                for piece, (name, p) in zip(pieces, parameters.items())}
 
     def accept(self, state: SGDState, clock):
         if state.loss is not None and not torch.isfinite(state.loss):
@@ -342,7 +361,7 @@ def train(problem: Problem | EmpiricalProblem, mu0: ParticleMeasure, t_max: floa
     >>> sgd.kind, bool(sgd.risk[-1] < sgd.risk[0]), bool(abs(sgd.risk[-1] - flow.risk[-1]) < 0.2 * flow.risk[-1])
     ('sgd', True, True)
     """
-    if not isinstance(problem, Problem):
+    if not isinstance(problem, Objective):
         raise TypeError(f"problem must be a meanfield Problem, got {type(problem).__name__}")
     if not problem.particles_are_neurons:
         raise ValueError(f"SGD trains neurons, and the particles of {type(problem).__name__} are not; train the full "

@@ -34,6 +34,7 @@ from .activations import RELU, as_activation, biased_units
 from .inputs import InputLaw, NoGaussianReduction, Sphere
 from .kernels.base import Backend, get_backend
 from .kernels.closed_form import relu_kernel
+from .network import Network
 
 __all__ = [
     "Target",
@@ -300,10 +301,11 @@ class TeacherNetwork(Target):
             raise ValueError(f"a teacher of {self.unit!r} units cannot carry biases; use one of "
                              f"{', '.join(biased_units())} or bias=None")
         self._relu = self.unit == RELU and self.bias is None
+        #: The teacher as a network: its forward pass is the students' (:meth:`~meanfield.network.Network.forward`).
+        self.network = Network(self.unit, self.d, self.bias is not None)
 
     def __call__(self, x):
-        z = np.asarray(x) @ self.U.T
-        return self.unit(z if self.bias is None else z + self.bias) @ self.c
+        return self.network.forward(self.c, self.U, self.bias, None, np.asarray(x))
 
     def torch(self, x):
         import torch
@@ -311,8 +313,7 @@ class TeacherNetwork(Target):
         # U, c and the biases on the inputs' device, converted once (this runs at every SGD step).
         U, c, bias = self._cached(("torch", x.device, x.dtype), lambda: tuple(
             None if v is None else torch.as_tensor(v).to(x) for v in (self.U, self.c, self.bias)))
-        z = x @ U.T
-        return self.unit.torch(z if bias is None else z + bias) @ c
+        return self.network.forward(c, U, bias, None, x, get_backend("torch"))
 
     def check_inputs(self, inputs):
         super().check_inputs(inputs)

@@ -66,6 +66,9 @@ class BirthDeath:
         return dataclass_spec(self, "birth_death")
 
     def rule(self, bound, mu0, solver, max_risk_factor: float, stop_risk):
+        if bound.problem.network.fixed_outputs:
+            raise ValueError("birth–death duplicates and removes neurons by their output-weighted first variation, "
+                             "which fixed output weights forbid: use the plain flow (dynamics=None)")
         if not bound.problem.particles_are_neurons or bound.problem.output_columns != 1:
             raise ValueError(f"birth–death needs the first variation a ψ(b) of neurons with one output; the particles "
                              f"of {type(bound.problem).__name__} are not: use the plain flow (dynamics=None)")

@@ -83,6 +83,9 @@ class Conic:
         return dataclass_spec(self, "conic")
 
     def check(self, problem) -> None:
+        if problem.network.fixed_outputs:
+            raise ValueError("the conic flow changes the particles' masses, which fixed output weights forbid: use "
+                             "trained output weights or the plain flow (dynamics=None)")
         unit = problem.unit
         if not problem.particles_are_neurons or problem.bias or unit.degree != 1 or problem.output_columns != 1:
             raise ValueError(f"the conic flow needs 2-homogeneous neurons a σ(⟨b, x⟩) with σ positively 1-homogeneous "

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from .._defaults import dataclass_spec
 from .._validation import check_bool, check_nonnegative, check_positive_int, check_seed
 from ..flow import FlowState
+from ..penalties import WeightDecay
 from ..registry import DYNAMICS
 from ._random import SeededFlow
 
@@ -83,7 +84,8 @@ class Langevin:
     temperature : float
         τ ≥ 0 (τ = 0 and λ = 0 is the plain flow).
     weight_decay : float
-        λ ≥ 0.
+        λ ≥ 0: the penalty :class:`~meanfield.penalties.WeightDecay` (λ/2)∫(a² + |w|²) dμ in the drift (not in the
+        problem's risk; ``regularized_risk`` adds it). Fixed output weights get neither decay nor noise.
     seed : int
         Seed of the noise (its generator's state is checkpointed: resumes are bit-identical).
     diagnostic : bool
@@ -148,25 +150,37 @@ class LangevinFlow(SeededFlow):
     def __init__(self, bound, mu0, solver, dynamics: Langevin, max_risk_factor: float = 1e6, stop_risk=None):
         super().__init__(bound, mu0, solver, dynamics.seed, max_risk_factor, stop_risk)
         self.dynamics = dynamics
-        self.temperature, self.weight_decay = dynamics.temperature, dynamics.weight_decay
+        self.temperature = dynamics.temperature
+        #: The decay (λ/2)|θ|² as the penalty it is (:class:`~meanfield.penalties.WeightDecay`), None for λ = 0.
+        self.weight_decay = WeightDecay(dynamics.weight_decay) if dynamics.weight_decay else None
+        self.outputs = bound.problem.output_columns
         self.label = f"langevin[{SCHEMES[solver.name]},{self.backend.name}]"
 
     def drift(self, y, evaluation=None):
         """−∇[F'(μ)(θ_j) + (λ/2)|θ_j|²] at every particle of the state y."""
         evaluation = self._evaluate(y) if evaluation is None else evaluation
-        return self.bound.velocity_from(y, evaluation) - self.weight_decay * y
+        velocity = self.bound.velocity_from(y, evaluation)
+        if self.weight_decay is None:
+            return velocity
+        velocity = velocity - self.weight_decay.gradient(y, self.backend, self.outputs)
+        if self.bound.problem.network.fixed_outputs:
+            velocity = velocity * self.bound.moving_columns(y)
+        return velocity
 
     def step(self, state: FlowState, h: float):
         noise = self.backend.asarray(self.rng.standard_normal(tuple(state.y.shape)))
+        if self.bound.problem.network.fixed_outputs:  # fixed output weights: no noise on them either
+            noise = noise * self.bound.moving_columns(state.y)
         y_next = langevin_step(self.drift, state.y, h, noise, self.temperature, self.solver.name,
                                drift_at_y=self.drift(state.y, state.evaluation))
         return FlowState(y_next, None), None
 
     def observe(self, state: FlowState, clock):
         snapshot = super().observe(state, clock)
-        y, weights = state.y, self.weights_on_backend
-        second_moment = float((weights * (y * y).sum(axis=1)).sum())
-        snapshot.observables["regularized_risk"] = snapshot.risk + 0.5 * self.weight_decay * second_moment
+        decay = 0.0 if self.weight_decay is None else self.weight_decay.value(state.y, self.weights_on_backend,
+                                                                              self.backend, self.outputs)
+        snapshot.observables["regularized_risk"] = snapshot.risk + decay
+        y = state.y
         if self.dynamics.diagnostic and self.temperature > 0:
             from .stein import kernel_stein_discrepancy
 

@@ -36,6 +36,9 @@ class OutputLayer:
         return dataclass_spec(self, "output_layer")
 
     def rule(self, bound, mu0, solver, max_risk_factor: float, stop_risk):
+        if bound.problem.network.fixed_outputs:
+            raise ValueError("output-layer training moves only the output weights, and this network has fixed output "
+                             "weights: nothing would move; use trained output weights")
         if not bound.problem.particles_are_neurons:
             raise ValueError(f"output-layer training needs neurons; the particles of {type(bound.problem).__name__} "
                              "are not: use the plain flow (dynamics=None)")

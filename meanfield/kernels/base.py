@@ -161,6 +161,10 @@ class Backend:
     def sign(self, x):
         return np.sign(x)
 
+    def unit_value(self, activation, z):
+        """σ(z) of an :class:`~meanfield.activations.Activation` on an array of pre-activations."""
+        return activation(z)
+
     def unit_values(self, activation, z):
         """(σ(z), σ'(z)) of an :class:`~meanfield.activations.Activation` on an array of pre-activations."""
         return activation(z), activation.derivative(z)

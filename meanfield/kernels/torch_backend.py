@@ -179,6 +179,9 @@ class TorchBackend(Backend):
     def sign(self, x):
         return torch.sign(x)
 
+    def unit_value(self, activation, z):
+        return activation.torch(z)
+
     def unit_values(self, activation, z):
         return activation.torch(z), activation.torch_derivative(z)
 

@@ -84,16 +84,20 @@ class LowDimReducedProblem(ProblemVariant):
     True
     """
 
+    objectives = (Problem,)  # a target that depends on x through a subspace
+
+    @classmethod
+    def accepts(cls, base) -> str | None:
+        reason = super().accepts(base)
+        if reason is None and base.unit.relu_decomposition is None:
+            reason = (f"a problem of {base.unit!r} units: its rings average the dual kernel of the ReLU family, which "
+                      "this unit has not; run the full problem")
+        return reason
+
     bias_refusal = ("its rings average over the directions orthogonal to H, which a bias leaves invariant but its "
                     "closed forms are written without biases; run the full problem")
 
     def __init__(self, problem: Problem, Q=None, n_quadrature: int = 24, tile_elements: int = 1 << 21):
-        if getattr(problem, "data", None) is not None:
-            raise ValueError("the low-dimensional reduction needs a population problem whose target depends on x "
-                             "through a subspace, not a data set: run the EmpiricalProblem itself")
-        if problem.unit.relu_decomposition is None:
-            raise ValueError(f"the low-dimensional reduction averages the dual kernel of the ReLU family over rings; "
-                             f"{problem.unit!r} has none: run the full problem")
         super().__init__(problem)
         Q = getattr(problem.target, "Q", None) if Q is None else np.asarray(Q, dtype=np.float64)
         if Q is None:

@@ -52,13 +52,11 @@ class OddReducedProblem(ProblemVariant):
     True
     """
 
+    objectives = (Problem,)  # an odd target and a symmetric input law
     bias_refusal = ("a bias breaks the sign-flip symmetry (a, b) ↦ (−a, −b) that keeps the predictor linear (a σ(z + "
                     "c) − a σ(−z − c) = a(z + c) is not odd); run the full problem")
 
     def __init__(self, problem: Problem):
-        if getattr(problem, "data", None) is not None:
-            raise ValueError("the odd reduced flow needs a population problem with an odd target, not a data set: run "
-                             "the EmpiricalProblem itself")
         super().__init__(problem)
         if not problem.target.odd:
             raise ValueError(f"the odd reduced flow needs an odd target; {type(problem.target).__name__} is not "

@@ -67,13 +67,12 @@ class SymmetricProblem(ProblemVariant):
     True
     """
 
+    #: Population problems only: the images rely on f*∘T = ε f* and T#ρ = ρ, which a data set has not in general.
+    objectives = (Problem,)
     bias_refusal = ("its images act on b only and are written for neurons without biases; run the full problem")
     regularisable = True  # its images are isometries of the neurons: a penalty's r and the output scale are invariant
 
     def __init__(self, problem: Problem, group):
-        if getattr(problem, "data", None) is not None:
-            raise ValueError("SymmetricProblem needs a population problem (its images rely on f*∘T = ε f* and T#ρ = ρ, "
-                             "which a data set does not have in general): run the EmpiricalProblem itself")
         super().__init__(problem)
         self.elements = _elements(group)
         for g in self.elements:
