@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", help="HDF5 output (default: [run] output of the configuration)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     run.add_argument("--resume", action="store_true", help="continue an existing output file from its checkpoint")
-    run.add_argument("--backend", choices=["auto", *BACKENDS.names()], help="override [run] backend")
+    run.add_argument("--backend", choices=["auto", *sorted(BACKENDS.names())], help="override [run] backend")
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=_cmd_run)
     recover = sub.add_parser("recover", help="keep the intact snapshots of a damaged trajectory file in a new file")

@@ -57,8 +57,8 @@ from pathlib import Path
 from . import _config_schema as sc
 from .registry import DATA, DYNAMICS, INITS, INPUT_LAWS, LOSSES, PENALTIES, SOLVERS, TARGETS, UNITS
 
-__all__ = ["ConfigError", "load_config", "validate_config", "schema", "build_problem", "build_data", "build_init",
-           "build_dynamics", "run_config"]
+__all__ = ["ConfigError", "load_config", "validate_config", "schema", "entry_options", "build_problem", "build_data",
+           "build_init", "build_dynamics", "run_config"]
 
 
 class ConfigError(ValueError):
@@ -92,7 +92,7 @@ _COMPONENTS = {"activation": UNITS, "loss": LOSSES, "penalty": PENALTIES}
 def _backends():
     from .registry import BACKENDS
 
-    return ("auto", *BACKENDS.names())
+    return ("auto", *sorted(BACKENDS.names()))  # sorted: the registry lists optional ones in the order imported
 
 
 def _sgd_modes():
@@ -322,6 +322,19 @@ def _check_value(where: str, table: str, key: str, value, spec: sc.Key, label: s
         raise ConfigError(f"{where}: {label} must be > 0, got {value!r}")
     if (table, key) in _NONNEGATIVE and not value >= 0:
         raise ConfigError(f"{where}: {label} must be >= 0, got {value!r}")
+
+
+def entry_options(registry, name: str) -> dict[str, str]:
+    """{option: its type in words} of a registry's entry, as a configuration table gives them.
+
+    Examples
+    --------
+    >>> from meanfield.config import entry_options
+    >>> from meanfield.registry import PENALTIES
+    >>> entry_options(PENALTIES, "weight_decay")
+    {'strength': 'number, required'}
+    """
+    return {key: k.describe() for key, k in sc.entry_keys(registry, name).items()}
 
 
 def _check_component(where: str, key: str, value) -> None:

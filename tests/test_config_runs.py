@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -408,3 +409,12 @@ def test_target_kinds_are_named_for_what_they_build():
     with pytest.warns(FutureWarning, match="former name of 'radial'"):
         old = build_problem(dict(base, target={"kind": "multi_index", "d_hidden": 2})).target
     assert type(old) is type(radial) and np.array_equal(old.Q, radial.Q)
+
+
+def test_configuration_page_is_up_to_date():
+    """docs/guide/configuration.md is what docs/apigen.py writes from the registries (the site build rewrites it)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
+    import apigen
+
+    assert apigen.CONFIGURATION.read_text() == apigen.configuration_page(), \
+        "docs/guide/configuration.md is stale: run `python -c 'import apigen; apigen.write_configuration()'` in docs/"
