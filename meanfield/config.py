@@ -337,15 +337,17 @@ def entry_options(registry, name: str) -> dict[str, str]:
     return {key: k.describe() for key, k in sc.entry_keys(registry, name).items()}
 
 
-def _check_component(where: str, key: str, value) -> None:
-    """[problem] activation, loss or penalty: a name, or a table with kind and the entry's options; built once here,
-    so that a bad option is reported with the configuration, not when the run starts."""
+def _check_component(where: str, key: str, value, problem_keys) -> None:
+    """[problem] activation, loss or penalty: a name, or a table with kind and the entry's options (built once here,
+    so that a bad option is reported with the configuration, not when the run starts). A bare name leaves to
+    [problem] the options it holds (``slope`` of "leaky_relu")."""
     registry = _COMPONENTS[key]
-    name, options = (value, {}) if isinstance(value, str) else (value.get("kind"), dict(value))
-    options.pop("kind", None)
+    table = isinstance(value, dict)
+    name = value.get("kind") if table else value
+    options = {option: v for option, v in value.items() if option != "kind"} if table else {}
     if not isinstance(name, str) or name not in registry:
         raise ConfigError(f"{where}: [problem] {key} must name one of {', '.join(map(repr, registry.names()))}"
-                          + ("" if isinstance(value, str) else " in its kind") + f", got {name!r}")
+                          + (" in its kind" if table else "") + f", got {name!r}")
     keys = sc.entry_keys(registry, name)
     unknown = sorted(set(options) - set(keys))
     if unknown:
@@ -354,14 +356,14 @@ def _check_component(where: str, key: str, value) -> None:
     for option, spec in keys.items():
         if option in options:
             _check_value(where, "problem", option, options[option], spec, f"[problem] {key} {name!r} {option}")
-        elif spec.required:
+        elif spec.required and (table or option not in problem_keys):
             raise ConfigError(f"{where}: [problem] {key} {name!r} needs {option}: write {key} = {{kind = {name!r}, "
                               f"{option} = ...}}")
-    if key != "activation" or options or name == "leaky_relu":  # a bare unit name is checked by its registry
+    if table:
         try:
-            registry.create(name, **options) if options or key != "activation" else None
+            registry.create(name, **options)
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"{where}: [problem] {key}: {err}") from None
+            raise ConfigError(f"{where}: [problem] {key}: {' '.join(str(err).split())}") from None
 
 
 def _check_table(cfg: dict, table: str, where: str, loose: bool) -> None:
@@ -377,6 +379,9 @@ def _check_table(cfg: dict, table: str, where: str, loose: bool) -> None:
         key = _KINDS[table][0]
         raise ConfigError(f"{where}: [{table}] keys {sorted(bad)} do not apply to {key} = {spec.get(key, key)!r} "
                           f"(it takes {sorted(k for k in keys if k != key)})")
+    if bad and table == "problem" and not loose and bad <= set(_problem_schema(True)):
+        raise ConfigError(f"{where}: [problem] keys {sorted(bad)} apply to a problem on a data set: add a [data] table "
+                          "(a population problem of [inputs] and [target] has the squared loss)")
     if bad:
         raise ConfigError(f"{where}: unknown keys {sorted(bad)} in [{table}] (allowed: {sorted(keys)})")
     for key, value in spec.items():
@@ -384,7 +389,7 @@ def _check_table(cfg: dict, table: str, where: str, loose: bool) -> None:
             if not isinstance(value, (str, dict)):
                 raise ConfigError(f"{where}: [problem] {key} must be a name or a table {{kind = NAME, ...}}, got "
                                   f"{value!r}")
-            _check_component(where, key, value)
+            _check_component(where, key, value, keys)
             continue
         _check_value(where, table, key, value, keys[key])
 
@@ -458,9 +463,13 @@ def set_key(cfg: dict, dotted: str, value) -> dict:
     """A copy of ``cfg`` with ``table.key`` set to ``value`` (used by sweeps)."""
     out = copy.deepcopy(cfg)
     table, _, key = dotted.rpartition(".")
-    node = out
+    node, path = out, []
     for part in filter(None, table.split(".")):
+        path.append(part)
         node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {dotted}: {'.'.join(path)} is {node!r}, not a table (write it as a table, "
+                              f"e.g. {path[-1]} = {{kind = {node!r}, ...}})")
     node[key] = value
     return out
 

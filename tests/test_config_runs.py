@@ -85,6 +85,18 @@ def test_run_dynamics_by_name_and_a_dynamics_table(tmp_path):
         assert not np.array_equal(traj.final.state(), plain.final.state())  # the parameters were used
 
 
+def test_a_unit_name_takes_its_option_from_the_problem_table(tmp_path):
+    """``activation = "leaky_relu"`` with ``slope`` in [problem] (the form of older files) is Problem(..., slope=)."""
+    text = TEACHER.format(output=tmp_path / "l.h5", extra="").replace("[init]", '[problem]\nactivation = "leaky_relu"'
+                                                                       "\nslope = 0.2\n[init]")
+    assert main(["run", _write(tmp_path / "l.toml", text), "--no-progress"]) == 0
+    cfg = load_config(tmp_path / "l.toml")
+    problem = mf.Problem(build_problem(cfg).target, mf.Gaussian(3), activation=mf.LeakyReLU(0.2))
+    with mf.load(tmp_path / "l.h5") as traj:
+        _assert_same_run(traj, mf.simulate(problem, build_init(cfg), t_max=1.0, dt=0.1, save_every=2,
+                                           backend="numpy"))
+
+
 DIGITS = """
 [data]
 kind = "sklearn"
@@ -345,7 +357,7 @@ BAD_VALUES = [  # (where the key goes in TEACHER's extra text, what must be name
     ('[dynamics]\nkind = "langevin"\ntemperature = -1.0', "[dynamics] Langevin temperature"),
     ('[dynamics]\nkind = "conic"\ngamma = 1.0', "[dynamics] keys ['gamma']"),
     ('[dynamics]\nkind = "conic"\nalpha = "big"', "[dynamics] alpha"),
-    ('[problem]\nloss = "logistic"', "['loss'] in [problem]"),
+    ('[problem]\nloss = "logistic"', "[problem] keys ['loss'] apply to a problem on a data set"),
     ('[problem]\npenalty = {kind = "weight_decay"}', "[problem] penalty 'weight_decay' needs strength"),
     ('[problem]\npenalty = {kind = "weight_decay", strength = -1.0}', "[problem] penalty"),
     ('[problem]\npenalty = "l1"', "[problem] penalty"),
@@ -418,3 +430,27 @@ def test_configuration_page_is_up_to_date():
 
     assert apigen.CONFIGURATION.read_text() == apigen.configuration_page(), \
         "docs/guide/configuration.md is stale: run `python -c 'import apigen; apigen.write_configuration()'` in docs/"
+
+
+def test_a_sweep_varies_keys_of_any_table():
+    """Dotted keys reach dynamics parameters and the options of a [problem] component; each run is checked in full."""
+    from meanfield.sweep import expand_sweep
+
+    cfg = {
+        "inputs": {"d": 3}, "target": {"kind": "teacher"}, "init": {"m": 4},
+        "problem": {"penalty": {"kind": "variation_norm", "strength": 1e-3}},
+        "dynamics": {"kind": "langevin", "temperature": 1e-3},
+        "run": {"t_max": 1.0, "dt": 0.5},
+        "sweep": {"output_dir": "out", "grid": {"dynamics.temperature": [1e-3, 1e-2],
+                                                "problem.penalty.strength": [1e-3, 1e-1]}}}
+    runs = expand_sweep(cfg)
+    assert {(r["config"]["dynamics"]["temperature"], r["config"]["problem"]["penalty"]["strength"]) for r in runs} \
+        == {(t, s) for t in (1e-3, 1e-2) for s in (1e-3, 1e-1)}
+    assert {build_problem(r["config"]).penalty.strength for r in runs} == {1e-3, 1e-1}
+    cfg["sweep"]["grid"] = {"dynamics.temperature": [1e-3, -1.0]}
+    with pytest.raises(ValueError, match=r"sweep run .*\[dynamics\] Langevin temperature must be >= 0"):
+        expand_sweep(cfg)
+    cfg["problem"]["activation"] = "tanh"
+    cfg["sweep"]["grid"] = {"problem.activation.tol": [1e-8]}
+    with pytest.raises(ValueError, match="problem.activation is 'tanh', not a table"):
+        expand_sweep(cfg)
