@@ -375,7 +375,8 @@ def _check_table(cfg: dict, table: str, where: str, loose: bool) -> None:
     if bad and table == "run" and spec.get("kind") == "mlp":
         raise ConfigError(f"{where}: [run] keys {sorted(bad)} do not apply to kind = 'mlp' (put training settings of "
                           "an MLP in [mlp])")
-    if bad and table in _KINDS and not loose and _kind_of_table(table, spec) in _KINDS[table][1]:
+    if (bad and table in _KINDS and not loose and _kind_of_table(table, spec) in _KINDS[table][1]
+            and bad <= set(table_schema(table, cfg, loose=True))):  # keys of another kind
         key = _KINDS[table][0]
         raise ConfigError(f"{where}: [{table}] keys {sorted(bad)} do not apply to {key} = {spec.get(key, key)!r} "
                           f"(it takes {sorted(k for k in keys if k != key)})")

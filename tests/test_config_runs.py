@@ -355,7 +355,7 @@ BAD_VALUES = [  # (where the key goes in TEACHER's extra text, what must be name
     ('[dynamics]\nkind = "langevine"', "[dynamics] kind"),
     ('[dynamics]\nkind = "langevin"', "[dynamics] needs temperature"),
     ('[dynamics]\nkind = "langevin"\ntemperature = -1.0', "[dynamics] Langevin temperature"),
-    ('[dynamics]\nkind = "conic"\ngamma = 1.0', "[dynamics] keys ['gamma']"),
+    ('[dynamics]\nkind = "conic"\ngamma = 1.0', "unknown keys ['gamma'] in [dynamics]"),
     ('[dynamics]\nkind = "conic"\nalpha = "big"', "[dynamics] alpha"),
     ('[problem]\nloss = "logistic"', "[problem] keys ['loss'] apply to a problem on a data set"),
     ('[problem]\npenalty = {kind = "weight_decay"}', "[problem] penalty 'weight_decay' needs strength"),
