@@ -682,8 +682,13 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
         options = sgd_options(cfg)
         if backend:
             options["risk_backend"] = backend
-        return train(problem, mu0, path=output, overwrite=overwrite, resume=resume, progress=progress,
-                     config=stored, **options)
+        try:
+            return train(problem, mu0, path=output, overwrite=overwrite, resume=resume, progress=progress,
+                         config=stored, **options)
+        except ValueError as err:  # train's own check of one of its arguments (dtype): name the table
+            if str(err).split(" ", 1)[0] in cfg["run"]:
+                raise ConfigError(f"[run] {err}") from None
+            raise
     options = run_options(cfg)
     if backend:
         options["backend"] = backend

@@ -375,6 +375,13 @@ def test_bad_values_are_one_line_naming_table_and_key(tmp_path, capsys, extra, n
     assert not (tmp_path / "x.h5").exists()
 
 
+def test_a_value_that_the_run_function_refuses_names_the_run_table(tmp_path, capsys):
+    text = TEACHER.format(output=tmp_path / "x.h5", extra='kind = "sgd"\neta = 0.1\ndtype = "float16"')
+    assert main(["run", _write(tmp_path / "sgd.toml", text.replace("dt = 0.1\n", "")), "--no-progress"]) == 2
+    assert "[run] dtype must be" in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "x.h5").exists()
+
+
 DATA_BAD = [('name = "digits"', 'name = "digitz"', "[data] name 'digitz'"),
             ('n_test = 297', 'n_test = 5000', "[data] n_test = 5000"),
             ('kind = "sklearn"', 'kind = "npz"\npath = "nowhere.npz"', "[data] keys ['n_test', 'seed']"),
