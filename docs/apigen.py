@@ -198,11 +198,16 @@ _LITERAL = re.compile(r"``(.+?)``")
 
 
 def _comment(module_name: str, name: str) -> str | None:
-    """The ``#:`` comment above a constant, in the module that lists it or in another public module listing it."""
+    """The ``#:`` comment above a constant, in the module that lists it or in another module listing it (a private
+    module that defines what a public one re-exports)."""
     from sphinx.pycode import ModuleAnalyzer
 
+    import meanfield
+
     obj = getattr(importlib.import_module(module_name), name)
-    for candidate in [module_name, *public_modules()]:
+    private = [info.name for info in pkgutil.walk_packages(meanfield.__path__, "meanfield.")
+               if info.name.rsplit(".", 1)[-1].startswith("_") and not info.name.endswith("__main__")]
+    for candidate in [module_name, *public_modules(), *private]:
         module = importlib.import_module(candidate)
         if name in getattr(module, "__all__", []) and getattr(module, name) is obj:
             comment = ModuleAnalyzer.for_module(candidate).find_attr_docs().get(("", name))
@@ -288,5 +293,77 @@ def reference_page() -> str:
 def write_reference(path: Path = REFERENCE) -> None:
     """Write :func:`reference_page` to ``path`` when it differs."""
     text = reference_page()
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+# --- docs/guide/configuration.md: every key of every configuration table, from the registries ---------------------
+
+CONFIGURATION = Path(__file__).resolve().parent / "guide" / "configuration.md"
+
+
+def _entry_summary(entry) -> str:
+    """The first paragraph of an entry's docstring; for a factory without one (``lambda: ReLUPower(2)``), of the
+    class of what it builds."""
+    doc = inspect.getdoc(entry) if callable(entry) else None
+    if not doc and callable(entry) and not inspect.signature(entry).parameters:
+        doc = inspect.getdoc(type(entry()))
+    return markdown_line(doc) if doc else ""
+
+
+def _keys_cell(keys: dict) -> str:
+    return ", ".join(f"`{key}` ({what})" for key, what in keys.items()) or "—"
+
+
+def configuration_page() -> str:
+    """The text of docs/guide/configuration.md: the keys of each table of a configuration file, per registered kind,
+    as :func:`meanfield.config.schema` reads them from the registries and the signatures of their entries."""
+    from meanfield import config
+    from meanfield.registry import DATA, DYNAMICS, INITS, INPUT_LAWS, LOSSES, PENALTIES, TARGETS, UNITS
+    from meanfield.sweep import jobqueue_kinds
+
+    lines = ["# Configuration keys", "",
+             "Every key of every table of a configuration file (TOML or YAML), read from the registries",
+             "(`meanfield.registry`) and the signatures of the entries they name (`meanfield.config.schema`): a",
+             "component registered by a user's own module is accepted at once, with the keys of its signature. This",
+             "page is written by `docs/apigen.py` during the site build; a test checks that the committed copy is up",
+             "to date. How the tables fit together, with examples: [runs and files](runs-and-files.md).", ""]
+    kinded = [("inputs", "law", INPUT_LAWS), ("target", "kind", TARGETS), ("data", "kind", DATA),
+              ("init", "kind", INITS), ("dynamics", "kind", DYNAMICS)]
+    for table, key, registry in kinded:
+        lines += [f"## `[{table}]`", "", f"`{key}` names one of: {', '.join(f'`{n}`' for n in registry.names())}.",
+                  "", f"| {key} | what it is | its keys |", "| --- | --- | --- |"]
+        for name in registry.names():
+            keys = {k: v for k, v in config.schema(table, name).items() if k != key}
+            lines.append(f"| `{name}` | {_entry_summary(registry[name])} | {_keys_cell(keys)} |")
+        lines.append("")
+    lines += ["## `[problem]`", "", "The keyword arguments of `mf.Problem` (a population problem) or, with `[data]`, "
+              "of `mf.EmpiricalProblem`:", "", "| key | value |", "| --- | --- |"]
+    lines += [f"| `{key}` | {what} |" for key, what in config.schema("problem").items()]
+    lines += ["", "`activation`, `loss` and `penalty` take a name, or a table `{kind = NAME, option = value}` of the "
+              "entry's options:", "", "| key | name | what it is | its options |", "| --- | --- | --- | --- |"]
+    for key, registry in (("activation", UNITS), ("loss", LOSSES), ("penalty", PENALTIES)):
+        for name in registry.names():
+            options = config.entry_options(registry, name)
+            lines.append(f"| `{key}` | `{name}` | {_entry_summary(registry[name])} | {_keys_cell(options)} |")
+    for kind in ("flow", "sgd", "mlp"):
+        table = "mlp" if kind == "mlp" else "run"
+        keys = config.schema("mlp") if kind == "mlp" else config.schema("run", kind)
+        lines += ["", f"## `[{table}]`" + (f" of kind `{kind}`" if kind != "mlp" else " (with `[run] kind = \"mlp\"`)"),
+                  "", "| key | value |", "| --- | --- |"]
+        lines += [f"| `{key}` | {what} |" for key, what in keys.items()]
+    lines += ["", "## `[sweep]` and `[cluster]`", "",
+              "`[sweep]` holds `output_dir`, a `[sweep.grid]` of dotted keys of any table (`\"dynamics.alpha\" = [0.5, "
+              "2.0]`) and optionally `[sweep.zip]`, keys varied together (`meanfield.sweep`). `[cluster]` runs the "
+              "sweep on a batch system through dask-jobqueue: `jobqueue` is one of "
+              + ", ".join(f"`{name}`" for name in jobqueue_kinds()) + ", `jobs` the number of jobs to submit, and "
+              "the other keys are the arguments of that dask-jobqueue cluster (`cores`, `memory`, `walltime`, "
+              "`queue`, `account`, ...).", ""]
+    return "\n".join(lines)
+
+
+def write_configuration(path: Path = CONFIGURATION) -> None:
+    """Write :func:`configuration_page` to ``path`` when it differs."""
+    text = configuration_page()
     if not path.exists() or path.read_text() != text:
         path.write_text(text)

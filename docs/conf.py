@@ -80,6 +80,7 @@ if os.environ.get("MEANFIELD_DOCS_NO_GALLERY"):
 
 apigen.write_pages(DOCS / "api")
 apigen.write_reference()          # docs/guide/reference.md, one line per public name
+apigen.write_configuration()      # docs/guide/configuration.md, every key of every configuration table
 
 
 _CODE = re.compile(r"(``.*?``|`[^`]*`)")

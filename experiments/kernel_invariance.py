@@ -36,7 +36,7 @@ from meanfield.weights.analysis import Ensemble, probe_pairs  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 OUT, RUNS = ROOT / "results" / "kernel_invariance", ROOT / "results" / "runs" / "kernel_invariance"
 D, M, T_MAX, ETA = 8, 128, 20.0, 0.05
-TARGETS = {"teacher": {"kind": "teacher", "k": 2, "seed": 0}, "radial": {"kind": "multi_index", "d_hidden": D}}
+TARGETS = {"teacher": {"kind": "teacher", "k": 2, "seed": 0}, "radial": {"kind": "radial", "d_hidden": D}}
 
 
 def sweep_config(target, kind, seeds):

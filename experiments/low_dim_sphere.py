@@ -65,7 +65,7 @@ def main_run(t_max, m):
 def sweep(t_max, m):
     cfg = {"name": "low_dim_sweep",
            "inputs": {"law": "sphere", "d": 40},
-           "target": {"kind": "multi_index", "g": "norm", "d_hidden": 5},
+           "target": {"kind": "radial", "g": "norm", "d_hidden": 5},
            "init": {"kind": "sign_sphere", "m": m, "seed": 0},
            "run": {"t_max": t_max, "dt": 5.0, "solver": "heun", "save_every": 100, "save_particles": False,
                    "backend": "numba"},

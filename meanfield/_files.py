@@ -11,6 +11,8 @@ import h5py
 
 from ._hdf5 import clear_write_flags, is_hdf5, open_swmr_read, truncation, write_flags
 
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "TrajectoryFileError", "FileBusyError", "is_locked"]
+
 #: The ``format`` attribute of every trajectory file (docs/file-format.md).
 FORMAT_NAME = "meanfield-trajectory"
 

@@ -117,8 +117,18 @@ def _cmd_sweep(args) -> int:
     from .config import load_config
     from .sweep import run_sweep
 
-    manifest = run_sweep(load_config(args.config), scheduler=args.scheduler, n_workers=args.workers,
-                         overwrite=args.overwrite, retry_failed=args.retry_failed, progress=not args.no_progress)
+    cfg = load_config(args.config)
+    if args.job_script:
+        from .sweep import jobqueue_cluster
+
+        cluster = jobqueue_cluster(cfg, args.jobqueue)
+        try:
+            print(cluster.job_script())
+        finally:
+            cluster.close()
+        return 0
+    manifest = run_sweep(cfg, scheduler=args.scheduler, n_workers=args.workers, overwrite=args.overwrite,
+                         retry_failed=args.retry_failed, progress=not args.no_progress, jobqueue=args.jobqueue)
     counts: dict[str, int] = {}
     for run in manifest["runs"]:
         counts[run["status"]] = counts.get(run["status"], 0) + 1
@@ -127,6 +137,19 @@ def _cmd_sweep(args) -> int:
         if run["status"] == "failed":
             print(f"  failed {run['id']}: {run.get('error')}")
     return 1 if counts.get("failed") else 0
+
+
+def _names_epilog() -> str:
+    """The names a configuration file may use, by registry (meanfield.registry), one line each."""
+    import textwrap
+
+    from .registry import REGISTRIES
+
+    lines = ["names a configuration may use (meanfield.registry; a registered component of your own joins them):"]
+    for plural, registry in REGISTRIES.items():
+        lines += textwrap.wrap(f"{plural}: {', '.join(registry.names())}", 100, initial_indent="  ",
+                               subsequent_indent="      ")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,16 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     ('run', True)
     """
     from . import __version__
+    from .registry import BACKENDS
 
     parser = argparse.ArgumentParser(prog="meanfield", description="Mean-field dynamics of two-layer ReLU networks.")
     parser.add_argument("--version", action="version", version=f"meanfield {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the simulation a TOML/YAML configuration describes")
+    run = sub.add_parser("run", help="run the simulation a TOML/YAML configuration describes",
+                         epilog=_names_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("config")
     run.add_argument("--output", help="HDF5 output (default: [run] output of the configuration)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     run.add_argument("--resume", action="store_true", help="continue an existing output file from its checkpoint")
-    run.add_argument("--backend", choices=["auto", "numpy", "numba", "torch"], help="override [run] backend")
+    run.add_argument("--backend", choices=["auto", *sorted(BACKENDS.names())], help="override [run] backend")
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=_cmd_run)
     recover = sub.add_parser("recover", help="keep the intact snapshots of a damaged trajectory file in a new file")
@@ -182,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("config")
     sweep.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster)")
     sweep.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    sweep.add_argument("--jobqueue", metavar="KIND",
+                       help="run on Dask workers submitted as jobs by dask-jobqueue: slurm, pbs or another of its "
+                            "batch systems, with the options of the configuration's [cluster] table")
+    sweep.add_argument("--job-script", action="store_true",
+                       help="print the job script that --jobqueue (or [cluster] jobqueue) would submit, and exit")
     sweep.add_argument("--overwrite", action="store_true")
     sweep.add_argument("--retry-failed", action="store_true")
     sweep.add_argument("--no-progress", action="store_true")

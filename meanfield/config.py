@@ -1,26 +1,30 @@
 """Run configurations (TOML or YAML) for the ``meanfield`` command and for sweeps.
 
-A configuration has five tables; every key is checked, and unknown ones are errors::
+A configuration describes one run; every key is checked, and unknown ones are errors::
 
     name = "student_teacher"          # optional label
 
-    [inputs]                          # law = "gaussian" (d, variance) or "sphere" (d)
+    [inputs]                          # the input law: law = a name of INPUT_LAWS and its options
     law = "gaussian"
     d = 20
 
-    [target]                          # kind = teacher | linear | cubic | multi_index
+    [target]                          # kind = a name of TARGETS and its options
     kind = "teacher"
-    k = 3                             # teacher: k random unit neurons (seed), output weights `coefficients`
+    k = 3
     seed = 0
 
-    [problem]                         # optional: activation = "relu" | "leaky_relu" (slope) | "abs" | "relu2" | "relu3"
-                                      #   | "erf" | "gelu" | "tanh" | "silu" | "softplus" (Hermite); bias = true for
-    activation = "relu"               #   neurons σ(⟨b, x⟩ + c) (Gaussian inputs; the init then needs bias_std)
+    [problem]                         # optional: the unit, biases, output scale, penalty (and loss, on a data set)
+    activation = "relu"               #   a name of UNITS, or a table {kind = "tanh", tol = 1e-8}
+    penalty = {kind = "weight_decay", strength = 1e-3}
 
-    [init]                            # kind = sign_sphere | gaussian | paired
+    [init]                            # kind = a name of INITS and its options (d is the problem's)
     kind = "sign_sphere"
     m = 512
     seed = 1
+
+    [dynamics]                        # optional: kind = a name of DYNAMICS and its parameters
+    kind = "conic"
+    alpha = 2.0
 
     [run]                             # kind = "flow" (default), "sgd" (eta, batch_size, mode, n_data, seed) or "mlp"
     t_max = 100.0
@@ -30,32 +34,32 @@ A configuration has five tables; every key is checked, and unknown ones are erro
     backend = "numba"
     output = "results/runs/student_teacher.h5"   # relative to the working directory
 
-Target options: teacher (k, coefficients = scalar or list, seed, unit_neurons, activation: the teacher's unit, "relu"
-by default; the student's [problem] activation must be the same or of the ReLU family for a ReLU teacher; bias = scalar
-or list: the teacher's biases), linear
-(beta = list or "random", seed), cubic (z = list or "random", seed, half_energy: ½E f*², default 1), multi_index
-(d_hidden, g = "norm" for g = |x_H|, subspace = "first" (the first d_H coordinates) or "random" (seed)).
+A run on a data set replaces [inputs] and [target] by a [data] table, ``kind`` a name of
+:data:`~meanfield.registry.DATA`: ``"sklearn"`` (``name = "digits"``, ``classes``, ``n_test``, ``seed``,
+``standardize``: :func:`meanfield.data.from_sklearn`), ``"npz"`` (``path``: :func:`meanfield.data.load_npz`) or
+``"sample"`` (``n``, ``seed``, ``n_test``: :func:`meanfield.data.sample` of the population problem that [inputs] and
+[target] describe); its [problem] may name a ``loss``. The options of each kind are the parameters of the registered
+entry (``meanfield.registry``), with the types of their annotations: :func:`schema` lists them all, and
+docs/guide/configuration.md is written from it.
 
 A run of kind "mlp" (a bias-free MLP on a real data set, :func:`meanfield.weights.mlp.train_mlp`) has no [inputs],
-[target] or [init]; its [mlp] table holds the keyword arguments of ``train_mlp`` (width, depth, dataset, init, gain,
-optimizer, lr, momentum, weight_decay, batch_size, epochs, seed, save_every, n_test, split_seed) and [run] only kind
-and output.
+[target] or [init]; its [mlp] table holds the keyword arguments of ``train_mlp`` and [run] only kind and output.
+A sweep adds [sweep] (:mod:`meanfield.sweep`) and, to run on a batch scheduler, [cluster].
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import warnings
 from pathlib import Path
 
-import numpy as np
+from . import _config_schema as sc
+from .registry import DATA, DYNAMICS, INITS, INPUT_LAWS, LOSSES, PENALTIES, SOLVERS, TARGETS, UNITS
 
-from . import init as _init
-from .inputs import Gaussian, Sphere
-from .problem import Problem
-from .targets import CubicTarget, LinearTarget, RadialTarget, TeacherNetwork
+__all__ = ["ConfigError", "load_config", "validate_config", "schema", "entry_options", "build_problem", "build_data",
+           "build_init", "build_dynamics", "run_config"]
 
-__all__ = ["ConfigError", "load_config", "validate_config", "build_problem", "build_init", "run_config"]
 
 class ConfigError(ValueError):
     """A configuration problem; its message names the file, the table and the key.
@@ -71,141 +75,183 @@ class ConfigError(ValueError):
     """
 
 
-# The type of every key of every table. "number" accepts integers and floats (not strings, not booleans); "vector"
-# is a list of numbers; a tuple accepts any of its types.
-_INT, _NUM, _STR, _BOOL, _VEC = "integer", "number", "string", "boolean", "list of numbers"
-_SCHEMA: dict[str, dict[str, object]] = {
-    "inputs": {"law": _STR, "d": _INT, "variance": _NUM},
-    "target": {"kind": _STR, "k": _INT, "coefficients": (_NUM, _VEC), "seed": _INT, "unit_neurons": _BOOL,
-               "beta": (_VEC, _STR), "z": (_VEC, _STR), "half_energy": _NUM, "d_hidden": _INT, "g": _STR,
-               "subspace": _STR, "activation": _STR, "bias": (_NUM, _VEC)},
-    "problem": {"activation": _STR, "slope": _NUM, "bias": _BOOL},
-    "init": {"kind": _STR, "m": _INT, "seed": _INT, "radius": _NUM, "a_scale": _NUM, "a_std": _NUM, "b_std": _NUM,
-             "base": _STR, "bias_std": _NUM},
-}
-_TABLES = {"name", "inputs", "target", "problem", "init", "run", "sweep", "mlp"}
+_TABLES = ("name", "inputs", "target", "data", "problem", "init", "dynamics", "run", "mlp", "cluster", "sweep")
 #: Arguments of the run functions that are not settings of a configuration file.
 _NOT_SETTINGS = {"problem", "mu0", "observables", "backend_options", "path", "overwrite", "resume", "config",
-                 "progress", "alignment"}
+                 "progress", "alignment", "dynamics"}
+#: Tables with a kind: (the key naming it, its registry, its default, the parameters the configuration supplies).
+_KINDS = {"inputs": ("law", INPUT_LAWS, "gaussian", ()), "target": ("kind", TARGETS, None, ("inputs",)),
+          "data": ("kind", DATA, None, ("problem",)), "init": ("kind", INITS, "sign_sphere", ("d",)),
+          "dynamics": ("kind", DYNAMICS, None, ())}
+#: Former names of kinds, still read: (table, old name) → the name of what it builds.
+_RENAMED = {("target", "multi_index"): "radial"}
+#: Keys of [problem] naming a component: its registry.
+_COMPONENTS = {"activation": UNITS, "loss": LOSSES, "penalty": PENALTIES}
 
 
-def _kind_of(param) -> str:
-    """The schema type of a run function's argument, from its annotation (or its default)."""
-    text = param.annotation if isinstance(param.annotation, str) else getattr(param.annotation, "__name__", "")
-    if not text or text == "_empty":
-        text = type(param.default).__name__
-    for name, kind in (("bool", _BOOL), ("float", _NUM), ("int", _INT), ("str", _STR)):
-        if name in text:
-            return kind
-    return _STR
+def _backends():
+    from .registry import BACKENDS
+
+    return ("auto", *sorted(BACKENDS.names()))  # sorted: the registry lists optional ones in the order imported
 
 
-def _signature_keys(fn, rename=None) -> dict:
-    """{key: type} of the settings a run function takes (its keyword arguments, less :data:`_NOT_SETTINGS`)."""
-    import inspect
+def _sgd_modes():
+    from .sgd import MODES
 
-    rename = rename or {}
-    return {rename.get(name, name): _kind_of(param) for name, param in inspect.signature(fn).parameters.items()
-            if name not in _NOT_SETTINGS}
+    return MODES
 
 
-def _run_schema(kind: str) -> dict:
-    """The keys of [run] for a kind of run, derived from the signature of the function that runs it."""
-    common = {"kind": _STR, "output": _STR}
-    if kind == "flow":
-        from .flow import simulate
+def _mlp_names(name):
+    def names():
+        from .weights import mlp
 
-        return dict(_signature_keys(simulate), save_particles=_BOOL, **common)
-    if kind == "sgd":
-        from .sgd import train
-
-        return dict(_signature_keys(train, rename={"risk_backend": "backend"}), **common)
-    return common
+        return getattr(mlp, name)
+    return names
 
 
-def _table_schema(table: str, kind: str) -> dict:
-    """The keys a table may hold. [run] takes the keys of every kind of run here (a sweep may vary a key of another
-    kind); whether they apply to this run's kind is checked when it runs (:func:`run_options`, :func:`sgd_options`)."""
-    if table == "run":
-        return {**_run_schema("sgd"), **_run_schema("flow")} if kind != "mlp" else _run_schema("mlp")
-    if table == "mlp":
-        from .weights.mlp import train_mlp
-
-        return _signature_keys(train_mlp)
-    return _SCHEMA[table]
-
-
-#: Keys without a default, by table; [run] depends on its kind.
-_REQUIRED = {"inputs": ("d",), "init": ("m",), "mlp": ("width",)}
-_REQUIRED_RUN = {"flow": ("t_max", "dt"), "sgd": ("t_max", "eta"), "mlp": ()}
-
-
-#: Keys with a fixed set of values.
-_CHOICES = {
-    ("inputs", "law"): ("gaussian", "sphere"),
-    ("target", "kind"): ("teacher", "linear", "cubic", "multi_index"),
-    ("problem", "activation"): ("relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu",
-                                "softplus"),
-    ("target", "activation"): ("relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"),
-    ("init", "kind"): ("sign_sphere", "gaussian", "paired"),
-    ("init", "base"): ("sign_sphere", "gaussian"),
-    ("run", "solver"): ("euler", "heun", "rk4", "bosh3", "dopri5"),
-    ("run", "backend"): ("auto", "numpy", "numba", "torch"),
-    ("run", "mode"): ("online", "minibatch", "full"),
-    ("run", "dtype"): ("float64", "float32"),
-    ("mlp", "dataset"): ("digits",),
-    ("mlp", "init"): ("gaussian", "uniform"),
-    ("mlp", "optimizer"): ("sgd", "adam"),
-}
+#: Keys whose values are names, by table: where the names come from.
+_NAMED = {("run", "solver"): SOLVERS, ("run", "backend"): _backends, ("run", "mode"): _sgd_modes,
+          ("mlp", "dataset"): _mlp_names("DATASETS"), ("mlp", "init"): _mlp_names("INITS"),
+          ("mlp", "optimizer"): _mlp_names("OPTIMIZERS")}
 #: Keys that must be > 0.
 _POSITIVE = {("inputs", "d"), ("inputs", "variance"), ("target", "k"), ("target", "d_hidden"), ("init", "m"),
              ("init", "radius"), ("init", "a_scale"), ("init", "a_std"), ("init", "b_std"), ("run", "t_max"),
              ("run", "dt"), ("run", "save_every"), ("run", "rtol"), ("run", "atol"), ("run", "max_risk_factor"),
              ("run", "eta"), ("run", "batch_size"), ("run", "n_data"), ("mlp", "width"), ("mlp", "depth"),
-             ("mlp", "lr"), ("mlp", "batch_size"), ("mlp", "epochs"), ("mlp", "save_every"), ("mlp", "n_test")}
-#: Keys that must be >= 0 (seeds).
-_NONNEGATIVE = {("target", "seed"), ("init", "seed"), ("run", "seed"), ("mlp", "seed"), ("mlp", "split_seed")}
+             ("mlp", "lr"), ("mlp", "batch_size"), ("mlp", "epochs"), ("mlp", "save_every"), ("mlp", "n_test"),
+             ("data", "n"), ("problem", "output_scale")}
+#: Keys that must be >= 0 (seeds, sizes of held-out splits).
+_NONNEGATIVE = {("target", "seed"), ("init", "seed"), ("run", "seed"), ("mlp", "seed"), ("mlp", "split_seed"),
+                ("data", "seed"), ("data", "n_test")}
 
 
-def _is(value, kind) -> bool:
-    if kind == _INT:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == _NUM:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == _STR:
-        return isinstance(value, str)
-    if kind == _BOOL:
-        return isinstance(value, bool)
-    return isinstance(value, list) and all(_is(v, _NUM) for v in value)
+def _run_functions(kind: str):
+    if kind == "flow":
+        from .flow import simulate
+
+        return simulate
+    if kind == "sgd":
+        from .sgd import train
+
+        return train
+    return None
 
 
-def _check_types(cfg: dict, where: str, kind: str) -> None:
-    for table in ("inputs", "target", "problem", "init", "run", "mlp"):
-        if table not in cfg:
-            continue
-        if not isinstance(cfg[table], dict):
-            raise ConfigError(f"{where}: [{table}] must be a table of settings, got {cfg[table]!r}")
-        keys = _table_schema(table, kind)
-        bad = set(cfg[table]) - set(keys)
-        if bad and table == "run":
-            raise ConfigError(f"{where}: [run] keys {sorted(bad)} do not apply to kind = {kind!r} (put training "
-                              "settings of an MLP in [mlp])" if kind == "mlp" else
-                              f"{where}: unknown keys {sorted(bad)} in [run] (allowed: {sorted(keys)})")
-        if bad:
-            raise ConfigError(f"{where}: unknown keys {sorted(bad)} in [{table}] (allowed: {sorted(keys)})")
-        for key, value in cfg[table].items():
-            kinds = keys[key] if isinstance(keys[key], tuple) else (keys[key],)
-            if not any(_is(value, k) for k in kinds):
-                article = "an" if kinds[0][0] in "aeiou" else "a"
-                raise ConfigError(f"{where}: [{table}] {key} must be {article} {' or '.join(kinds)}, got {value!r}")
-            choices = _CHOICES.get((table, key))
-            if choices is not None and value not in choices:
-                raise ConfigError(f"{where}: [{table}] {key} must be one of {', '.join(map(repr, choices))}, "
-                                  f"got {value!r}")
-            if (table, key) in _POSITIVE and not value > 0:
-                raise ConfigError(f"{where}: [{table}] {key} must be > 0, got {value!r}")
-            if (table, key) in _NONNEGATIVE and not value >= 0:
-                raise ConfigError(f"{where}: [{table}] {key} must be >= 0, got {value!r}")
+def _run_schema(kind: str) -> dict[str, sc.Key]:
+    """The keys of [run] for a kind of run, derived from the signature of the function that runs it."""
+    common = {"kind": sc.Key((sc.STR,)), "output": sc.Key((sc.STR,))}
+    fn = _run_functions(kind)
+    if fn is None:
+        return common
+    keys = {key: sc.Key(k.types, k.required, _NAMED.get(("run", key)))
+            for key, k in sc.signature_keys(fn, _NOT_SETTINGS).items()}
+    if kind == "sgd":
+        keys["backend"] = sc.Key((sc.STR,), names=_backends)
+        keys.pop("risk_backend", None)
+    else:
+        keys["save_particles"] = sc.Key((sc.BOOL,))
+        keys["dynamics"] = sc.Key((sc.STR,), names=DYNAMICS)
+    return {**keys, **common}
+
+
+def _problem_constructors(empirical: bool | None):
+    from .empirical import EmpiricalProblem
+    from .problem import Problem
+
+    return {None: (Problem, EmpiricalProblem), False: (Problem,), True: (EmpiricalProblem,)}[empirical]
+
+
+def _problem_schema(empirical: bool | None) -> dict[str, sc.Key]:
+    """The keys of [problem]: the parameters of the problem's constructor (both kinds' when ``empirical`` is None)."""
+    keys: dict[str, sc.Key] = {}
+    for cls in _problem_constructors(empirical):
+        for key, k in sc.signature_keys(cls, ("self", "target", "inputs", "data")).items():
+            registry = _COMPONENTS.get(key)
+            keys[key] = k if registry is None else sc.Key((sc.STR, sc.TABLE), names=registry)
+    return keys
+
+
+def _kind_of_table(table: str, spec: dict):
+    """The registered name of a kinded table's entry (a former name read as the new one), None if none is given."""
+    key, _, default, _ = _KINDS[table]
+    kind = spec.get(key, default)
+    return _RENAMED.get((table, kind), kind)
+
+
+def _kinded_schema(table: str, spec: dict, loose: bool) -> dict[str, sc.Key]:
+    """The keys of a table with a kind: its kind key and the options of the entry it names (with ``loose``, of every
+    entry, since a sweep may vary the kind)."""
+    key, registry, default, supplied = _KINDS[table]
+    keys = {key: sc.Key((sc.STR,), required=default is None, names=registry)}
+    kind = _kind_of_table(table, spec)
+    base = spec.get("base")
+    names = registry.names() if loose or kind not in registry else (kind,)
+    options: dict[str, sc.Key] = {}
+    for name in names:
+        for option, k in sc.entry_keys(registry, name, supplied, base=base).items():
+            if name == kind or option not in options:
+                options[option] = k
+    if loose or kind not in registry:
+        options = {option: sc.Key(k.types, names=k.names) for option, k in options.items()}  # required: per run
+    return {**options, **keys}
+
+
+def table_schema(table: str, cfg: dict, loose: bool = False) -> dict[str, sc.Key]:
+    """The keys [``table``] may hold in ``cfg`` (with ``loose``, those of every kind: a sweep's base configuration)."""
+    spec = cfg.get(table) if isinstance(cfg.get(table), dict) else {}
+    if table in _KINDS:
+        return _kinded_schema(table, spec, loose)
+    if table == "problem":
+        return _problem_schema(None if loose else "data" in cfg)
+    if table == "run":
+        kind = spec.get("kind", "flow")
+        if kind == "mlp":
+            return _run_schema("mlp")
+        return {**_run_schema("sgd"), **_run_schema("flow")}  # checked per kind when it runs (:func:`run_options`)
+    if table == "mlp":
+        from .weights.mlp import train_mlp
+
+        return {key: sc.Key(k.types, k.required, _NAMED.get(("mlp", key)))
+                for key, k in sc.signature_keys(train_mlp, _NOT_SETTINGS).items()}
+    if table == "cluster":
+        from .sweep import cluster_schema
+
+        return cluster_schema(spec)
+    raise KeyError(table)
+
+
+def schema(table: str | None = None, kind: str | None = None) -> dict:
+    """The keys of the configuration tables, read from the registries and the signatures they point to.
+
+    Parameters
+    ----------
+    table : str, optional
+        One table ("inputs", "target", "data", "problem", "init", "dynamics", "run", "mlp"); every one by default.
+    kind : str, optional
+        For a table with a kind, that kind's keys only (every kind's by default).
+
+    Returns
+    -------
+    dict
+        {table: {key: description}}, or {key: description} for one table.
+
+    Examples
+    --------
+    >>> from meanfield.config import schema
+    >>> schema("dynamics", "conic")     # doctest: +ELLIPSIS
+    {'alpha': 'number', 'beta': 'number', 'conserve_mass': 'boolean', 'kind': "one of 'birth_death', 'conic', ..."}
+    """
+    if table is None:
+        return {name: schema(name) for name in ("inputs", "target", "data", "problem", "init", "dynamics", "run",
+                                                  "mlp")}
+    if table in _KINDS:
+        cfg = {table: {_KINDS[table][0]: kind}} if kind else {}
+        keys = table_schema(table, cfg, loose=kind is None)
+    elif table == "run":
+        keys = _run_schema(kind) if kind else table_schema("run", {})
+    else:
+        keys = table_schema(table, {}, loose=True)
+    return {key: k.describe() for key, k in keys.items()}
 
 
 def load_config(path) -> dict:
@@ -254,8 +300,104 @@ def load_config(path) -> dict:
     return cfg
 
 
+#: The kinds of run: the function that runs each is :func:`_run_functions`.
+_RUN_KINDS = ("flow", "sgd", "mlp")
+
+
+def _required_run_keys(kind: str) -> list[str]:
+    return [key for key, k in _run_schema(kind).items() if k.required]
+
+
+def _check_value(where: str, table: str, key: str, value, spec: sc.Key, label: str | None = None) -> None:
+    """One value against its key's types, names and range; ``label`` names the key in messages (default
+    ``[table] key``)."""
+    label = label or f"[{table}] {key}"
+    if not any(sc.is_of(value, kind) for kind in spec.types):
+        article = "an" if spec.types[0][0] in "aeiou" else "a"
+        raise ConfigError(f"{where}: {label} must be {article} {' or '.join(spec.types)}, got {value!r}")
+    choices = spec.choices()
+    if choices is not None and isinstance(value, str) and _RENAMED.get((table, value), value) not in choices:
+        raise ConfigError(f"{where}: {label} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    if (table, key) in _POSITIVE and not value > 0:
+        raise ConfigError(f"{where}: {label} must be > 0, got {value!r}")
+    if (table, key) in _NONNEGATIVE and not value >= 0:
+        raise ConfigError(f"{where}: {label} must be >= 0, got {value!r}")
+
+
+def entry_options(registry, name: str) -> dict[str, str]:
+    """{option: its type in words} of a registry's entry, as a configuration table gives them.
+
+    Examples
+    --------
+    >>> from meanfield.config import entry_options
+    >>> from meanfield.registry import PENALTIES
+    >>> entry_options(PENALTIES, "weight_decay")
+    {'strength': 'number, required'}
+    """
+    return {key: k.describe() for key, k in sc.entry_keys(registry, name).items()}
+
+
+def _check_component(where: str, key: str, value, problem_keys) -> None:
+    """[problem] activation, loss or penalty: a name, or a table with kind and the entry's options (built once here,
+    so that a bad option is reported with the configuration, not when the run starts). A bare name leaves to
+    [problem] the options it holds (``slope`` of "leaky_relu")."""
+    registry = _COMPONENTS[key]
+    table = isinstance(value, dict)
+    name = value.get("kind") if table else value
+    options = {option: v for option, v in value.items() if option != "kind"} if table else {}
+    if not isinstance(name, str) or name not in registry:
+        raise ConfigError(f"{where}: [problem] {key} must name one of {', '.join(map(repr, registry.names()))}"
+                          + (" in its kind" if table else "") + f", got {name!r}")
+    keys = sc.entry_keys(registry, name)
+    unknown = sorted(set(options) - set(keys))
+    if unknown:
+        raise ConfigError(f"{where}: [problem] {key} {name!r} takes {', '.join(keys) or 'no options'}; got "
+                          f"{', '.join(unknown)}")
+    for option, spec in keys.items():
+        if option in options:
+            _check_value(where, "problem", option, options[option], spec, f"[problem] {key} {name!r} {option}")
+        elif spec.required and (table or option not in problem_keys):
+            raise ConfigError(f"{where}: [problem] {key} {name!r} needs {option}: write {key} = {{kind = {name!r}, "
+                              f"{option} = ...}}")
+    if table:
+        try:
+            registry.create(name, **options)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}: [problem] {key}: {' '.join(str(err).split())}") from None
+
+
+def _check_table(cfg: dict, table: str, where: str, loose: bool) -> None:
+    spec = cfg[table]
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: [{table}] must be a table of settings, got {spec!r}")
+    keys = table_schema(table, cfg, loose)
+    bad = set(spec) - set(keys)
+    if bad and table == "run" and spec.get("kind") == "mlp":
+        raise ConfigError(f"{where}: [run] keys {sorted(bad)} do not apply to kind = 'mlp' (put training settings of "
+                          "an MLP in [mlp])")
+    if (bad and table in _KINDS and not loose and _kind_of_table(table, spec) in _KINDS[table][1]
+            and bad <= set(table_schema(table, cfg, loose=True))):  # keys of another kind
+        key = _KINDS[table][0]
+        raise ConfigError(f"{where}: [{table}] keys {sorted(bad)} do not apply to {key} = {spec.get(key, key)!r} "
+                          f"(it takes {sorted(k for k in keys if k != key)})")
+    if bad and table == "problem" and not loose and bad <= set(_problem_schema(True)):
+        raise ConfigError(f"{where}: [problem] keys {sorted(bad)} apply to a problem on a data set: add a [data] table "
+                          "(a population problem of [inputs] and [target] has the squared loss)")
+    if bad:
+        raise ConfigError(f"{where}: unknown keys {sorted(bad)} in [{table}] (allowed: {sorted(keys)})")
+    for key, value in spec.items():
+        if table == "problem" and key in _COMPONENTS:
+            if not isinstance(value, (str, dict)):
+                raise ConfigError(f"{where}: [problem] {key} must be a name or a table {{kind = NAME, ...}}, got "
+                                  f"{value!r}")
+            _check_component(where, key, value, keys)
+            continue
+        _check_value(where, table, key, value, keys[key])
+
+
 def validate_config(cfg: dict, where: str = "configuration") -> None:
-    """Reject unknown tables and keys, values of the wrong type and missing required keys, naming them.
+    """Reject unknown tables and keys, values of the wrong type or outside their choices and missing required keys,
+    naming them; the keys of each table are those of the registered entry its kind names.
 
     Raises
     ------
@@ -271,21 +413,47 @@ def validate_config(cfg: dict, where: str = "configuration") -> None:
     ...     print(err)
     configuration: [inputs] d must be an integer, got 'ten'
     """
-    unknown = set(cfg) - _TABLES
+    unknown = set(cfg) - set(_TABLES)
     if unknown:
         raise ConfigError(f"{where}: unknown top-level keys {sorted(unknown)} (allowed: {sorted(_TABLES)})")
-    kind = cfg.get("run", {}).get("kind", "flow") if isinstance(cfg.get("run", {}), dict) else "flow"
-    if kind not in _REQUIRED_RUN:
-        raise ConfigError(f"{where}: [run] kind must be 'flow', 'sgd' or 'mlp', got {kind!r}")
-    _check_types(cfg, where, kind)
-    if "sweep" in cfg:  # a sweep's base configuration may leave keys to its grid; each run is checked in full
+    run = cfg.get("run", {}) if isinstance(cfg.get("run", {}), dict) else {}
+    kind = run.get("kind", "flow")
+    if kind not in _RUN_KINDS:
+        raise ConfigError(f"{where}: [run] kind must be one of {', '.join(map(repr, _RUN_KINDS))}, got {kind!r}")
+    loose = "sweep" in cfg  # a sweep's base configuration may leave keys (and kinds) to its grid
+    for table in _TABLES:
+        if table in cfg and table not in ("name", "sweep"):
+            _check_table(cfg, table, where, loose)
+    if loose:
         return
-    tables = ("mlp", "run") if kind == "mlp" else ("inputs", "target", "init", "run")
+    _check_complete(cfg, where, kind)
+    _in_table(where, "dynamics", lambda: build_dynamics(cfg))  # its parameters' ranges, before anything runs
+
+
+def _check_complete(cfg: dict, where: str, kind: str) -> None:
+    """The tables and keys a run of ``kind`` needs."""
+    if kind == "mlp":
+        tables = ("mlp", "run")
+    elif "data" in cfg:
+        sampled = _kind_of_table("data", cfg["data"]) == "sample"
+        tables = ("data", "inputs", "target", "init", "run") if sampled else ("data", "init", "run")
+        extra = [t for t in ("inputs", "target") if t in cfg and not sampled]
+        if extra:
+            raise ConfigError(f"{where}: [{extra[0]}] describes a population problem, which a run on [data] of kind "
+                              f"{cfg['data'].get('kind')!r} does not use: remove it (or use [data] kind = 'sample')")
+    else:
+        tables = ("inputs", "target", "init", "run")
     for table in tables:
         if table not in cfg:
             raise ConfigError(f"{where}: missing table [{table}]")
-    for table in tables:
-        required = _REQUIRED_RUN[kind] if table == "run" else _REQUIRED.get(table, ())
+    if "dynamics" in cfg and (kind != "flow" or "dynamics" in cfg["run"]):
+        raise ConfigError(f"{where}: [dynamics] " + ("applies to runs of kind 'flow'" if kind != "flow" else
+                                                     "and [run] dynamics both name the dynamics: keep one"))
+    for table in (*tables, *(["dynamics"] if "dynamics" in cfg else [])):
+        if table == "run":
+            required = _required_run_keys(kind)
+        else:
+            required = [key for key, k in table_schema(table, cfg).items() if k.required]
         for key in required:
             if key not in cfg[table]:
                 raise ConfigError(f"{where}: [{table}] needs {key}" + (f" (for [run] kind = {kind!r})"
@@ -296,82 +464,90 @@ def set_key(cfg: dict, dotted: str, value) -> dict:
     """A copy of ``cfg`` with ``table.key`` set to ``value`` (used by sweeps)."""
     out = copy.deepcopy(cfg)
     table, _, key = dotted.rpartition(".")
-    node = out
+    node, path = out, []
     for part in filter(None, table.split(".")):
+        path.append(part)
         node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {dotted}: {'.'.join(path)} is {node!r}, not a table (write it as a table, "
+                              f"e.g. {path[-1]} = {{kind = {node!r}, ...}})")
     node[key] = value
     return out
 
 
-def _inputs(cfg):
-    spec = dict(cfg["inputs"])
-    law = spec.pop("law", "gaussian")
-    if law == "gaussian":
-        return Gaussian(spec["d"], spec.get("variance", 1.0))
-    if law == "sphere":
-        return Sphere(spec["d"])
-    raise ConfigError(f"[inputs] law must be 'gaussian' or 'sphere', got {law!r}")
+def _options(cfg: dict, table: str) -> tuple[str, dict]:
+    """(the registered name, its options) of a table with a kind."""
+    spec = dict(cfg[table])
+    spec.pop(_KINDS[table][0], None)
+    kind = _kind_of_table(table, cfg[table])
+    old = cfg[table].get(_KINDS[table][0])
+    if old != kind and old is not None:
+        warnings.warn(f"[{table}] {_KINDS[table][0]} = {old!r} is the former name of {kind!r} (what it builds); "
+                      f"write {_KINDS[table][0]} = {kind!r}", FutureWarning, stacklevel=3)
+    return kind, spec
 
 
-def _vector(value, d, rng, name):
-    if isinstance(value, str):
-        if value != "random":
-            raise ConfigError(f"[target] {name} must be a list of {d} numbers or 'random', got {value!r}")
-        v = rng.standard_normal(d)
-        return v / np.linalg.norm(v)
-    v = np.asarray(value, dtype=np.float64)
-    if v.shape != (d,):
-        raise ConfigError(f"[target] {name} has {v.size} entries but the inputs have d = {d}")
-    return v
-
-
-def _target(cfg, inputs):
-    spec = cfg["target"]
-    kind = spec.get("kind")
-    d = inputs.d
-    rng = np.random.default_rng(spec.get("seed", 0))
-    if kind == "teacher":
-        k = int(spec.get("k", 1))
-        U = rng.standard_normal((k, d))
-        if spec.get("unit_neurons", True):
-            U /= np.linalg.norm(U, axis=1, keepdims=True)
-        c = np.broadcast_to(np.asarray(spec.get("coefficients", 1.0), dtype=np.float64), (k,))
-        bias = spec.get("bias")
-        if bias is not None:
-            bias = np.asarray(bias, dtype=np.float64)
-            if bias.ndim and bias.shape != (k,):
-                raise ConfigError(f"[target] bias has {bias.size} entries but the teacher has k = {k} neurons")
-            bias = np.broadcast_to(bias, (k,)).copy()
-        return TeacherNetwork(c.copy(), U, activation=spec.get("activation", "relu"), bias=bias)
-    if kind == "linear":
-        return LinearTarget(_vector(spec.get("beta", "random"), d, rng, "beta"))
-    if kind == "cubic":
-        return CubicTarget.normalized(_vector(spec.get("z", "random"), d, rng, "z"), inputs,
-                                      spec.get("half_energy", 1.0))
-    if kind == "multi_index":
-        d_h = int(spec["d_hidden"])
-        if spec.get("g", "norm") != "norm":
-            raise ConfigError("[target] multi_index supports g = 'norm' (g(x_H) = |x_H|) in configuration files")
-        if spec.get("subspace", "first") == "first":
-            Q = np.eye(d)[:, :d_h]
-        else:
-            Q, _ = np.linalg.qr(rng.standard_normal((d, d_h)))
-        return RadialTarget.norm(Q)
-    raise ConfigError(f"[target] kind must be teacher, linear, cubic or multi_index, got {kind!r}")
-
-
-def _in_table(table: str, build, *args):
-    """``build(*args)``, with any argument error re-raised as a :class:`ConfigError` naming the table."""
+def _in_table(where: str, table: str, build):
+    """``build()``, with an argument error re-raised as a :class:`ConfigError` naming the table."""
     try:
-        return build(*args)
-    except ConfigError:
+        return build()
+    except ConfigError as err:
+        if where and not str(err).startswith(where):
+            raise ConfigError(f"{where}: {err}") from None
         raise
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"[{table}] {err}") from None
+        raise ConfigError(f"{where + ': ' if where else ''}[{table}] {' '.join(str(err).split())}") from None
 
 
-def build_problem(cfg: dict) -> Problem:
-    """The :class:`~meanfield.Problem` a configuration describes.
+def _inputs(cfg: dict):
+    law, options = _options(cfg, "inputs")
+    return _in_table("", "inputs", lambda: INPUT_LAWS.create(law, **options))
+
+
+def _target(cfg: dict, inputs):
+    kind, options = _options(cfg, "target")
+    return _in_table("", "target", lambda: TARGETS.create(kind, inputs=inputs, **options))
+
+
+def _component(key: str, value):
+    """A [problem] component from its name (passed as given: the problem reads it) or its table."""
+    if isinstance(value, str):
+        return value
+    options = dict(value)
+    return _COMPONENTS[key].create(options.pop("kind"), **options)
+
+
+def _problem_options(cfg: dict) -> dict:
+    return {key: _component(key, value) if key in _COMPONENTS else value
+            for key, value in cfg.get("problem", {}).items()}
+
+
+def _population_problem(cfg: dict, options: dict):
+    from .problem import Problem
+
+    inputs = _inputs(cfg)
+    target = _target(cfg, inputs)
+    return _in_table("", "problem", lambda: Problem(target, inputs, **options))
+
+
+def build_data(cfg: dict):
+    """The :class:`~meanfield.data.DataSet` of a configuration's [data] table.
+
+    Examples
+    --------
+    >>> from meanfield.config import build_data
+    >>> build_data({"data": {"kind": "sklearn", "name": "iris", "classes": [[0], [1, 2]], "n_test": 30}})
+    DataSet('iris 0 vs 1+2', n=120, d=4, n_test=30)
+    """
+    kind, options = _options(cfg, "data")
+    if kind == "sample":
+        options["problem"] = _population_problem(cfg, {})
+    return _in_table("", "data", lambda: DATA.create(kind, **options))
+
+
+def build_problem(cfg: dict):
+    """The problem a configuration describes: a :class:`~meanfield.Problem` (population: [inputs], [target]) or,
+    with [data], an :class:`~meanfield.EmpiricalProblem`; [problem] holds the keyword arguments of either.
 
     Examples
     --------
@@ -383,15 +559,19 @@ def build_problem(cfg: dict) -> Problem:
     >>> problem.d, mu0.m, problem.risk(mu0) > 0
     (5, 16, True)
     """
-    inputs = _in_table("inputs", _inputs, cfg)
-    target = _in_table("target", _target, cfg, inputs)
-    prob = cfg.get("problem", {})
-    return _in_table("problem", Problem, target, inputs, prob.get("activation", "relu"), prob.get("slope", 0.01),
-                     prob.get("bias", False))
+    options = _in_table("", "problem", lambda: _problem_options(cfg))
+    if "data" not in cfg:
+        return _population_problem(cfg, options)
+    from .empirical import EmpiricalProblem
+
+    data = build_data(cfg)
+    return _in_table("", "problem", lambda: EmpiricalProblem(data, **options))
 
 
-def build_init(cfg: dict):
-    """The initial :class:`~meanfield.ParticleMeasure` a configuration describes.
+def build_init(cfg: dict, problem=None):
+    """The initial particles a configuration's [init] describes, in the dimension of ``problem`` (by default the one
+    of [inputs], or of the problem the configuration describes); with K outputs (the cross-entropy loss) an
+    initialisation that takes ``outputs`` draws K output weights unless [init] says otherwise.
 
     Examples
     --------
@@ -399,17 +579,33 @@ def build_init(cfg: dict):
     >>> build_init({"inputs": {"d": 3}, "init": {"kind": "gaussian", "m": 4, "seed": 0}}).b.shape
     (4, 3)
     """
-    return _in_table("init", _build_init, cfg)
+    if problem is None and "data" in cfg:
+        problem = build_problem(cfg)
+    d = problem.d if problem is not None else cfg["inputs"]["d"]
+    kind, options = _options(cfg, "init")
+    outputs = getattr(problem, "outputs", None)
+    if outputs is not None and "outputs" in sc.entry_keys(INITS, kind, base=options.get("base")):
+        options.setdefault("outputs", outputs)
+    m, seed = options.pop("m"), options.pop("seed", 0)
+    return _in_table("", "init", lambda: INITS[kind](m, d, seed, **options))
 
 
-def _build_init(cfg: dict):
-    spec = dict(cfg["init"])
-    kind = spec.pop("kind", "sign_sphere")
-    m, seed = spec.pop("m"), spec.pop("seed", 0)
-    draw = {"sign_sphere": _init.sign_sphere, "gaussian": _init.gaussian, "paired": _init.paired}.get(kind)
-    if draw is None:
-        raise ConfigError(f"[init] kind must be sign_sphere, gaussian or paired, got {kind!r}")
-    return draw(m, cfg["inputs"]["d"], seed, **spec)
+def build_dynamics(cfg: dict):
+    """The dynamics of a configuration's [dynamics] table (or [run] dynamics, a name), None for the plain flow.
+
+    Examples
+    --------
+    >>> from meanfield.config import build_dynamics
+    >>> build_dynamics({"dynamics": {"kind": "conic", "alpha": 2.0}})
+    Conic(alpha=2.0, beta=1.0, conserve_mass=False)
+    """
+    if "dynamics" in cfg:
+        kind, options = _options(cfg, "dynamics")
+    elif cfg.get("run", {}).get("dynamics") is not None:
+        kind, options = cfg["run"]["dynamics"], {}
+    else:
+        return None
+    return _in_table("", "dynamics", lambda: DYNAMICS.create(kind, **options))
 
 
 def _run_settings(cfg: dict, kind: str) -> dict:
@@ -424,7 +620,7 @@ def _run_settings(cfg: dict, kind: str) -> dict:
     bad = set(run) - set(keys)
     if bad:
         raise ConfigError(f"[run] keys {sorted(bad)} do not apply to kind = {kind!r} (allowed: {sorted(keys)})")
-    for key in _REQUIRED_RUN[kind]:
+    for key in _required_run_keys(kind):
         if key not in run:
             raise ConfigError(f"[run] needs {key} (for [run] kind = {kind!r})")
     return run
@@ -438,12 +634,15 @@ def sgd_options(cfg: dict) -> dict:
 
 
 def run_options(cfg: dict) -> dict:
-    """Keyword arguments of :func:`meanfield.simulate` from the [run] table (without the output path)."""
+    """Keyword arguments of :func:`meanfield.simulate` from the [run] table (without the output path) and the
+    [dynamics] table."""
     from .saving import SaveAt
 
     run = _run_settings(cfg, "flow")
+    run.pop("dynamics", None)
     save = SaveAt(run.pop("save_every", 10), run.pop("save_particles", True))
-    return dict(run, save_every=save)
+    dynamics = build_dynamics(cfg)
+    return dict(run, save_every=save, **({"dynamics": dynamics} if dynamics is not None else {}))
 
 
 def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = False, progress: bool = False,
@@ -469,22 +668,29 @@ def run_config(cfg: dict, output=None, overwrite: bool = False, resume: bool = F
     if not output:
         raise ConfigError("[run] needs output (the HDF5 file to write), or pass an output path")
     kind = cfg["run"].get("kind", "flow")
+    stored = json.loads(json.dumps({k: v for k, v in cfg.items() if k != "cluster"}))
     if kind == "mlp":  # validate_config checked [run] (kind and output only) and [mlp]
         from .weights.mlp import train_mlp
 
         return train_mlp(**cfg["mlp"], path=output, overwrite=overwrite, resume=resume, progress=progress,
-                         config=json.loads(json.dumps(cfg)))
+                         config=stored)
+    problem = build_problem(cfg)
+    mu0 = build_init(cfg, problem)
     if kind == "sgd":
         from .sgd import train
 
         options = sgd_options(cfg)
         if backend:
             options["risk_backend"] = backend
-        return train(build_problem(cfg), build_init(cfg), path=output, overwrite=overwrite, resume=resume,
-                     progress=progress, config=json.loads(json.dumps(cfg)), **options)
+        try:
+            return train(problem, mu0, path=output, overwrite=overwrite, resume=resume, progress=progress,
+                         config=stored, **options)
+        except ValueError as err:  # train's own check of one of its arguments (dtype): name the table
+            if str(err).split(" ", 1)[0] in cfg["run"]:
+                raise ConfigError(f"[run] {err}") from None
+            raise
     options = run_options(cfg)
     if backend:
         options["backend"] = backend
-    return simulate(build_problem(cfg), build_init(cfg), path=output, overwrite=overwrite, resume=resume,
-                    progress=progress, config=json.loads(json.dumps(cfg)), **options)
-
+    return simulate(problem, mu0, path=output, overwrite=overwrite, resume=resume, progress=progress,
+                    config=stored, **options)

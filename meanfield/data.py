@@ -9,8 +9,9 @@ import hashlib
 import numpy as np
 
 from ._validation import check_positive_int
+from .registry import DATA
 
-__all__ = ["DataSet", "from_sklearn", "digits", "sample", "draw"]
+__all__ = ["DataSet", "from_sklearn", "load_npz", "digits", "sample", "draw"]
 
 
 def _features(x, name: str) -> np.ndarray:
@@ -112,7 +113,9 @@ class DataSet:
         return f"DataSet({self.name!r}, n={self.n}, d={self.d}{test})"
 
 
-def from_sklearn(name: str, classes=None, n_test: int = 0, seed: int = 0, standardize: bool = True) -> DataSet:
+@DATA.register("sklearn")
+def from_sklearn(name: str, classes: tuple[list[float], list[float]] | None = None, n_test: int = 0, seed: int = 0,
+                 standardize: bool = True) -> DataSet:
     """A scikit-learn data set by the name of its loader (``"digits"`` → ``sklearn.datasets.load_digits``, also
     ``"iris"``, ``"wine"``, ``"breast_cancer"``, ``"diabetes"``), with a seeded held-out split and the features
     standardised on the training split.
@@ -144,8 +147,8 @@ def from_sklearn(name: str, classes=None, n_test: int = 0, seed: int = 0, standa
         raise ModuleNotFoundError("scikit-learn's data sets need scikit-learn: pip install scikit-learn") from None
     loader = getattr(datasets, f"load_{name}", None)
     if loader is None:
-        raise ValueError(f"scikit-learn has no data set loader load_{name}; use e.g. 'digits', 'iris', 'wine', "
-                         "'breast_cancer' or 'diabetes'")
+        raise ValueError(f"name {name!r}: scikit-learn has no data set loader load_{name}; use e.g. 'digits', 'iris', "
+                         "'wine', 'breast_cancer' or 'diabetes'")
     x, labels = loader(return_X_y=True)
     x, labels = np.asarray(x, dtype=np.float64), np.asarray(labels, dtype=np.float64)
     if classes is None:
@@ -165,6 +168,39 @@ def from_sklearn(name: str, classes=None, n_test: int = 0, seed: int = 0, standa
         x = (x - mean) / np.where(std > 1e-12, std, 1.0)  # constant features (blank pixels) stay 0
     split = {"x_test": x[test], "y_test": y[test]} if n_test else {}
     return DataSet(x[train], y[train], name=label, **split)
+
+
+@DATA.register("npz")
+def load_npz(path: str, name: str | None = None) -> DataSet:
+    """The data set of an ``.npz`` file (``numpy.savez``) holding arrays ``x`` and ``y``, and optionally ``x_test`` and
+    ``y_test``; ``name`` labels it (by default the file's stem).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from meanfield.data import load_npz
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "toy.npz"
+    >>> np.savez(path, x=np.eye(3), y=[1.0, -1.0, 1.0])
+    >>> load_npz(path)
+    DataSet('toy', n=3, d=3)
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such data file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            stored = {key: arrays[key] for key in arrays.files}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} cannot be read as an .npz file of arrays ({' '.join(str(err).split())})") from None
+    missing = [key for key in ("x", "y") if key not in stored]
+    unknown = sorted(set(stored) - {"x", "y", "x_test", "y_test"})
+    if missing or unknown:
+        raise ValueError(f"{path} holds arrays {sorted(stored)}; a data file holds x and y, and optionally x_test and "
+                         "y_test")
+    return DataSet(stored["x"], stored["y"], stored.get("x_test"), stored.get("y_test"),
+                   name=path.stem if name is None else name)
 
 
 def digits(classes=None, n_test: int = 360, seed: int = 0) -> DataSet:
@@ -211,7 +247,8 @@ def draw(target, inputs, n: int, seed=None, n_test: int = 0) -> DataSet:
     return DataSet(x[:n], y[:n], name=f"{type(target).__name__} sample", **test)
 
 
-def sample(problem, n: int, seed=None, n_test: int = 0) -> DataSet:
+@DATA.register("sample")
+def sample(problem, n: int, seed: int | None = None, n_test: int = 0) -> DataSet:
     """n inputs drawn from a population :class:`~meanfield.Problem`'s input law, labelled by its target: the data set
     whose empirical flow approaches the population flow as n grows (:func:`draw` with the problem's law and target).
 

@@ -7,8 +7,9 @@ import numpy as np
 from ._validation import check_nonnegative, check_positive, check_positive_int, check_seed
 from .measure import BiasedMeasure, ParticleMeasure
 from .network import particle_type
+from .registry import INITS
 
-__all__ = ["sign_sphere", "gaussian", "paired", "symmetrize", "doubled"]
+__all__ = ["sign_sphere", "gaussian", "paired", "symmetrize", "doubled", "doubled_start"]
 
 
 def _biases(a, b, rng, bias_std) -> ParticleMeasure:
@@ -22,7 +23,8 @@ def _biases(a, b, rng, bias_std) -> ParticleMeasure:
     return BiasedMeasure(a, b, bias_std * rng.standard_normal(a.shape[0]))
 
 
-def sign_sphere(m: int, d: int, seed=None, radius: float = 1.0, a_scale: float = 1.0,
+@INITS.register("sign_sphere")
+def sign_sphere(m: int, d: int, seed: int | None = None, radius: float = 1.0, a_scale: float = 1.0,
                 bias_std: float | None = None) -> ParticleMeasure:
     """a_j = ±a_scale with independent fair signs, b_j uniform on the sphere of radius ``radius``; with ``bias_std``,
     biased neurons with c_j ~ N(0, bias_std²) (a :class:`~meanfield.measure.BiasedMeasure`).
@@ -42,7 +44,8 @@ def sign_sphere(m: int, d: int, seed=None, radius: float = 1.0, a_scale: float =
     return _biases(a, radius * g / np.linalg.norm(g, axis=1, keepdims=True), rng, bias_std)
 
 
-def gaussian(m: int, d: int, seed=None, a_std: float = 1.0, b_std: float | None = None,
+@INITS.register("gaussian")
+def gaussian(m: int, d: int, seed: int | None = None, a_std: float = 1.0, b_std: float | None = None,
              bias_std: float | None = None, outputs: int | None = None) -> ParticleMeasure:
     """a_j ~ N(0, a_std²), b_j ~ N(0, b_std² I_d) with b_std = 1/√d by default (|b_j| ≈ 1); with ``bias_std``,
     biases c_j ~ N(0, bias_std²); with ``outputs`` = K, a vector a_j ~ N(0, a_std² I_K) of output weights
@@ -89,8 +92,10 @@ def symmetrize(mu: ParticleMeasure) -> ParticleMeasure:
                            np.concatenate([mu.weights, mu.weights]) / 2)
 
 
-def paired(m: int, d: int, seed=None, base: str = "sign_sphere", **kwargs) -> ParticleMeasure:
-    """A symmetric initialisation with m particles: m/2 drawn from ``base`` and their mirror images (−a, −b).
+@INITS.register("paired")
+def paired(m: int, d: int, seed: int | None = None, base: str = "sign_sphere", **kwargs) -> ParticleMeasure:
+    """A symmetric initialisation with m particles: m/2 drawn from ``base`` (an initialisation's registered name,
+    :data:`meanfield.registry.INITS`, with its options ``kwargs``) and their mirror images (−a, −b).
 
     Examples
     --------
@@ -102,10 +107,7 @@ def paired(m: int, d: int, seed=None, base: str = "sign_sphere", **kwargs) -> Pa
     m = check_positive_int(m, "m")
     if m % 2:
         raise ValueError(f"a paired initialisation needs an even number of particles, got m={m}")
-    draw = {"sign_sphere": sign_sphere, "gaussian": gaussian}.get(base)
-    if draw is None:
-        raise ValueError(f"unknown base initialisation {base!r}; use 'sign_sphere' or 'gaussian'")
-    return symmetrize(draw(m // 2, d, seed, **kwargs))
+    return symmetrize(INITS[base](m // 2, d, seed, **kwargs))
 
 
 def doubled(mu: ParticleMeasure) -> ParticleMeasure:
@@ -123,3 +125,21 @@ def doubled(mu: ParticleMeasure) -> ParticleMeasure:
     arrays = {name: np.concatenate([value, value]) for name, value in mu.arrays().items()}
     arrays["a"] = np.concatenate([mu.a, -mu.a])
     return type(mu).from_arrays(arrays, np.concatenate([mu.weights, mu.weights]) / 2)
+
+
+@INITS.register("doubled")
+def doubled_start(m: int, d: int, seed: int | None = None, base: str = "gaussian", **kwargs) -> ParticleMeasure:
+    """The doubled start with m particles: :func:`doubled` of m/2 particles drawn from ``base`` (an initialisation's
+    registered name, with its options ``kwargs``), so that f(μ0) = 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mu = doubled_start(8, 3, seed=0, base="gaussian", a_std=2.0)
+    >>> mu.m, bool(np.array_equal(mu.state(), doubled(gaussian(4, 3, seed=0, a_std=2.0)).state()))
+    (8, True)
+    """
+    m = check_positive_int(m, "m")
+    if m % 2:
+        raise ValueError(f"a doubled start needs an even number of particles, got m={m}")
+    return doubled(INITS[base](m // 2, d, seed, **kwargs))

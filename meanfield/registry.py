@@ -1,6 +1,6 @@
 """Registries: the names by which configuration files, the command line, file readers and the docs know each kind of
-component — units, losses, penalties, dynamics, solvers, step controllers, backends, input laws, targets and
-initialisations.
+component — units, losses, penalties, dynamics, solvers, step controllers, backends, input laws, targets,
+initialisations and sources of data sets.
 
 A class (or a factory, or an object such as a Runge–Kutta tableau) is registered once, where it is defined::
 
@@ -27,7 +27,7 @@ import inspect
 from collections.abc import Iterator
 
 __all__ = ["Registry", "UnknownNameError", "UNITS", "LOSSES", "PENALTIES", "DYNAMICS", "SOLVERS", "CONTROLLERS",
-           "BACKENDS", "INPUT_LAWS", "TARGETS", "INITS", "REGISTRIES"]
+           "BACKENDS", "INPUT_LAWS", "TARGETS", "INITS", "DATA", "REGISTRIES"]
 
 
 class UnknownNameError(ValueError):
@@ -198,9 +198,12 @@ INPUT_LAWS = _registry("input law", "inputs")
 TARGETS = _registry("target", "targets")
 #: Initialisations of the particles.
 INITS = _registry("initialisation", "init")
+#: Sources of data sets (a scikit-learn loader, an .npz file, samples of a population problem).
+DATA = _registry("data source", "data")
 
 #: Every registry by its plural name (for the docs' reference and ``--help``).
 REGISTRIES: dict[str, Registry] = {"units": UNITS, "losses": LOSSES, "penalties": PENALTIES, "dynamics": DYNAMICS,
                                    "solvers": SOLVERS, "controllers": CONTROLLERS, "backends": BACKENDS,
-                                   "input_laws": INPUT_LAWS, "targets": TARGETS, "inits": INITS}
+                                   "input_laws": INPUT_LAWS, "targets": TARGETS, "inits": INITS,
+                                   "data": DATA}
 

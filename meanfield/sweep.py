@@ -11,6 +11,17 @@ A sweep configuration is a run configuration with a [sweep] table::
     "init.seed" = [0, 1, 2]
     "run.seed" = [10, 11, 12]
 
+On a batch scheduler the runs go to Dask workers started as jobs by dask-jobqueue (``--jobqueue slurm`` or
+``pbs``, or ``jobqueue`` in [cluster]); the [cluster] table holds the options of that kind's cluster (cores, memory,
+walltime, queue, account, ...) and ``jobs``, the number of jobs to submit::
+
+    [cluster]
+    jobqueue = "slurm"
+    cores = 4
+    memory = "8GB"
+    walltime = "02:00:00"
+    jobs = 10
+
 Rerunning a sweep skips finished runs (status completed or converged), resumes interrupted ones from their
 checkpoints and reruns nothing that failed unless ``retry_failed``. The manifest ``<output_dir>/manifest.json`` is
 rewritten atomically after every run.
@@ -36,7 +47,7 @@ from ._validation import check_positive_int
 from .config import set_key, validate_config
 from .status import Status
 
-__all__ = ["expand_sweep", "run_sweep", "check_scheduler", "SweepInterrupted"]
+__all__ = ["expand_sweep", "run_sweep", "check_scheduler", "jobqueue_kinds", "jobqueue_cluster", "SweepInterrupted"]
 
 #: Seconds to wait for a Dask scheduler that accepted the connection to answer (Dask's own default is 30).
 CONNECT_TIMEOUT = 10.0
@@ -73,7 +84,7 @@ def expand_sweep(cfg: dict) -> list[dict]:
     if set(zipped) & set(grid):
         raise ValueError(f"keys {sorted(set(zipped) & set(grid))} are in both [sweep.grid] and [sweep.zip]")
     zip_rows = [dict(zip(zipped, values)) for values in zip(*zipped.values())] if zipped else [{}]
-    base = {k: v for k, v in cfg.items() if k != "sweep"}
+    base = {k: v for k, v in cfg.items() if k not in ("sweep", "cluster")}  # where runs run is not part of a run
     out_dir = Path(sweep["output_dir"])
     runs = []
     keys = sorted(grid)
@@ -134,8 +145,92 @@ def _write_manifest(path: Path, manifest: dict) -> None:
     os.replace(tmp, path)
 
 
+def jobqueue_kinds() -> dict[str, type]:
+    """The clusters of dask-jobqueue by the name of their batch system (``"slurm"`` → ``SLURMCluster``, ``"pbs"``,
+    ...), read from the package.
+
+    Examples
+    --------
+    >>> from meanfield.sweep import jobqueue_kinds
+    >>> {"slurm", "pbs"} <= set(jobqueue_kinds())
+    True
+    """
+    try:
+        import dask_jobqueue
+        from dask_jobqueue.core import JobQueueCluster
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("sweeps on a batch scheduler need dask-jobqueue: pip install dask-jobqueue") from None
+    return {name[:-len("Cluster")].lower(): cls for name, cls in vars(dask_jobqueue).items()
+            if isinstance(cls, type) and issubclass(cls, JobQueueCluster) and cls is not JobQueueCluster}
+
+
+#: Arguments of a dask-jobqueue cluster and its jobs that the sweep sets itself, or that are not settings.
+_NOT_CLUSTER_SETTINGS = {"self", "scheduler", "name", "config_name", "base_class_kwargs", "job_kwargs", "job_cls",
+                         "loop", "asynchronous", "n_workers", "security", "scheduler_cls", "silence_logs",
+                         "dashboard_address"}
+
+
+def cluster_schema(spec: dict) -> dict:
+    """The keys of a [cluster] table: ``jobqueue`` (a kind of :func:`jobqueue_kinds`), ``jobs`` (how many to
+    submit) and the arguments of that kind's cluster and of its jobs."""
+    import inspect
+
+    from ._config_schema import ANY, INT, STR, Key
+
+    kinds = jobqueue_kinds()
+    keys = {"jobqueue": Key((STR,), names=lambda: tuple(kinds)), "jobs": Key((INT,))}
+    chosen = [kinds[spec["jobqueue"]]] if spec.get("jobqueue") in kinds else list(kinds.values())
+    for cls in chosen:
+        for fn in (cls.__init__, *(klass.__init__ for klass in cls.job_cls.__mro__ if "__init__" in vars(klass))):
+            for name, param in inspect.signature(fn).parameters.items():
+                if name not in _NOT_CLUSTER_SETTINGS and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                    keys.setdefault(name, Key((ANY,)))
+    return keys
+
+
+def jobqueue_cluster(cfg: dict, kind: str | None = None):
+    """The dask-jobqueue cluster a configuration's [cluster] table describes (no job submitted yet: its
+    ``job_script()`` is the script each job runs; ``scale(jobs=n)`` submits them).
+
+    Parameters
+    ----------
+    cfg : dict
+        A configuration; its [cluster] table holds the cluster's options.
+    kind : str, optional
+        The batch system ("slurm", "pbs", ...; :func:`jobqueue_kinds`), instead of [cluster] ``jobqueue``.
+
+    Examples
+    --------
+    >>> from meanfield.sweep import jobqueue_cluster
+    >>> cluster = jobqueue_cluster({"cluster": {"cores": 2, "memory": "4GB", "walltime": "00:30:00"}}, "slurm")
+    >>> "#SBATCH -t 00:30:00" in cluster.job_script()
+    True
+    >>> cluster.close()
+    """
+    from .config import ConfigError
+
+    options = dict(cfg.get("cluster", {}))
+    kind = kind or options.get("jobqueue")
+    kinds = jobqueue_kinds()
+    if kind not in kinds:
+        raise ConfigError(f"[cluster] jobqueue must be one of {', '.join(map(repr, kinds))} (or pass --jobqueue), "
+                          f"got {kind!r}")
+    options.pop("jobqueue", None)
+    options.pop("jobs", None)
+    unknown = sorted(set(options) - set(cluster_schema({"jobqueue": kind})))
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown} in [cluster] for jobqueue = {kind!r}")
+    options["scheduler_options"] = {"dashboard_address": ":0", **options.get("scheduler_options", {})}
+    options.setdefault("cores", 1)
+    options.setdefault("memory", "2GB")
+    try:
+        return kinds[kind](**options)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"[cluster] {' '.join(str(err).split())}") from None
+
+
 def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overwrite: bool = False,
-              retry_failed: bool = False, progress: bool = True) -> dict:
+              retry_failed: bool = False, progress: bool = True, jobqueue: str | None = None) -> dict:
     """Run every configuration of a sweep on a Dask cluster and return the manifest.
 
     Parameters
@@ -146,6 +241,9 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
         Address of an existing Dask scheduler; by default a ``LocalCluster`` with ``n_workers`` processes.
     n_workers : int
         Worker processes of that local cluster.
+    jobqueue : str, optional
+        Run on workers submitted as jobs to this batch system ("slurm", "pbs", ...: :func:`jobqueue_cluster`, with
+        the options of [cluster]); [cluster] ``jobqueue`` when not given.
     overwrite : bool
         Rerun everything from scratch.
     retry_failed : bool
@@ -170,7 +268,12 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
 
     from .io import TrajectoryFileError, file_status
 
-    if scheduler is None:
+    jobqueue = jobqueue or cfg.get("cluster", {}).get("jobqueue")
+    if scheduler is not None and jobqueue is not None:
+        raise ValueError("give either a scheduler address (--scheduler) or a batch system (--jobqueue), not both")
+    if jobqueue is not None:
+        _check_submit_command(jobqueue)
+    elif scheduler is None:
         n_workers = check_positive_int(n_workers, "n_workers (--workers, the local cluster's worker processes)")
     else:
         check_scheduler(scheduler)
@@ -206,7 +309,11 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
         return manifest
 
     cluster = None
-    if scheduler is None:
+    if jobqueue is not None:
+        cluster = jobqueue_cluster(cfg, jobqueue)
+        cluster.scale(jobs=cfg.get("cluster", {}).get("jobs", 1))
+        client = Client(cluster)
+    elif scheduler is None:
         with _sigint_ignored():  # worker processes inherit it: Ctrl-C reaches the client only, which stops them
             # ":0": the dashboard on a free port (None still takes 8787 here, and warns when another cluster has it)
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
@@ -240,6 +347,19 @@ def run_sweep(cfg: dict, scheduler: str | None = None, n_workers: int = 2, overw
     finally:
         _close(client, cluster)
     return manifest
+
+
+def _check_submit_command(kind: str) -> None:
+    """A one-line error when the command that submits jobs to ``kind`` (sbatch, qsub, ...) is not on this machine."""
+    import shutil
+
+    kinds = jobqueue_kinds()
+    if kind not in kinds:
+        raise ValueError(f"jobqueue must be one of {', '.join(map(repr, kinds))}, got {kind!r}")
+    command = kinds[kind].job_cls.submit_command
+    if shutil.which(command) is None:
+        raise RuntimeError(f"--jobqueue {kind} submits jobs with {command}, which is not on this machine's PATH: run "
+                           f"the sweep where {command} works (a login node), or on a local cluster")
 
 
 def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT) -> None:

@@ -35,6 +35,7 @@ from .inputs import InputLaw, NoGaussianReduction, Sphere
 from .kernels.base import Backend, get_backend
 from .kernels.closed_form import relu_kernel
 from .network import Network
+from .registry import TARGETS
 
 __all__ = [
     "Target",
@@ -945,3 +946,71 @@ class MonteCarloTarget(Target):
         return {"target": "MonteCarloTarget", "d": self.d, "fn": self.name,
                 "fn_checksum": function_checksum(self.fn, self.d), "n_samples": self.n_samples, "seed": self.seed,
                 "exact": False}
+
+
+# --- the targets of configuration files, by kind: TARGETS.create(kind, inputs=law, **options) ---------------------
+
+
+def _direction(value, d: int, rng: np.random.Generator, name: str) -> np.ndarray:
+    """A given vector of d numbers, or "random": a unit vector drawn from ``rng``."""
+    if isinstance(value, str):
+        if value != "random":
+            raise ValueError(f"{name} must be a list of {d} numbers or 'random', got {value!r}")
+        v = rng.standard_normal(d)
+        return v / np.linalg.norm(v)
+    v = np.asarray(value, dtype=np.float64)
+    if v.shape != (d,):
+        raise ValueError(f"{name} has {v.size} entries but the inputs have d = {d}")
+    return v
+
+
+@TARGETS.register("teacher")
+def _teacher(inputs: InputLaw, k: int = 1, coefficients: float | list[float] = 1.0, seed: int = 0,
+             unit_neurons: bool = True, activation: str = "relu",
+             bias: float | list[float] | None = None) -> TeacherNetwork:
+    """A :class:`TeacherNetwork` of k neurons drawn N(0, I_d) from ``seed`` (normalised with ``unit_neurons``), output
+    weights ``coefficients`` (one number for all, or k), unit ``activation`` and optional biases."""
+    k = check_positive_int(k, "k")
+    rng = np.random.default_rng(check_seed(seed, "seed"))
+    U = rng.standard_normal((k, inputs.d))
+    if unit_neurons:
+        U /= np.linalg.norm(U, axis=1, keepdims=True)
+    c = np.broadcast_to(np.asarray(coefficients, dtype=np.float64), (k,))
+    if bias is not None:
+        bias = np.asarray(bias, dtype=np.float64)
+        if bias.ndim and bias.shape != (k,):
+            raise ValueError(f"bias has {bias.size} entries but the teacher has k = {k} neurons")
+        bias = np.broadcast_to(bias, (k,)).copy()
+    return TeacherNetwork(c.copy(), U, activation=activation, bias=bias)
+
+
+@TARGETS.register("linear")
+def _linear(inputs: InputLaw, beta: list[float] | str = "random", seed: int = 0) -> LinearTarget:
+    """A :class:`LinearTarget` ⟨β, x⟩: β given, or "random" (a unit vector drawn from ``seed``)."""
+    return LinearTarget(_direction(beta, inputs.d, np.random.default_rng(check_seed(seed, "seed")), "beta"))
+
+
+@TARGETS.register("cubic")
+def _cubic(inputs: InputLaw, z: list[float] | str = "random", seed: int = 0, half_energy: float = 1.0) -> CubicTarget:
+    """A :class:`CubicTarget` C Σ z_k x_k³ with ½ E f*² = ``half_energy``: z given, or "random" (from ``seed``)."""
+    z = _direction(z, inputs.d, np.random.default_rng(check_seed(seed, "seed")), "z")
+    return CubicTarget.normalized(z, inputs, half_energy)
+
+
+@TARGETS.register("radial")
+def _radial(inputs: InputLaw, d_hidden: int, g: str = "norm", subspace: str = "first", seed: int = 0) -> RadialTarget:
+    """A :class:`RadialTarget` f* = |Qᵀx| (``g = "norm"``) on a hidden subspace of dimension d_hidden: the first
+    coordinates (``subspace = "first"``) or a random orthonormal basis drawn from ``seed`` (``"random"``)."""
+    d_hidden = check_positive_int(d_hidden, "d_hidden")
+    if g != "norm":
+        raise ValueError(f"g must be 'norm' (f* = |x_H|), got {g!r}; other functions of x_H need the Python API "
+                         "(RadialTarget, MultiIndexTarget)")
+    if d_hidden > inputs.d:
+        raise ValueError(f"d_hidden = {d_hidden} exceeds the input dimension d = {inputs.d}")
+    if subspace == "first":
+        Q = np.eye(inputs.d)[:, :d_hidden]
+    elif subspace == "random":
+        Q, _ = np.linalg.qr(np.random.default_rng(check_seed(seed, "seed")).standard_normal((inputs.d, d_hidden)))
+    else:
+        raise ValueError(f"subspace must be 'first' or 'random', got {subspace!r}")
+    return RadialTarget.norm(Q)
