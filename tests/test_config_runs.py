@@ -461,3 +461,23 @@ def test_a_sweep_varies_keys_of_any_table():
     cfg["sweep"]["grid"] = {"problem.activation.tol": [1e-8]}
     with pytest.raises(ValueError, match="problem.activation is 'tanh', not a table"):
         expand_sweep(cfg)
+
+
+def test_fixed_output_committee_machine_of_erf_units(tmp_path):
+    """A soft committee machine (Saad & Solla): erf student and teacher, the student's output weights fixed — a
+    configuration key of [problem], run by the command and equal bit for bit to the same run from Python, with every
+    output weight where it started."""
+    text = TEACHER.format(output=tmp_path / "scm.h5", extra="").replace(
+        'kind = "teacher"\nk = 2', 'kind = "teacher"\nk = 2\nactivation = "erf"')
+    text += '[problem]\nactivation = "erf"\noutput = "fixed"\n'
+    cfg = _write(tmp_path / "scm.toml", text)
+    proc = subprocess.run([sys.executable, "-m", "meanfield", "run", cfg, "--no-progress"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    problem, mu0 = build_problem(load_config(cfg)), build_init(load_config(cfg))
+    assert problem.unit == UNITS.create("erf") and problem.spec()["output"] == "fixed"
+    reference = mf.simulate(problem, mu0, t_max=1.0, dt=0.1, save_every=2, backend="numpy")
+    with mf.load(tmp_path / "scm.h5") as traj:
+        _assert_same_run(traj, reference)
+        np.testing.assert_array_equal(traj.final.a, mu0.a)
+        assert not np.array_equal(traj.final.b, mu0.b) and traj.risk[-1] < traj.risk[0]
