@@ -71,6 +71,8 @@ class Registry:
     ... except TypeError as err:
     ...     print(err)
     shape 'square' takes side; got sides
+    >>> shapes.unregister("square"); shapes.names()
+    ()
     """
 
     def __init__(self, kind: str, home: str | None = None):
@@ -95,6 +97,13 @@ class Registry:
             return decorate
         self._entries[name] = entry
         return entry
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (an entry registered for a while, e.g. in a test); an unknown name is an
+        :class:`UnknownNameError`."""
+        self[name]
+        self._entries.pop(name, None)
+        self._modules.pop(name, None)
 
     def _load_home(self) -> None:
         if not self._loaded:

@@ -15,10 +15,9 @@ from meanfield.data import DataSet
 from meanfield.flow import ParticleFlow
 from meanfield.kernels import Backend, register_backend
 from meanfield.losses import Loss
-from meanfield.registry import DYNAMICS, LOSSES
+from meanfield.registry import BACKENDS, DYNAMICS, LOSSES
 
 
-@LOSSES.register("huber")
 class Huber(Loss):
     """ℓ(f, y) = ½ r² for |r| ≤ δ, δ(|r| − δ/2) beyond (r = f − y); ∂ℓ/∂f = clip(r, −δ, δ)."""
 
@@ -39,7 +38,6 @@ class Huber(Loss):
         return {"loss": self.name, "delta": self.delta}
 
 
-@DYNAMICS.register("rescaled")
 @dataclass(frozen=True)
 class Rescaled:
     """The gradient flow run at ``rate`` times its speed: θ̇ = −rate · ∇F'(μ)(θ)."""
@@ -80,7 +78,17 @@ class LongDouble(Backend):
         return np.zeros(shape, dtype=np.longdouble)
 
 
-register_backend("longdouble", LongDouble)
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    """Each class above registered by name, one line each (here while this module's tests run, so that the package's
+    own lists stay its own for the other tests; a user's module registers at import: ``@LOSSES.register("huber")``)."""
+    LOSSES.register("huber", Huber)
+    DYNAMICS.register("rescaled", Rescaled)
+    register_backend("longdouble", LongDouble)
+    yield
+    LOSSES.unregister("huber")
+    DYNAMICS.unregister("rescaled")
+    BACKENDS.unregister("longdouble")
 
 
 @pytest.fixture(scope="module")

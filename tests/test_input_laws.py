@@ -53,7 +53,12 @@ class ScaledNormal(mf.InputLaw):
         return {"law": "scaled_normal", "d": self.d, "s": self.s}
 
 
-INPUT_LAWS.register("scaled_normal", ScaledNormal)
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    """The law registered by name (so that files name it), while this module's tests run."""
+    INPUT_LAWS.register("scaled_normal", ScaledNormal)
+    yield
+    INPUT_LAWS.unregister("scaled_normal")
 
 TEACHER = mf.TeacherNetwork([1.0, -0.7], [[1.0, 0.3], [-0.4, 0.9]])
 STUDENT = mf.ParticleMeasure([0.8, 0.5, -0.3], [[0.9, 0.1], [0.2, -1.1], [-0.5, 0.4]])

@@ -225,6 +225,8 @@ def register_backend(name: str, cls: type) -> None:
     >>> register_backend("small_tiles", SmallTiles)
     >>> get_backend("small_tiles").tile_elements
     4096
+    >>> from meanfield.registry import BACKENDS
+    >>> BACKENDS.unregister("small_tiles")   # (not to leave it in the docs' lists)
     """
     BACKENDS.register(name, cls)
 
