@@ -17,6 +17,8 @@ import inspect
 import numpy as np
 
 from ..registry import BACKENDS
+from . import field as _field
+from .routes import as_route
 
 __all__ = ["Backend", "get_backend", "available_backends", "register_backend", "compiles", "FP32_RTOL",
            "check_precision"]
@@ -81,9 +83,6 @@ class Backend:
         field on this backend is used when there is one (:func:`compiles`), else the route's own, written once
         against this namespace.
         """
-        from .field import kernel_field, shifted_field
-        from .routes import as_route
-
         route = as_route(activation, bias)
         compiled = self.compiled_routes.get(type(route))
         if compiled is not None:
@@ -91,7 +90,7 @@ class Backend:
         same = points is sources
         points = self.asarray(points)
         sources = points if same else self.asarray(sources)
-        field = shifted_field if bias else kernel_field
+        field = _field.shifted_field if bias else _field.kernel_field
         return field(self, points, sources, self.asarray(coef), scale, route, grad, self.tile_elements)
 
     def series_field(self, b_points, q_points, b_sources, q_sources, coef, scale, series, value, grad_b, grad_c,

@@ -37,11 +37,11 @@ Examples
 --------
 >>> import numpy as np, meanfield as mf
 >>> from meanfield.kernels.routes import pair_route
->>> pair_route(mf.ReLU()).name, pair_route(mf.ReLU(), bias=True).name, pair_route(mf.Erf()).name
+>>> pair_route(mf.ReLU()).name, pair_route(mf.ReLU(), bias=True).name, pair_route(mf.activations.Erf()).name
 ('arc_cosine', 'bivariate_relu', 'pair_kernel')
->>> pair_route(mf.Erf(), mf.ReLU()).name        # a student against a teacher of another unit
+>>> pair_route(mf.activations.Erf(), mf.ReLU()).name        # a student against a teacher of another unit
 'mixed_series'
->>> K, dK_dp, dK_dq = pair_route(mf.Erf()).moments(np.array(0.5), np.array(0.5), np.array(0.5), np)
+>>> K, dK_dp, dK_dq = pair_route(mf.activations.Erf()).moments(np.array(0.5), np.array(0.5), np.array(0.5), np)
 >>> bool(np.isclose(K, 2 / np.pi * np.arcsin(0.5)))   # E erf(g/√2)² for g ~ N(0, 1)
 True
 """
@@ -52,8 +52,8 @@ import math
 
 from ..registry import Registry
 
-__all__ = ["Route", "ROUTES", "pair_route", "find_route", "as_route", "states", "ArcCosine", "BivariateReLU",
-           "SeriesRoute", "DualKernel", "PairKernel", "MixedSeries", "arc_cosine_terms"]
+__all__ = ["Route", "ROUTES", "pair_route", "find_route", "as_route", "states", "same_unit", "ArcCosine",
+           "BivariateReLU", "SeriesRoute", "DualKernel", "PairKernel", "MixedSeries", "arc_cosine_terms"]
 
 #: The routes by name; :func:`pair_route` tries them in the order of their :attr:`Route.priority`.
 ROUTES = Registry("route")
@@ -66,7 +66,7 @@ def states(unit, form: str) -> bool:
     Examples
     --------
     >>> import meanfield as mf
-    >>> states(mf.Erf(), "pair_kernel"), states(mf.Erf(), "dual")
+    >>> states(mf.activations.Erf(), "pair_kernel"), states(mf.activations.Erf(), "dual")
     (True, False)
     """
     from ..activations import Activation
@@ -108,13 +108,13 @@ class Route:
     A route for units that state a moment through a method ``gaussian_pair`` (a form of one's own):
 
     >>> import numpy as np, meanfield as mf
-    >>> from meanfield.kernels.routes import ROUTES, Route, pair_route
+    >>> from meanfield.kernels.routes import ROUTES, Route, pair_route, same_unit
     >>> @ROUTES.register("own_form")
     ... class OwnForm(Route):
     ...     priority = 5
     ...     @classmethod
     ...     def build(cls, student, teacher, bias):
-    ...         return cls(student) if student == teacher and hasattr(student, "gaussian_pair") else None
+    ...         return cls(student) if same_unit(student, teacher) and hasattr(student, "gaussian_pair") else None
     ...     def __init__(self, unit):
     ...         super().__init__()
     ...         self.unit = unit
@@ -210,11 +210,34 @@ def find_route(student, teacher=None, bias: bool = False) -> Route | None:
     True
     """
     teacher = student if teacher is None else teacher
-    for name in sorted(ROUTES, key=lambda name: ROUTES[name].priority):
-        route = ROUTES[name].build(student, teacher, bias)
+    for cls in _by_priority():
+        route = cls.build(student, teacher, bias)
         if route is not None:
             return route
     return None
+
+
+_ORDER: dict = {}
+
+
+def _by_priority() -> tuple:
+    """The route classes by priority, sorted once per set of registered names (this runs at every field)."""
+    names = ROUTES.names()
+    if _ORDER.get("names") != names:
+        _ORDER["names"], _ORDER["classes"] = names, tuple(sorted((ROUTES[n] for n in names), key=lambda c: c.priority))
+    return _ORDER["classes"]
+
+
+def same_unit(student, teacher) -> bool:
+    """Whether the two units are one (a self-interaction): the same object, or equal specs.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> same_unit(mf.ReLU(), mf.ReLU()), same_unit(mf.ReLU(), mf.LeakyReLU(0.1))
+    (True, False)
+    """
+    return student is teacher or student == teacher
 
 
 def as_route(activation, bias: bool = False) -> Route:
@@ -227,9 +250,14 @@ def as_route(activation, bias: bool = False) -> Route:
     """
     if isinstance(activation, Route):
         return activation
-    from ..activations import as_activation
+    if not _AS_ACTIVATION:  # meanfield.activations imports the kernels package: take it on first use
+        from ..activations import as_activation
 
-    return pair_route(as_activation(activation), bias=bias)
+        _AS_ACTIVATION.append(as_activation)
+    return pair_route(_AS_ACTIVATION[0](activation), bias=bias)
+
+
+_AS_ACTIVATION: list = []
 
 
 @ROUTES.register("arc_cosine")
@@ -261,7 +289,7 @@ class ArcCosine(Route):
     def build(cls, student, teacher, bias):
         if bias:
             return None
-        if student == teacher:
+        if same_unit(student, teacher):
             weights = student.kernel_weights
             return None if weights is None else cls(*weights)
         first, second = student.relu_decomposition, teacher.relu_decomposition
@@ -323,7 +351,7 @@ class BivariateReLU(Route):
     @classmethod
     def build(cls, student, teacher, bias):
         relu = (0.0, 1.0)
-        return cls() if bias and student == teacher and student.relu_decomposition == relu else None
+        return cls() if bias and same_unit(student, teacher) and student.relu_decomposition == relu else None
 
     def moments(self, p, q, q2, nx, c=None, c2=None):
         from ..bivariate import relu_moments
@@ -369,7 +397,7 @@ class SeriesRoute(Route):
 
     @classmethod
     def build(cls, student, teacher, bias):
-        return cls(student, bias) if student == teacher and states(student, "mehler_series") else None
+        return cls(student, bias) if same_unit(student, teacher) and states(student, "mehler_series") else None
 
     def moments(self, p, q, q2, nx, c=None, c2=None):
         if self.bias:
@@ -416,7 +444,7 @@ class DualKernel(Route):
 
     @classmethod
     def build(cls, student, teacher, bias):
-        usable = not bias and student == teacher and student.degree == 1
+        usable = not bias and same_unit(student, teacher) and student.degree == 1
         return cls(student) if usable and (states(student, "dual") or states(student, "dual_parts")) else None
 
     def field(self, nx, points, sources, coef, scale, grad=True, tile_elements=1 << 22):
@@ -449,7 +477,7 @@ class PairKernel(Route):
     @classmethod
     def build(cls, student, teacher, bias):
         form = "shifted_pair_kernel" if bias else "pair_kernel"
-        return cls(student, bias) if student == teacher and states(student, form) else None
+        return cls(student, bias) if same_unit(student, teacher) and states(student, form) else None
 
     def moments(self, p, q, q2, nx, c=None, c2=None):
         if self.bias:
@@ -468,7 +496,7 @@ class MixedSeries(SeriesRoute):
     Examples
     --------
     >>> import meanfield as mf
-    >>> MixedSeries.build(mf.Erf(), mf.activations.GELU(), False).source
+    >>> MixedSeries.build(mf.activations.Erf(), mf.activations.GELU(), False).source
     MixedKernel(student=Erf(), teacher=GELU(tol=1e-10, max_order=280))
     """
 
@@ -476,7 +504,7 @@ class MixedSeries(SeriesRoute):
 
     @classmethod
     def build(cls, student, teacher, bias):
-        if student == teacher:
+        if same_unit(student, teacher):
             return None
         from ..mixed import mixed_kernel
 
