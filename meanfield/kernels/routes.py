@@ -105,16 +105,17 @@ class Route:
 
     Examples
     --------
-    A route for units that state a moment through a method ``gaussian_pair`` (a form of one's own):
+    A route for units that state their moment through a method ``gaussian_pair`` (a form of one's own). Registered
+    in :data:`ROUTES` (``@ROUTES.register("own_form")``), :func:`pair_route` would choose it for such units by its
+    priority; here it is handed to the field directly:
 
     >>> import numpy as np, meanfield as mf
-    >>> from meanfield.kernels.routes import ROUTES, Route, pair_route, same_unit
-    >>> @ROUTES.register("own_form")
-    ... class OwnForm(Route):
+    >>> from meanfield.kernels.routes import Route
+    >>> class OwnForm(Route):
     ...     priority = 5
     ...     @classmethod
     ...     def build(cls, student, teacher, bias):
-    ...         return cls(student) if same_unit(student, teacher) and hasattr(student, "gaussian_pair") else None
+    ...         return cls(student) if student == teacher and hasattr(student, "gaussian_pair") else None
     ...     def __init__(self, unit):
     ...         super().__init__()
     ...         self.unit = unit
@@ -125,10 +126,9 @@ class Route:
     ...     def value(self, z, nx): return 1.0 * z
     ...     def derivative(self, z, nx=None): return 0.0 * z + 1.0
     ...     def gaussian_pair(self, p, q, q2, nx): return p, 1.0 + 0.0 * p, 0.0 * p
-    >>> pair_route(Linear()).name
-    'own_form'
+    >>> route = OwnForm.build(Linear(), Linear(), False)
     >>> b = np.array([[1.0, 2.0]])
-    >>> float(mf.get_backend("numpy").field(b, b, np.ones(1), 1.0, Linear(), grad=False)[0][0])   # E(b·x)² = |b|²
+    >>> float(mf.get_backend("numpy").field(b, b, np.ones(1), 1.0, route, grad=False)[0][0])   # E(b·x)² = |b|²
     5.0
     """
 
