@@ -1,6 +1,6 @@
 """A new unit is one class, written against the array namespace, with its Gaussian pair moment in closed form; it is
-the student's and the teacher's unit, and a student of another unit meets it through their mixed kernel. Only public
-names are imported. Each check is against an independent computation (closed forms, Monte Carlo, finite
+the student's and the teacher's unit, and a student of another unit meets it through their mixed kernel; a new way of
+computing the Gaussian pair moment is one registered route class. Only public names are imported. Each check is against an independent computation (closed forms, Monte Carlo, finite
 differences, autograd)."""
 
 import math
@@ -11,7 +11,7 @@ from conftest import assert_mc_close
 
 import meanfield as mf
 from meanfield.activations import NUMPY, Activation
-from meanfield.kernels.routes import pair_route
+from meanfield.kernels.routes import ROUTES, Route, pair_route
 
 
 class Cos(Activation):
@@ -128,3 +128,48 @@ def test_units_are_real_classes_with_the_registered_names():
         z = np.linspace(-4.0, 4.0, 9)
         # the derivative the unit states, against a central difference of its value (step 1e-6, error ~1e-10)
         np.testing.assert_allclose(unit.derivative(z), (unit(z + 1e-6) - unit(z - 1e-6)) / 2e-6, atol=1e-8)
+
+
+class Linear(Activation):
+    """σ(z) = z, stating its moment in a form of its own: E[u u′] = p."""
+
+    name, degree = "linear_by_own_form", 1
+
+    def value(self, z, nx):
+        return 1.0 * z
+
+    def derivative(self, z, nx=NUMPY):
+        return 0.0 * z + 1.0
+
+    def gaussian_pair(self, p, q, q2, nx):
+        return p, 1.0 + 0.0 * p, 0.0 * p
+
+
+@ROUTES.register("own_form_for_tests")
+class OwnForm(Route):
+    """A new route is one class: chosen by pair_route by its priority, run by every backend's generic field."""
+
+    priority = 5
+
+    @classmethod
+    def build(cls, student, teacher, bias):
+        return cls(student) if not bias and isinstance(student, Linear) and student == teacher else None
+
+    def __init__(self, unit):
+        super().__init__()
+        self.unit = unit
+
+    def moments(self, p, q, q2, nx, c=None, c2=None):
+        return self.unit.gaussian_pair(p, q, q2, nx)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
+def test_a_new_route_is_one_registered_class(backend):
+    assert isinstance(pair_route(Linear()), OwnForm) and pair_route(Cos()).name == "pair_kernel"
+    rng = np.random.default_rng(7)
+    b, s, coef = rng.standard_normal((4, D)), rng.standard_normal((3, D)), rng.standard_normal(3)
+    nx = mf.get_backend(backend)
+    value, grad = nx.field(nx.asarray(b), nx.asarray(s), nx.asarray(coef), 0.8, Linear())
+    # E[⟨b, x⟩⟨s, x⟩] = κ⟨b, s⟩ for x ~ N(0, κI): V(b) = κ ⟨b, Σ_k c_k s_k⟩ and ∇V = κ Σ_k c_k s_k
+    np.testing.assert_allclose(nx.to_numpy(value), 0.8 * b @ (coef @ s), rtol=1e-13)
+    np.testing.assert_allclose(nx.to_numpy(grad), np.tile(0.8 * coef @ s, (4, 1)), rtol=1e-13)
