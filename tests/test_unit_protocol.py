@@ -1,7 +1,7 @@
 """A new unit is one class, written against the array namespace, with its Gaussian pair moment in closed form; it is
 the student's and the teacher's unit, and a student of another unit meets it through their mixed kernel; a new way of
-computing the Gaussian pair moment is one registered route class. Only public names are imported. Each check is against an independent computation (closed forms, Monte Carlo, finite
-differences, autograd)."""
+computing the Gaussian pair moment is one registered route class. Only public names are imported. Each check is
+against an independent computation (closed forms, Monte Carlo, finite differences, autograd)."""
 
 import math
 
