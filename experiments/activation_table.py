@@ -46,7 +46,7 @@ UNITS = {"relu": as_activation("relu"), "leaky_relu (0.1)": LeakyReLU(0.1), "abs
 def orders(problem) -> str:
     """The Hermite orders the last evaluation used: the student's own series and the mixed kernel with the teacher."""
     parts = []
-    if hasattr(problem.unit, "last_order") and problem.unit.uses_pair_kernel and problem.unit.degree is None:
+    if hasattr(problem.unit, "last_order") and problem.unit.degree is None:
         parts.append(f"self {problem.unit.last_order}")
     if problem.unit != problem.target.unit:
         parts.append(f"mixed {problem.target.mixed_kernel(problem.unit).last_order}")

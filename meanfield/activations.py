@@ -29,33 +29,56 @@ import math
 
 import numpy as np
 
-from .hermite import MehlerSeries, hermite_basis, pair_correlation, truncated_power_coefficients
+from .hermite import MehlerSeries, SeriesKernel, hermite_basis, pair_correlation, truncated_power_coefficients
+from .kernels.numpy_backend import NumpyBackend
 from .registry import UNITS
 
-__all__ = ["Activation", "MehlerUnit", "ReLUFamily", "LeakyReLU", "ReLU", "Abs", "RELU", "ReLUPower", "Erf",
-           "HermiteActivation", "GELU", "Tanh", "SiLU", "Softplus", "as_activation", "ACTIVATIONS", "biased_units"]
+__all__ = ["NUMPY", "Activation", "MehlerUnit", "SmoothUnit", "ReLUFamily", "LeakyReLU", "ReLU", "Abs", "RELU",
+           "ReLUPower", "Erf", "HermiteActivation", "GELU", "Tanh", "SiLU", "Softplus", "as_activation", "ACTIVATIONS",
+           "biased_units"]
+
+#: The numpy array namespace: a unit's numpy evaluation is its :meth:`Activation.value` on it.
+NUMPY = NumpyBackend()
+_TORCH = []   # the torch namespace, made on first use (torch is imported only then)
+
+
+def _torch_namespace():
+    if not _TORCH:
+        from .kernels import get_backend
+
+        _TORCH.append(get_backend("torch"))
+    return _TORCH[0]
+
+
+def _floating(z):
+    z = np.asarray(z)
+    return z if np.issubdtype(z.dtype, np.floating) else z.astype(np.float64)
 
 
 class Activation:
-    """A unit σ: ``__call__`` (numpy), :meth:`torch`, :meth:`derivative`, the dual kernel :meth:`dual`, its degree of
-    positive homogeneity and, when it has one, its decomposition σ(z) = λ z + ρ relu(z) (:attr:`relu_decomposition`),
-    which gives its correlation with any target whose ReLU correlation is known.
+    """A unit σ: its finite function and derivative written once against an array namespace (:meth:`value`,
+    :meth:`derivative`: numpy arrays, torch tensors), from which ``unit(z)`` (numpy) and :meth:`torch` (differentiable
+    by autograd, for the finite network) follow, and its Gaussian moments in one or more of the forms the routes of
+    :mod:`meanfield.kernels.routes` use: a dual kernel :meth:`dual` (degree 1), a closed-form pair kernel
+    :meth:`pair_kernel` (with biases :meth:`shifted_pair_kernel`), a Mehler series (:class:`MehlerUnit`) or a ReLU
+    decomposition σ(z) = λ z + ρ relu(z) (:attr:`relu_decomposition`). The route of a pair of units is chosen in one
+    place (:func:`~meanfield.kernels.routes.pair_route`).
 
     Examples
     --------
-    A new unit is a subclass giving its functions and its kernel. The linear unit σ(z) = z has the Gaussian pair
-    kernel K(p, q, q') = p (and the ReLU decomposition λ = 1, ρ = 0, which gives the moments of a teacher of this unit);
-    a student equal to its teacher has zero risk:
+    A new unit is one class. σ(z) = cos z has the Gaussian pair kernel
+    E[cos u cos u'] = ½[e^{−(q+q'−2p)/2} + e^{−(q+q'+2p)/2}]; a student equal to its teacher has zero risk:
 
-    >>> import numpy as np, torch, meanfield as mf
-    >>> class Linear(mf.Activation):
-    ...     name, degree, uses_pair_kernel, relu_decomposition = "linear", 1, True, (1.0, 0.0)
-    ...     def __call__(self, z): return np.asarray(z, dtype=float)
-    ...     def torch(self, z): return z
-    ...     def derivative(self, z): return np.ones_like(np.asarray(z, dtype=float))
-    ...     def pair_kernel(self, p, q, q2, nx): return p, 1.0 + 0.0 * p, 0.0 * p
-    >>> teacher = mf.TeacherNetwork([1.0], [[1.0, 0.0]], activation=Linear())
-    >>> problem = mf.Problem(teacher, mf.Gaussian(2), activation=Linear())
+    >>> import numpy as np, meanfield as mf
+    >>> class Cos(mf.Activation):
+    ...     name, degree = "cos", None
+    ...     def value(self, z, nx): return nx.cos(z)
+    ...     def derivative(self, z, nx=mf.activations.NUMPY): return -nx.sin(z)
+    ...     def pair_kernel(self, p, q, q2, nx):
+    ...         plus, minus = nx.exp(-0.5 * (q + q2 - 2 * p)), nx.exp(-0.5 * (q + q2 + 2 * p))
+    ...         return 0.5 * (plus + minus), 0.5 * (plus - minus), -0.25 * (plus + minus)
+    >>> teacher = mf.TeacherNetwork([1.0], [[1.0, 0.0]], activation=Cos())
+    >>> problem = mf.Problem(teacher, mf.Gaussian(2), activation=Cos())
     >>> abs(problem.risk(mf.ParticleMeasure([1.0], [[1.0, 0.0]]), backend="numpy")) < 1e-15
     True
     """
@@ -63,25 +86,28 @@ class Activation:
     name = "abstract"
     #: Degree n of positive homogeneity (σ(t z) = tⁿ σ(z) for t > 0), None when σ is not homogeneous.
     degree = 1
-    #: Whether the kernel is given by :meth:`pair_kernel` (any degree, non-homogeneous units) rather than :meth:`dual`.
-    uses_pair_kernel = False
-    #: Whether neurons σ(⟨b, x⟩ + c) with a bias c are available (:meth:`shifted_pair_kernel`).
-    supports_bias = False
+
+    def value(self, z, nx):
+        """σ(z) elementwise on an array of the namespace ``nx`` (a backend: ``nx.exp``, ``nx.erf``, ``nx.where``, …)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no value(z, nx)")
+
+    def derivative(self, z, nx=NUMPY):
+        """σ'(z) elementwise on an array of the namespace ``nx`` (numpy by default), with the symmetric choice at
+        kinks."""
+        raise NotImplementedError(f"{type(self).__name__} gives no derivative(z, nx)")
 
     def __call__(self, z):
-        raise NotImplementedError
+        return self.value(_floating(z), NUMPY)
 
     def torch(self, z):
-        """σ on torch tensors (differentiable by autograd, for the finite network)."""
-        raise NotImplementedError
-
-    def derivative(self, z):
-        """σ'(z) (numpy), with the symmetric choice at kinks."""
-        raise NotImplementedError
+        """σ on torch tensors (differentiable by autograd, for the finite network): :meth:`value` on torch."""
+        return self.value(z, _torch_namespace())
 
     def torch_derivative(self, z):
-        """σ'(z) on torch tensors: autograd of :meth:`torch` (elementwise, so the gradient of the sum), unless a
-        unit gives it in closed form."""
+        """σ'(z) on torch tensors: :meth:`derivative` on torch (for a unit that gives only numpy and torch functions,
+        autograd of :meth:`torch`)."""
+        if type(self).value is not Activation.value:
+            return self.derivative(z, _torch_namespace())
         import torch
 
         with torch.enable_grad():
@@ -96,16 +122,12 @@ class Activation:
 
     def gaussian_mean_derivative(self, s, shift=None):
         """E[σ'(s g + c)] for g ~ N(0, 1), s ≥ 0 and shifts c (0 when None; arrays): by Stein's lemma
-        E[σ(⟨u, x⟩ + c) x] = κ u E[σ'(√κ|u| g + c)] for x ~ N(0, κI), the linear moment of a teacher neuron."""
-        lam, rho = self.relu_decomposition
-        s = np.asarray(s, dtype=np.float64)
-        if shift is None:
-            return lam + rho / 2 + 0.0 * s
-        from scipy.special import ndtr
-
-        shift = np.asarray(shift, dtype=np.float64)
-        ratio = np.divide(shift, s, out=np.where(shift > 0, np.inf, np.where(shift < 0, -np.inf, 0.0)), where=s > 0)
-        return lam + rho * ndtr(ratio)
+        E[σ(⟨u, x⟩ + c) x] = κ u E[σ'(√κ|u| g + c)] for x ~ N(0, κI), the linear moment of a teacher neuron. By
+        Gauss–Hermite quadrature of :meth:`derivative` (exact to round-off for smooth units); units with kinks give
+        it in closed form."""
+        s = np.atleast_1d(np.asarray(s, dtype=np.float64))
+        shift = None if shift is None else np.broadcast_to(np.asarray(shift, dtype=np.float64), s.shape)
+        return hermite_basis(_NODES, 1).coefficients(self.derivative, s, shift, 1)[0][:, 0]
 
     def pair_kernel(self, p, q, q2, nx):
         """(K, ∂K/∂p, ∂K/∂q) of K(p, q, q') = E[σ(u) σ(u')] for centred jointly Gaussian (u, u') with variances q, q'
@@ -120,10 +142,21 @@ class Activation:
         raise ValueError(f"{self!r} has no kernel for biased neurons; biases are available for "
                          f"{', '.join(biased_units())}")
 
-    def hermite_coefficients(self, s, shift, max_order: int):
-        """Exact Hermite coefficients (E[σ(s g + c) h_k(g)], E[σ'(s g + c) h_k(g)]) for k ≤ max_order, when the unit
-        has them in closed form (units with kinks, where quadrature converges slowly), else None."""
-        return None
+    @property
+    def supports_bias(self) -> bool:
+        """Whether neurons σ(⟨b, x⟩ + c) with a bias c have a route (:func:`~meanfield.kernels.routes.pair_route`)."""
+        from .kernels.routes import find_route
+
+        return find_route(self, bias=True) is not None
+
+    def hermite_coefficients(self, s, shift, max_order: int, basis=None):
+        """Hermite coefficients (E[σ(s g + c) h_k(g)], E[σ'(s g + c) h_k(g)]) for k ≤ max_order at scales s and shifts
+        c (0 when None): by Gauss–Hermite quadrature of :meth:`value` and :meth:`derivative` on ``basis`` (a
+        :class:`~meanfield.hermite.HermiteBasis`; by default 300 nodes), or exactly where a unit has them in closed
+        form (units with kinks, where quadrature converges slowly)."""
+        basis = basis or hermite_basis(_NODES, int(max_order))
+        return (basis.coefficients(self, s, shift, max_order + 1)[0],
+                basis.coefficients(self.derivative, s, shift, max_order + 1)[0])
 
     def dual_parts(self, c, nx):
         """The dual kernel split as k(c) = ℓ c + w · k̃(c): returns (ℓ, w, k̃, k̃', k̃ − c k̃'). The backends add the
@@ -135,6 +168,12 @@ class Activation:
     @property
     def relu_decomposition(self) -> tuple[float, float] | None:
         """(λ, ρ) with σ(z) = λ z + ρ relu(z), or None."""
+        return None
+
+    @property
+    def kernel_weights(self) -> tuple[float, float] | None:
+        """(ℓ, w) with the dual kernel k(c) = ℓ c + w J(θ)/(2π) (J the first arc-cosine kernel) for the ReLU family,
+        else None."""
         return None
 
     @property
@@ -160,7 +199,7 @@ class Activation:
 class ReLUFamily(Activation):
     """Units σ(z) = λ z + ρ relu(z) (:attr:`relu_decomposition`): their dual kernel is
     k(c) = (λ² + λρ) c + ρ² k_relu(c), the first arc-cosine kernel plus a linear part that the backends add exactly
-    (:meth:`dual_parts`).
+    (:meth:`dual_parts`; the :class:`~meanfield.kernels.routes.ArcCosine` route).
 
     Examples
     --------
@@ -180,22 +219,26 @@ class ReLUFamily(Activation):
         return k, dk, radial
 
     def dual_parts(self, c, nx):
-        # In place on fresh arrays (numpy arrays and torch tensors alike): this pass is memory-bound.
-        pi_minus_theta = nx.arccos(c)
-        pi_minus_theta *= -1.0
-        pi_minus_theta += math.pi
-        sin = 1.0 - c
-        sin *= 1.0 + c
-        sin = nx.sqrt(sin)
-        k = pi_minus_theta * c
-        k += sin
-        linear, weight = self.kernel_weights
-        return linear, weight / (2 * math.pi), k, pi_minus_theta, sin
+        from .kernels.routes import arc_cosine_terms
 
-    def hermite_coefficients(self, s, shift, max_order: int):
+        linear, weight = self.kernel_weights
+        return (linear, weight / (2 * math.pi), *arc_cosine_terms(c, nx))
+
+    def gaussian_mean_derivative(self, s, shift=None):
+        lam, rho = self.relu_decomposition
+        s = np.asarray(s, dtype=np.float64)
+        if shift is None:
+            return lam + rho / 2 + 0.0 * s
+        from scipy.special import ndtr
+
+        shift = np.asarray(shift, dtype=np.float64)
+        ratio = np.divide(shift, s, out=np.where(shift > 0, np.inf, np.where(shift < 0, -np.inf, 0.0)), where=s > 0)
+        return lam + rho * ndtr(ratio)
+
+    def hermite_coefficients(self, s, shift, max_order: int, basis=None):
         lam, rho = self.relu_decomposition
         s = np.asarray(s, dtype=np.float64).reshape(-1)
-        shift = np.broadcast_to(np.asarray(shift, dtype=np.float64), s.shape)
+        shift = np.broadcast_to(np.asarray(0.0 if shift is None else shift, dtype=np.float64), s.shape)
         values = rho * truncated_power_coefficients(1, s, shift, max_order)
         slopes = rho * truncated_power_coefficients(0, s, shift, max_order)
         values[:, 0] += lam * shift  # λ(s g + c) = λc h_0 + λs h_1
@@ -233,21 +276,11 @@ class LeakyReLU(ReLUFamily):
             raise ValueError(f"the leaky-ReLU slope must lie in [0, 1), got {slope}")
         self.slope = slope
 
-    def __call__(self, z):
-        return np.maximum(z, self.slope * z) if self.slope else np.maximum(z, 0.0)
+    def value(self, z, nx):
+        return nx.where(z > 0, z, self.slope * z) if self.slope else nx.maximum(z, 0.0)
 
-    def torch(self, z):
-        import torch
-
-        return torch.relu(z) if self.slope == 0 else torch.maximum(z, self.slope * z)
-
-    def derivative(self, z):
-        return np.where(z > 0, 1.0, np.where(z < 0, self.slope, (1 + self.slope) / 2))
-
-    def torch_derivative(self, z):
-        import torch
-
-        return torch.where(z > 0, 1.0, torch.where(z < 0, self.slope, (1 + self.slope) / 2)).to(z.dtype)
+    def derivative(self, z, nx=NUMPY):
+        return nx.where(z > 0, 1.0, nx.where(z < 0, nx.full_like(z, self.slope), (1 + self.slope) / 2))
 
     @property
     def relu_decomposition(self):
@@ -276,17 +309,11 @@ class Abs(ReLUFamily):
 
     name = "abs"
 
-    def __call__(self, z):
-        return np.abs(z)
+    def value(self, z, nx):
+        return nx.abs(z)
 
-    def torch(self, z):
-        return z.abs()
-
-    def derivative(self, z):
-        return np.sign(z)
-
-    def torch_derivative(self, z):
-        return z.sign()
+    def derivative(self, z, nx=NUMPY):
+        return nx.sign(z)
 
     @property
     def relu_decomposition(self):
@@ -295,7 +322,8 @@ class Abs(ReLUFamily):
 
 @UNITS.register("relu")
 class ReLU(LeakyReLU):
-    """σ(z) = max(z, 0).
+    """σ(z) = max(z, 0); with biases, its moments through the bivariate normal distribution
+    (:class:`~meanfield.kernels.routes.BivariateReLU`).
 
     Examples
     --------
@@ -305,7 +333,6 @@ class ReLU(LeakyReLU):
     """
 
     name = "relu"
-    supports_bias = True
 
     def __init__(self):
         super().__init__(0.0)
@@ -315,13 +342,6 @@ class ReLU(LeakyReLU):
         from .bivariate import relu_moments
 
         return relu_moments(p, q, q2, c, c2, nx)
-
-    def shifted_pair_moments(self, s, s2, c, c2, rho, one_minus, one_plus, nx):
-        """The same moments from the standard deviations and the correlation with its complements 1 ∓ ρ, which the
-        field of biased neurons takes from the unit directions (:func:`meanfield.bivariate.relu_pair_moments`)."""
-        from .bivariate import relu_pair_moments
-
-        return relu_pair_moments(s, s2, c, c2, rho, one_minus, one_plus, nx)
 
     def spec(self):
         return {"activation": self.name, "slope": 0.0}
@@ -360,7 +380,6 @@ class ReLUPower(Activation):
     """
 
     name = "relu_power"
-    uses_pair_kernel = True
 
     def __init__(self, power: int):
         if power not in (1, 2, 3):
@@ -368,21 +387,17 @@ class ReLUPower(Activation):
                              "infinite kernel gradient at parallel neurons)")
         self.power = self.degree = int(power)
 
-    def __call__(self, z):
-        return np.maximum(z, 0.0) ** self.power
+    def value(self, z, nx):
+        return nx.maximum(z, 0.0) ** self.power
 
-    def torch(self, z):
-        import torch
-
-        return torch.relu(z) ** self.power
-
-    def derivative(self, z):
+    def derivative(self, z, nx=NUMPY):
         if self.power == 1:
-            return np.where(z > 0, 1.0, np.where(z < 0, 0.0, 0.5))
-        return self.power * np.maximum(z, 0.0) ** (self.power - 1)
+            return nx.where(z > 0, 1.0, nx.where(z < 0, nx.full_like(z, 0.0), 0.5))
+        return self.power * nx.maximum(z, 0.0) ** (self.power - 1)
 
-    def hermite_coefficients(self, s, shift, max_order: int):
+    def hermite_coefficients(self, s, shift, max_order: int, basis=None):
         n = self.power
+        shift = 0.0 if shift is None else shift
         return (truncated_power_coefficients(n, s, shift, max_order),
                 n * truncated_power_coefficients(n - 1, s, shift, max_order))
 
@@ -430,35 +445,25 @@ class Erf(Activation):
 
     name = "erf"
     degree = None
-    uses_pair_kernel = True
 
-    def __call__(self, z):
-        from scipy.special import erf
+    def value(self, z, nx):
+        return nx.erf(z)
 
-        return erf(z)
+    def derivative(self, z, nx=NUMPY):
+        return 2.0 / math.sqrt(math.pi) * nx.exp(-z ** 2)
 
-    def torch(self, z):
-        import torch
-
-        return torch.erf(z)
-
-    def derivative(self, z):
-        return 2.0 / math.sqrt(math.pi) * np.exp(-np.asarray(z) ** 2)
+    def second_derivative(self, z, nx=NUMPY):
+        return -4.0 / math.sqrt(math.pi) * z * nx.exp(-z * z)
 
     def gaussian_mean_derivative(self, s, shift=None):
         spread = 1.0 + 2.0 * np.asarray(s, dtype=np.float64) ** 2  # E erf'(s g + c) = 2 e^{−c²/(1+2s²)}/√(π(1+2s²))
         shift = 0.0 if shift is None else np.asarray(shift, dtype=np.float64)
         return 2.0 / np.sqrt(np.pi * spread) * np.exp(-shift**2 / spread)
 
-    supports_bias = True
-
     def shifted_pair_kernel(self, p, q, q2, c, c2, nx):
-        """With biases through the Hermite route (:class:`HermiteActivation`; erf is entire, so it converges fast)."""
+        """With biases through the Hermite series (:class:`HermiteActivation`; erf is entire, so it converges fast)."""
         if "_hermite" not in self.__dict__:
-            def second(z):
-                return -4.0 / math.sqrt(math.pi) * z * np.exp(-z * z)
-
-            self._hermite = HermiteActivation(self, self.derivative, second, self.torch, self.name)
+            self._hermite = HermiteActivation(self, self.derivative, self.second_derivative, self.torch, self.name)
         return self._hermite.shifted_pair_kernel(p, q, q2, c, c2, nx)
 
     def pair_kernel(self, p, q, q2, nx):
@@ -468,7 +473,7 @@ class Erf(Activation):
         return k, (4 / math.pi) / root, (-4 / math.pi) * p / (a * root)
 
 
-class MehlerUnit(Activation):
+class MehlerUnit(SeriesKernel, Activation):
     """A unit whose Gaussian pair kernel is a Mehler series of per-particle coefficients
     (:class:`~meanfield.hermite.MehlerSeries`): :meth:`mehler_series` builds it once per evaluation and the backend sums
     it over pairs (:meth:`~meanfield.kernels.base.Backend.series_field`); :meth:`pair_kernel` and
@@ -492,35 +497,13 @@ class MehlerUnit(Activation):
     """
 
     degree = None
-    uses_pair_kernel = True
-    supports_bias = True
-
-    def mehler_series(self, q, q2, c=None, c2=None) -> MehlerSeries:
-        """The series for points of variances q (n,) and sources of variances q' (k,), with biases c, c' or None."""
-        raise NotImplementedError
-
-    def pair_kernel(self, p, q, q2, nx):
-        return self._tile(p, q, q2, None, None, nx)[:3]
-
-    def shifted_pair_kernel(self, p, q, q2, c, c2, nx):
-        return self._tile(p, q, q2, c, c2, nx)
-
-    def _tile(self, p, q, q2, c, c2, nx):
-        to_numpy = getattr(nx, "to_numpy", np.asarray)  # the variances go to the host: O(m) numbers
-
-        def host(x, like):  # one entry per row (per column) of the tile, as the variances
-            return None if x is None else np.broadcast_to(to_numpy(x), np.shape(to_numpy(like))).reshape(-1)
-
-        series = self.mehler_series(host(q, q), host(q2, q2), host(c, q), host(c2, q2))
-        sums = series.sums(pair_correlation(p, q, q2, nx), nx)
-        return tuple(sums) if series.shifted else (*sums, None)
 
 
 _MAX_ORDER, _NODES = 280, 300    # the defaults of every Hermite unit
 
 
-class HermiteActivation(MehlerUnit):
-    r"""Any smooth unit, through the Mehler expansion of its Gaussian pair kernel: with h_k = He_k/√k! (orthonormal
+class SmoothUnit(MehlerUnit):
+    r"""A smooth unit through the Mehler expansion of its Gaussian pair kernel: with h_k = He_k/√k! (orthonormal
     under N(0, 1)) and c_k(s) = E[σ(s g) h_k(g)],
 
     .. math::
@@ -536,14 +519,10 @@ class HermiteActivation(MehlerUnit):
     geometrically for smooth units and slowly (a power of K) for units with a kink; a tolerance that ``max_order``
     cannot meet is an error. Gaussian inputs only.
 
+    A subclass gives :meth:`value`, :meth:`derivative` and :meth:`second_derivative` against the array namespace.
+
     Parameters
     ----------
-    function, derivative, second_derivative : callable
-        σ, σ', σ'' on numpy arrays.
-    torch_function : callable
-        σ on torch tensors (the finite network).
-    name : str
-        How files record the unit.
     tol : float
         Relative truncation tolerance.
     max_order : int
@@ -560,24 +539,26 @@ class HermiteActivation(MehlerUnit):
     True
     """
 
-    def __init__(self, function, derivative, second_derivative, torch_function, name: str, tol: float = 1e-10,
-                 max_order: int = _MAX_ORDER, nodes: int = _NODES):
+    def __init__(self, tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES):
         if not 0 < tol < 1:
             raise ValueError(f"the Hermite tolerance must lie in (0, 1), got {tol}")
-        self.function, self.first, self.second = function, derivative, second_derivative
-        self.torch_function, self.name = torch_function, name
         self.tol, self.max_order = float(tol), int(max_order)
         self.basis = hermite_basis(int(nodes), self.max_order)
         self.last_order, self.last_error = 0, 0.0
 
-    def __call__(self, z):
-        return self.function(np.asarray(z, dtype=np.float64))
+    def second_derivative(self, z, nx=NUMPY):
+        """σ''(z) elementwise on an array of the namespace ``nx`` (numpy by default)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no second_derivative(z, nx)")
 
-    def torch(self, z):
-        return self.torch_function(z)
+    # The three functions on numpy, as the coefficient sums take them.
+    def function(self, z):
+        return self.value(z, NUMPY)
 
-    def derivative(self, z):
-        return self.first(np.asarray(z, dtype=np.float64))
+    def first(self, z):
+        return self.derivative(z, NUMPY)
+
+    def second(self, z):
+        return self.second_derivative(z, NUMPY)
 
     def gaussian_mean_derivative(self, s, shift=None):
         s = np.atleast_1d(np.asarray(s, dtype=np.float64))
@@ -657,18 +638,72 @@ class HermiteActivation(MehlerUnit):
         return {"activation": self.name, "tol": self.tol, "max_order": self.max_order}
 
 
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+class HermiteActivation(SmoothUnit):
+    """A smooth unit given by numpy callables σ, σ', σ'' (and σ on torch), through the Mehler expansion of
+    :class:`SmoothUnit`.
+
+    Parameters
+    ----------
+    function, derivative, second_derivative : callable
+        σ, σ', σ'' on numpy arrays.
+    torch_function : callable
+        σ on torch tensors (the finite network).
+    name : str
+        How files record the unit.
+    tol : float
+        Relative truncation tolerance.
+    max_order : int
+        The largest K tried.
+    nodes : int
+        Gauss–Hermite points of the coefficient sums.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unit = HermiteActivation(np.sin, np.cos, lambda z: -np.sin(z), None, "sine")
+    >>> k, _, _ = unit.pair_kernel(np.array([[0.5]]), np.array([[1.0]]), np.array([[1.0]]), np)
+    >>> bool(np.isclose(k[0, 0], np.exp(-1.0) * np.sinh(0.5)))   # E sin u sin u' = e^{-(q+q')/2} sinh p
+    True
+    """
+
+    def __init__(self, function, derivative, second_derivative, torch_function, name: str, tol: float = 1e-10,
+                 max_order: int = _MAX_ORDER, nodes: int = _NODES):
+        super().__init__(tol, max_order, nodes)
+        self.function, self.first, self.second = function, derivative, second_derivative
+        self.torch_function, self.name = torch_function, name
+
+    def __call__(self, z):
+        return self.function(np.asarray(z, dtype=np.float64))
+
+    def torch(self, z):
+        return self.torch_function(z)
+
+    def torch_derivative(self, z):
+        return Activation.torch_derivative(self, z)   # autograd of the torch function given
+
+    def derivative(self, z, nx=NUMPY):
+        return self.first(np.asarray(z, dtype=np.float64))
+
+    def second_derivative(self, z, nx=NUMPY):
+        return self.second(np.asarray(z, dtype=np.float64))
+
+
+def _sigmoid(z, nx):
+    return 0.5 * (1.0 + nx.tanh(0.5 * z))
+
+
+def _density(z, nx):
+    return nx.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
 
 @UNITS.register("gelu")
-def GELU(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
-    """σ(z) = z Φ(z) (the exact GELU), through its Hermite expansion.
+class GELU(SmoothUnit):
+    """σ(z) = z Φ(z) (the exact GELU), through its Hermite expansion (:class:`SmoothUnit`).
 
     Parameters
     ----------
     tol, max_order, nodes
-        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`HermiteActivation`).
+        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`SmoothUnit`).
 
     Examples
     --------
@@ -678,23 +713,27 @@ def GELU(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -
     >>> unit.name, float(unit(np.array([0.0]))[0])
     ('gelu', 0.0)
     """
-    from scipy.special import ndtr
 
-    def pdf(z):
-        return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    name = "gelu"
 
-    return HermiteActivation(lambda z: z * ndtr(z), lambda z: ndtr(z) + z * pdf(z), lambda z: pdf(z) * (2.0 - z * z),
-                             _torch("gelu"), "gelu", tol, max_order, nodes)
+    def value(self, z, nx):
+        return z * nx.ndtr(z)
+
+    def derivative(self, z, nx=NUMPY):
+        return nx.ndtr(z) + z * _density(z, nx)
+
+    def second_derivative(self, z, nx=NUMPY):
+        return _density(z, nx) * (2.0 - z * z)
 
 
 @UNITS.register("tanh")
-def Tanh(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
-    """σ(z) = tanh z, through its Hermite expansion.
+class Tanh(SmoothUnit):
+    """σ(z) = tanh z, through its Hermite expansion (:class:`SmoothUnit`).
 
     Parameters
     ----------
     tol, max_order, nodes
-        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`HermiteActivation`).
+        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`SmoothUnit`).
 
     Examples
     --------
@@ -703,21 +742,27 @@ def Tanh(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -
     >>> bool(np.isclose(Tanh(tol=1e-8)(np.array([0.5]))[0], np.tanh(0.5)))
     True
     """
-    def second(z):
-        return -2.0 * np.tanh(z) * (1.0 - np.tanh(z) ** 2)
 
-    return HermiteActivation(np.tanh, lambda z: 1.0 - np.tanh(z) ** 2, second, _torch("tanh"), "tanh", tol,
-                             max_order, nodes)
+    name = "tanh"
+
+    def value(self, z, nx):
+        return nx.tanh(z)
+
+    def derivative(self, z, nx=NUMPY):
+        return 1.0 - nx.tanh(z) ** 2
+
+    def second_derivative(self, z, nx=NUMPY):
+        return -2.0 * nx.tanh(z) * (1.0 - nx.tanh(z) ** 2)
 
 
 @UNITS.register("silu")
-def SiLU(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
-    """σ(z) = z / (1 + e^{−z}), through its Hermite expansion.
+class SiLU(SmoothUnit):
+    """σ(z) = z / (1 + e^{−z}), through its Hermite expansion (:class:`SmoothUnit`).
 
     Parameters
     ----------
     tol, max_order, nodes
-        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`HermiteActivation`).
+        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`SmoothUnit`).
 
     Examples
     --------
@@ -726,25 +771,29 @@ def SiLU(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -
     >>> round(float(SiLU()(np.array([1.0]))[0]), 6)     # 1 / (1 + e^{-1})
     0.731059
     """
-    def first(z):
-        s = _sigmoid(z)
+
+    name = "silu"
+
+    def value(self, z, nx):
+        return z * _sigmoid(z, nx)
+
+    def derivative(self, z, nx=NUMPY):
+        s = _sigmoid(z, nx)
         return s + z * s * (1.0 - s)
 
-    def second(z):
-        s = _sigmoid(z)
+    def second_derivative(self, z, nx=NUMPY):
+        s = _sigmoid(z, nx)
         return s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s))
-
-    return HermiteActivation(lambda z: z * _sigmoid(z), first, second, _torch("silu"), "silu", tol, max_order, nodes)
 
 
 @UNITS.register("softplus")
-def Softplus(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODES) -> HermiteActivation:
-    """σ(z) = log(1 + e^z), through its Hermite expansion.
+class Softplus(SmoothUnit):
+    """σ(z) = log(1 + e^z), through its Hermite expansion (:class:`SmoothUnit`).
 
     Parameters
     ----------
     tol, max_order, nodes
-        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`HermiteActivation`).
+        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`SmoothUnit`).
 
     Examples
     --------
@@ -753,16 +802,17 @@ def Softplus(tol: float = 1e-10, max_order: int = _MAX_ORDER, nodes: int = _NODE
     >>> bool(np.isclose(Softplus()(np.array([0.0]))[0], np.log(2.0)))
     True
     """
-    return HermiteActivation(lambda z: np.logaddexp(0.0, z), _sigmoid, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)),
-                             _torch("softplus"), "softplus", tol, max_order, nodes)
 
+    name = "softplus"
 
-def _torch(name: str):
-    def apply(z):
-        import torch
+    def value(self, z, nx):
+        return nx.maximum(z, 0.0) + nx.log1p(nx.exp(-nx.abs(z)))   # log(1 + e^z) without overflow
 
-        return getattr(torch.nn.functional, name)(z) if name != "tanh" else torch.tanh(z)
-    return apply
+    def derivative(self, z, nx=NUMPY):
+        return _sigmoid(z, nx)
+
+    def second_derivative(self, z, nx=NUMPY):
+        return _sigmoid(z, nx) * (1.0 - _sigmoid(z, nx))
 
 
 RELU = ReLU()

@@ -3,7 +3,7 @@ r"""The normalised Hermite basis h_k = He_k/√k! of L²(N(0, 1)) and the coeffi
 For f and a Gaussian argument s g + c (g ~ N(0, 1)), c_k(s, c) = E[f(s g + c) h_k(g)], computed by Gauss–Hermite
 quadrature with ``nodes`` points; Mehler's formula E[F(g) G(g')] = Σ_k F_k G_k ρ^k for standard normals with
 correlation ρ turns these coefficients into Gaussian pair kernels (:class:`~meanfield.activations.HermiteActivation`,
-:class:`~meanfield.mixed.MixedUnit`).
+:class:`~meanfield.mixed.MixedKernel`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-__all__ = ["HermiteBasis", "hermite_basis", "truncated_power_coefficients", "MehlerSeries"]
+__all__ = ["HermiteBasis", "hermite_basis", "truncated_power_coefficients", "MehlerSeries", "SeriesKernel"]
 
 
 class HermiteBasis:
@@ -183,3 +183,44 @@ class MehlerSeries:
             converted[id(nx)] = [nx.asarray(right_t) for right_t in self.cols_t]
         pairs = [(nx.asarray(left[rows]), right_t) for left, right_t in zip(self.rows, converted[id(nx)])]
         return horner(pairs, self.order, rho)
+
+
+class SeriesKernel:
+    """A Gaussian pair kernel given by :meth:`mehler_series` (per-particle coefficient tables), evaluated on a tile
+    of pairs by :meth:`pair_kernel` and :meth:`shifted_pair_kernel` (the field sums the series over all pairs without
+    tiles of moments: :class:`~meanfield.kernels.routes.SeriesRoute`).
+
+    Examples
+    --------
+    The kernel K(ρ) = ρ of a one-term series:
+
+    >>> import numpy as np
+    >>> class Identity(SeriesKernel):
+    ...     def mehler_series(self, q, q2, c=None, c2=None):
+    ...         one = np.array([[0.0, 1.0]])
+    ...         return MehlerSeries([one] * 3, [one] * 3)
+    >>> float(Identity().pair_kernel(np.array([[0.5]]), np.array([[1.0]]), np.array([[1.0]]), np)[0][0, 0])
+    0.5
+    """
+
+    def mehler_series(self, q, q2, c=None, c2=None) -> MehlerSeries:
+        """The series for points of variances q (n,) and sources of variances q' (k,), with biases c, c' or None."""
+        raise NotImplementedError
+
+    def pair_kernel(self, p, q, q2, nx):
+        """(K, ∂_pK, ∂_qK) on a tile: p (n, k), q (n, 1), q′ (1, k) (arrays of ``nx``, or numpy)."""
+        return self._tile(p, q, q2, None, None, nx)[:3]
+
+    def shifted_pair_kernel(self, p, q, q2, c, c2, nx):
+        """(K, ∂_pK, ∂_qK, ∂_cK) on a tile with biases c (n, 1), c′ (1, k)."""
+        return self._tile(p, q, q2, c, c2, nx)
+
+    def _tile(self, p, q, q2, c, c2, nx):
+        to_numpy = getattr(nx, "to_numpy", np.asarray)  # the variances go to the host: O(m) numbers
+
+        def host(x, like):  # one entry per row (per column) of the tile, as the variances
+            return None if x is None else np.broadcast_to(to_numpy(x), np.shape(to_numpy(like))).reshape(-1)
+
+        series = self.mehler_series(host(q, q), host(q2, q2), host(c, q), host(c2, q2))
+        sums = series.sums(pair_correlation(p, q, q2, nx), nx)
+        return tuple(sums) if series.shifted else (*sums, None)

@@ -220,15 +220,7 @@ def ntk_limit(x, activation="relu", b_std: float = 1.0, a_second_moment: float =
     p = s2 * inner + c2
     q = np.diag(p)
     from .kernels import get_backend
+    from .kernels.routes import pair_route
 
-    nx = get_backend("numpy")
-    if unit.uses_pair_kernel:
-        k, dk_dp, _ = unit.pair_kernel(p, q[:, None], q[None, :], nx)
-    elif unit.degree == 1:  # K = √(qq') k(ρ), ∂_pK = k'(ρ) for a degree-1 unit with dual kernel k
-        scale = np.sqrt(np.outer(q, q))
-        rho = np.clip(np.divide(p, scale, out=np.zeros_like(p), where=scale > 0), -1.0, 1.0)
-        dual, slope, _ = unit.dual(rho, nx)
-        k, dk_dp = scale * dual, slope
-    else:
-        raise ValueError(f"{unit!r} has neither a pair kernel nor a degree-1 dual kernel")
+    k, dk_dp, _ = pair_route(unit).moments(p, q[:, None], q[None, :], get_backend("numpy"))
     return k + check_nonnegative(a_second_moment, "a_second_moment") * (inner + (bias_std is not None)) * dk_dp

@@ -18,19 +18,23 @@ converges geometrically. The order K is the smallest at which, for each of the f
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from .activations import Activation, MehlerUnit
-from .hermite import MehlerSeries, hermite_basis
+from .activations import Activation
+from .hermite import MehlerSeries, SeriesKernel, hermite_basis
 
-__all__ = ["MixedUnit"]
+__all__ = ["MixedKernel", "MixedUnit", "mixed_kernel"]
 
 EVIDENCE = 20
 
 
-class MixedUnit(MehlerUnit):
-    """The pair kernel of a student unit against a teacher unit: the "activation" that the field of a teacher's
-    neurons at the student's is computed with (:meth:`pair_kernel`, :meth:`shifted_pair_kernel`). Gaussian inputs.
+class MixedKernel(SeriesKernel):
+    """The Gaussian pair kernel of a student unit against a teacher unit, a kernel of a pair of units (not a unit):
+    the field of a teacher's neurons at the student's is its Mehler series summed over pairs
+    (:class:`~meanfield.kernels.routes.MixedSeries`); :meth:`pair_kernel` and :meth:`shifted_pair_kernel` evaluate it
+    on a tile. Gaussian inputs.
 
     Parameters
     ----------
@@ -45,7 +49,7 @@ class MixedUnit(MehlerUnit):
     --------
     >>> import numpy as np
     >>> from meanfield.activations import RELU, Erf
-    >>> mixed = MixedUnit(RELU, Erf())
+    >>> mixed = MixedKernel(RELU, Erf())
     >>> k, _, _ = mixed.pair_kernel(np.array([[1.0]]), np.array([[1.0]]), np.array([[1.0]]), np)
     >>> bool(np.isclose(k[0, 0], 1 / np.sqrt(3 * np.pi)))   # E[relu(g) erf(g)] = ½ E[g erf(g)] = ½ E erf'(g)
     True
@@ -60,18 +64,16 @@ class MixedUnit(MehlerUnit):
         self.name = f"{student.name}|{teacher.name}"
         self.last_order, self.last_error = 0, 0.0
 
-    def __call__(self, z):
-        raise TypeError("a MixedUnit is a kernel between two units, not a unit: evaluate its student or teacher")
-
     def spec(self):
         return {"activation": self.name, "tol": self.tol}
 
+    def __repr__(self):
+        return f"MixedKernel(student={self.student!r}, teacher={self.teacher!r})"
+
     def _series(self, unit, s, shift):
-        """Coefficients of σ and σ': exact where the unit has them (kinks), else by Gauss–Hermite quadrature."""
-        exact = unit.hermite_coefficients(s, 0.0 if shift is None else shift, self.basis.max_order)
-        if exact is not None:
-            return exact
-        return (self.basis.coefficients(unit, s, shift)[0], self.basis.coefficients(unit.derivative, s, shift)[0])
+        """Coefficients of σ and σ' (:meth:`~meanfield.activations.Activation.hermite_coefficients`: exact where the
+        unit has them, kinks included, else by Gauss–Hermite quadrature on this kernel's nodes)."""
+        return unit.hermite_coefficients(s, shift, self.basis.max_order, self.basis)
 
     def _student_series(self, s, shift):
         values, slopes = self._series(self.student, s, shift)
@@ -114,3 +116,21 @@ class MixedUnit(MehlerUnit):
             pairs.append((slopes, t_values))
         order = self._order(pairs)
         return MehlerSeries([left[:, :order + 1] for left, _ in pairs], [right[:, :order + 1] for _, right in pairs])
+
+
+#: The former name of :class:`MixedKernel`.
+MixedUnit = MixedKernel
+
+
+@functools.lru_cache(maxsize=32)
+def mixed_kernel(student: Activation, teacher: Activation) -> MixedKernel:
+    """The :class:`MixedKernel` of a student unit against a teacher unit with the default options, one per pair of
+    units (its :attr:`~MixedKernel.last_order` is that of the last field computed with it).
+
+    Examples
+    --------
+    >>> from meanfield.activations import RELU, Erf
+    >>> mixed_kernel(RELU, Erf()) is mixed_kernel(RELU, Erf())
+    True
+    """
+    return MixedKernel(student, teacher)

@@ -322,17 +322,25 @@ class TeacherNetwork(Target):
             raise ValueError(f"a teacher with biases needs Gaussian inputs, got {type(inputs).__name__}")
 
     def check_unit(self, unit, inputs=None):
-        if unit == self.unit or (self._relu and unit.relu_decomposition is not None):
+        if unit == self.unit or self._route(unit, False).homogeneous:
             return
         if inputs is not None and not inputs.gaussian_pre_activations:
             raise ValueError(f"a teacher of {self.unit!r} units and a student of {unit!r} units: their mixed kernel is "
                              f"computed for Gaussian inputs only, not {type(inputs).__name__}; give both the same unit")
 
-    def mixed_kernel(self, unit):
-        """The pair kernel of a student ``unit`` against this teacher's unit (:class:`~meanfield.mixed.MixedUnit`)."""
-        from .mixed import MixedUnit
+    def _route(self, unit, bias: bool):
+        """The route of the pair moment of a student ``unit`` against this teacher's unit
+        (:func:`~meanfield.kernels.routes.pair_route`)."""
+        from .kernels.routes import pair_route
 
-        return self._cached(("mixed", unit), lambda: MixedUnit(unit, self.unit))
+        return pair_route(unit, self.unit, bias)
+
+    def mixed_kernel(self, unit):
+        """The Mehler-series kernel of a student ``unit`` against this teacher's unit
+        (:class:`~meanfield.mixed.MixedKernel`; the one the field uses when no closed form serves the pair)."""
+        from .mixed import mixed_kernel
+
+        return mixed_kernel(unit, self.unit)
 
     def check_bias(self):
         """A student with biases: the same unit's shifted kernel."""
@@ -343,17 +351,18 @@ class TeacherNetwork(Target):
             return self.U
         return np.column_stack([self.U, np.zeros(len(self.c)) if self.bias is None else self.bias])
 
-    def _field(self, inputs, b, unit, nx, bias=False, scale=None):
+    def _field(self, inputs, b, unit, nx, bias=False):
         shifted = bias or self.bias is not None
         sources = self._constant(nx, ("neurons", shifted), lambda: self._neurons(shifted))
         coef = self._constant(nx, "c", lambda: self.c)
-        scale = inputs.unit_scale(unit) if scale is None else scale
+        route = self._route(unit, shifted)
+        scale = inputs.unit_scale(unit)
         if shifted and not bias:  # a student without biases against a biased teacher: its neurons have c = 0
             b = nx.asarray(b)
-            value, grad = nx.field(nx.concat([b, nx.zeros((b.shape[0], 1))], axis=1), sources, coef, scale, unit,
+            value, grad = nx.field(nx.concat([b, nx.zeros((b.shape[0], 1))], axis=1), sources, coef, scale, route,
                                    bias=True)
             return value, grad[:, :-1]
-        return nx.field(b, sources, coef, scale, unit, bias=shifted)
+        return nx.field(b, sources, coef, scale, route, bias=shifted)
 
     def relu_correlation(self, inputs, b, nx=None):
         if not self._relu:
@@ -361,13 +370,9 @@ class TeacherNetwork(Target):
         return self._field(inputs, b, RELU, nx or get_backend("numpy"))
 
     def correlation(self, inputs, b, unit, nx=None, bias=False):
+        """Σ_i c_i K(b, u_i): the pair moment of the student's unit against the teacher's, through their route."""
         self.check_unit(unit, inputs)
-        nx = nx or get_backend("numpy")
-        if unit == self.unit:  # Σ c_i K_σ(b, u_i): the student's own kernel
-            return self._field(inputs, b, unit, nx, bias)
-        if self._relu and unit.relu_decomposition is not None and not bias:
-            return super().correlation(inputs, b, unit, nx)
-        return self._field(inputs, b, self.mixed_kernel(unit), nx, bias, scale=inputs.kernel_scale)
+        return self._field(inputs, b, unit, nx or get_backend("numpy"), bias)
 
     def linear_moment(self, inputs):
         if self._relu:  # E[σ(⟨u, x⟩) x] = E[(⟨u, x⟩/2) x] = κ u / 2.

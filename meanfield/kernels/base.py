@@ -17,8 +17,11 @@ import inspect
 import numpy as np
 
 from ..registry import BACKENDS
+from . import field as _field
+from .routes import as_route
 
-__all__ = ["Backend", "get_backend", "available_backends", "register_backend", "FP32_RTOL", "check_precision"]
+__all__ = ["Backend", "get_backend", "available_backends", "register_backend", "compiles", "FP32_RTOL",
+           "check_precision"]
 
 #: The relative accuracy of an fp32 field, measured against the fp64 numpy reference (tests/test_scale.py: worst
 #: entry relative to the field's scale): an fp32 backend refuses a caller's ``rtol`` below it.
@@ -61,23 +64,34 @@ class Backend:
         """Convert a backend array to a float64 numpy array."""
         raise NotImplementedError
 
+    #: The compiled fields of this backend, by route class (:func:`compiles`; inherited, and extended by subclasses).
+    compiled_routes: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        marked = {method.compiled_route: method for method in vars(cls).values()
+                  if getattr(method, "compiled_route", None) is not None}
+        cls.compiled_routes = {**cls.compiled_routes, **marked}
+
     def field(self, points, sources, coef, scale: float, activation=0.0, grad: bool = True, bias: bool = False):
         """Return (V, ∇V) at ``points`` (n, d) from ``sources`` (k, d) with coefficients ``coef`` (k,).
 
         ``scale`` is the kernel scale κ of the input law, ``activation`` an :class:`~meanfield.activations.Activation`
-        (or a leaky slope, 0 for the ReLU). With ``grad=False`` the second entry is ``None``. With ``bias=True`` the
-        rows are biased neurons [b | c] (n, d + 1) and ∇V includes ∂V/∂c
-        (:func:`~meanfield.kernels.field.shifted_field`).
+        (or a leaky slope, 0 for the ReLU) or the :class:`~meanfield.kernels.routes.Route` of a pair of units. With
+        ``grad=False`` the second entry is ``None``. With ``bias=True`` the rows are biased neurons [b | c]
+        (n, d + 1) and ∇V includes ∂V/∂c (:func:`~meanfield.kernels.field.shifted_field`). The route's compiled
+        field on this backend is used when there is one (:func:`compiles`), else the route's own, written once
+        against this namespace.
         """
-        from ..activations import as_activation
-        from .field import kernel_field, shifted_field
-
+        route = as_route(activation, bias)
+        compiled = self.compiled_routes.get(type(route))
+        if compiled is not None:
+            return compiled(self, route, points, sources, coef, scale, grad)
         same = points is sources
         points = self.asarray(points)
         sources = points if same else self.asarray(sources)
-        field = shifted_field if bias else kernel_field
-        return field(self, points, sources, self.asarray(coef), scale, as_activation(activation), grad,
-                     self.tile_elements)
+        field = _field.shifted_field if bias else _field.kernel_field
+        return field(self, points, sources, self.asarray(coef), scale, route, grad, self.tile_elements)
 
     def series_field(self, b_points, q_points, b_sources, q_sources, coef, scale, series, value, grad_b, grad_c,
                      tile_elements=None) -> None:
@@ -169,6 +183,21 @@ class Backend:
         """(σ(z), σ'(z)) of an :class:`~meanfield.activations.Activation` on an array of pre-activations."""
         return activation(z), activation.derivative(z)
 
+    def erf(self, x):
+        from scipy.special import erf
+
+        return erf(x)
+
+    def tanh(self, x):
+        return np.tanh(x)
+
+    def cos(self, x):
+        return np.cos(x)
+
+    def full_like(self, x, value: float):
+        """An array shaped and typed as ``x``, filled with ``value``."""
+        return np.full_like(x, value)
+
     def arctan(self, x):
         return np.arctan(x)
 
@@ -207,6 +236,33 @@ def check_precision(dtype: str, rtol: float | None) -> None:
     if rtol is not None and dtype == "float32" and float(rtol) < FP32_RTOL:
         raise ValueError(f"dtype='float32' gives the field to about {FP32_RTOL:g} relative accuracy, less than the "
                          f"rtol={rtol:g} asked: use dtype='float64' (or ask for rtol >= {FP32_RTOL:g})")
+
+
+def compiles(route: type):
+    """Mark a backend method as its compiled field for the routes of class ``route``
+    (:mod:`meanfield.kernels.routes`): ``method(self, route, points, sources, coef, scale, grad) -> (V, ∇V)``, called
+    by :meth:`Backend.field` instead of the route's own field.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.kernels.numpy_backend import NumpyBackend
+    >>> from meanfield.kernels.routes import PairKernel
+    >>> class Counting(NumpyBackend):
+    ...     calls = 0
+    ...     @compiles(PairKernel)
+    ...     def _pair(self, route, points, sources, coef, scale, grad):
+    ...         Counting.calls += 1
+    ...         return route.field(self, points, sources, coef, scale, grad)
+    >>> b = np.array([[0.5, 0.0]])
+    >>> _ = Counting().field(b, b, np.ones(1), 1.0, "erf")
+    >>> Counting.calls, PairKernel in Counting.compiled_routes
+    (1, True)
+    """
+    def mark(method):
+        method.compiled_route = route
+        return method
+    return mark
 
 
 def register_backend(name: str, cls: type) -> None:

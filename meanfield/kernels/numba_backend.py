@@ -27,11 +27,11 @@ from numba import njit, prange
 from scipy.special import ndtr
 
 from .._validation import check_positive_int
-from ..activations import RELU, ReLUFamily, as_activation
 from ..bivariate import DREZNER_CORRELATION, GENZ_RULES, NEAR_CORRELATION
-from .base import check_precision, register_backend
+from .base import check_precision, compiles, register_backend
 from .field import finish_relu_sums
 from .numpy_backend import NumpyBackend
+from .routes import ArcCosine, BivariateReLU
 
 __all__ = ["NumbaBackend", "upper_orthant", "pair_moments_block"]
 
@@ -725,14 +725,10 @@ class NumbaBackend(NumpyBackend):
         if threads is not None:
             numba.set_num_threads(int(threads))
 
-    def field(self, points, sources, coef, scale, activation=0.0, grad=True, bias=False):
-        """The ReLU family (ReLU, leaky ReLU, abs) and biased ReLU neurons compiled; any other activation, and other
-        biased units, by the generic field."""
-        activation = as_activation(activation)
-        if bias and activation == RELU:
-            return self._biased_relu_field(points, sources, coef, scale, grad)
-        if bias or not isinstance(activation, ReLUFamily):
-            return super().field(points, sources, coef, scale, activation, grad, bias)
+    @compiles(ArcCosine)
+    def _arc_cosine_field(self, route, points, sources, coef, scale, grad):
+        """The ReLU family (:class:`~meanfield.kernels.routes.ArcCosine`: ReLU, leaky ReLU, abs, and pairs of them)
+        compiled: the fused loop or the BLAS strategy (module docstring)."""
         same = points is sources
         points = np.ascontiguousarray(points, dtype=np.float64)
         sources = points if same else np.ascontiguousarray(sources, dtype=np.float64)
@@ -751,13 +747,13 @@ class NumbaBackend(NumpyBackend):
                          value, gradient, grad, self.row_block, self.col_block)
         else:
             value, gradient = self._blas_field(u_p, n_p, u_s, sources, coef, cn, grad, same)
-        return finish_relu_sums(points, sources, coef, scale, *activation.kernel_weights, value,
+        return finish_relu_sums(points, sources, coef, scale, route.linear, route.weight, value,
                                 gradient if grad else None)
 
     def unit_values(self, activation, z):
         """(σ(z), σ'(z)) in one compiled pass for the ReLU family (the elementwise pass of the empirical flow);
         other units by their numpy functions."""
-        lam, rho = activation.relu_decomposition if isinstance(activation, ReLUFamily) else (0.0, 0.0)
+        lam, rho = activation.relu_decomposition or (0.0, 0.0)
         if rho == 0.0 or lam + rho != 1.0:  # max(z, λz) = λz + (1 − λ) relu(z): the leaky ReLU, and abs (λ = −1)
             return super().unit_values(activation, z)
         z = np.ascontiguousarray(z)
@@ -778,8 +774,10 @@ class NumbaBackend(NumpyBackend):
                       cols_t, float(scale), value, grad_b if with_grad else np.empty((0, d)),
                       grad_c if grad_c is not None else np.empty(0), with_grad, self.series_rows, self.series_cols)
 
-    def _biased_relu_field(self, points, sources, coef, scale, grad):
-        """Biased ReLU neurons [b | c], compiled and fused (:func:`_biased_relu_field`)."""
+    @compiles(BivariateReLU)
+    def _bivariate_relu_field(self, route, points, sources, coef, scale, grad):
+        """Biased ReLU neurons [b | c] (:class:`~meanfield.kernels.routes.BivariateReLU`), compiled and fused
+        (:func:`_biased_relu_field`)."""
         same = points is sources
         points = np.ascontiguousarray(points, dtype=np.float64)
         sources = points if same else np.ascontiguousarray(sources, dtype=np.float64)

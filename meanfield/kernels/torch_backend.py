@@ -188,6 +188,18 @@ class TorchBackend(Backend):
     def arctan(self, x):
         return torch.atan(x)
 
+    def erf(self, x):
+        return torch.erf(x)
+
+    def tanh(self, x):
+        return torch.tanh(x)
+
+    def cos(self, x):
+        return torch.cos(x)
+
+    def full_like(self, x, value: float):
+        return torch.full_like(x, value)
+
     def arcsin(self, x):
         return torch.asin(x)
 

@@ -24,9 +24,9 @@ import sys
 
 import torch
 
-from ..activations import ReLUFamily, as_activation
-from .base import register_backend
+from .base import compiles, register_backend
 from .field import finish_relu_sums
+from .routes import ArcCosine
 from .torch_backend import TorchBackend
 
 __all__ = ["TritonBackend", "relu_sums"]
@@ -126,11 +126,10 @@ class TritonBackend(TorchBackend):
             if value < 16 or value & (value - 1):
                 raise ValueError(f"{name} must be a power of two >= 16, got {value}")
 
+    @compiles(ArcCosine)
     @torch.no_grad()
-    def field(self, points, sources, coef, scale, activation=0.0, grad=True, bias=False):
-        activation = as_activation(activation)
-        if bias or not isinstance(activation, ReLUFamily):
-            return super().field(points, sources, coef, scale, activation, grad, bias)
+    def _arc_cosine_field(self, route, points, sources, coef, scale, grad):
+        """The ReLU family's field (:class:`~meanfield.kernels.routes.ArcCosine`) by the fused kernel."""
         same = points is sources
         points = self.asarray(points)
         sources = points if same else self.asarray(sources)
@@ -139,7 +138,7 @@ class TritonBackend(TorchBackend):
         u_s, n_s = (u_p, n_p) if same else self.unit_rows(sources)
         acc_v, acc_s, acc_g = relu_sums(u_p, u_s, coef * n_s, coef[:, None] * sources, self.precise, self.block_m,
                                         self.block_n)
-        return finish_relu_sums(points, sources, coef, scale, *activation.kernel_weights, n_p * acc_v,
+        return finish_relu_sums(points, sources, coef, scale, route.linear, route.weight, n_p * acc_v,
                                 acc_g + u_p * acc_s[:, None] if grad else None)
 
     def __repr__(self):
