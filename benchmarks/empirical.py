@@ -55,7 +55,7 @@ def time_autograd(problem, mu) -> float:
     """The same velocity by torch autograd of the finite network's loss (fp64, CPU)."""
     import torch
 
-    net = mf.sgd.TwoLayerNetwork.from_measure(mu, slope=problem.unit)
+    net = mf.sgd.TwoLayerNetwork.from_measure(mu, activation=problem.unit)
     nx = mf.get_backend("torch")
     x, y = torch.tensor(problem.features), torch.tensor(problem.labels)
     inverse = 1.0 / net.weights

@@ -11,11 +11,11 @@ from .measure import ParticleMeasure
 __all__ = ["function_distance", "wasserstein"]
 
 
-def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope=0.0,
+def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, activation="relu",
                       backend="auto") -> float:
-    r"""The L²(ρ) distance ‖f(μ) − f(ν)‖ in closed form; ``slope`` is the activation (an
-    :class:`~meanfield.activations.Activation`, or a leaky slope: 0 is the ReLU); neurons with biases on Gaussian
-    inputs too.
+    r"""The L²(ρ) distance ‖f(μ) − f(ν)‖ in closed form; ``activation`` is the unit (an
+    :class:`~meanfield.activations.Activation`, its registered name, or a leaky slope: 0 is the ReLU); neurons with
+    biases on Gaussian inputs too.
 
     f(μ) − f(ν) is the predictor of the signed measure μ − ν, so its squared norm is the quadratic form
     Σ_{p,q} v_p v_q K(b_p, b_q) over the particles of both measures (v = w a for μ, −w a for ν). Being the square
@@ -40,7 +40,7 @@ def function_distance(mu: ParticleMeasure, nu: ParticleMeasure, inputs, slope=0.
     def neurons(m):  # [b | c] for biased neurons (c = 0 for a measure without biases), else b
         return np.column_stack([m.b, m.c if m.bias else np.zeros(m.m)]) if biased else m.b
 
-    unit = as_activation(slope)
+    unit = as_activation(activation)
     if biased and not inputs.gaussian_pre_activations:
         raise ValueError(f"neurons with biases need Gaussian inputs, got {type(inputs).__name__}")
     v = np.concatenate([mu.weights * mu.a, -nu.weights * nu.a])

@@ -84,16 +84,16 @@ class TwoLayerNetwork(torch.nn.Module):
                 if not (name == "a" and self.network.fixed_outputs)}
 
     @classmethod
-    def from_measure(cls, mu: ParticleMeasure, device="cpu", dtype: str = "float64", slope=0.0,
+    def from_measure(cls, mu: ParticleMeasure, device="cpu", dtype: str = "float64", activation="relu",
                      network: Network | None = None):
-        """The network of ``mu`` with activation ``slope`` (an :class:`~meanfield.activations.Activation`, or a leaky
-        slope: 0 is the ReLU), or of the given ``network`` description (its unit, output layer)."""
+        """The network of ``mu`` with ``activation`` (an :class:`~meanfield.activations.Activation`, its registered
+        name, or a leaky slope: 0 is the ReLU), or of the given ``network`` description (its unit, output layer)."""
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         opts = {"device": torch_device(device), "dtype": _DTYPES[dtype]}
         c = torch.tensor(mu.c, **opts) if getattr(mu, "c", None) is not None else None
-        return cls(torch.tensor(mu.a, **opts), torch.tensor(mu.b, **opts), torch.tensor(mu.weights, **opts), slope, c,
-                   network)
+        return cls(torch.tensor(mu.a, **opts), torch.tensor(mu.b, **opts), torch.tensor(mu.weights, **opts),
+                   activation, c, network)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network.forward(self.a, self.b, self.c, self.weights, x, self.nx)

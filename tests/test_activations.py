@@ -71,7 +71,7 @@ def test_a_new_activation_in_a_problem_a_flow_and_a_network():
     mu = mf.init.sign_sphere(12, 4, seed=0)
     x = law.sample(MC_SAMPLES, np.random.default_rng(5))
     assert_mc_close(problem.risk(mu), 0.5 * (np.abs(x @ mu.b.T) @ (mu.weights * mu.a) - problem.target(x)) ** 2)
-    net = TwoLayerNetwork.from_measure(mu, slope=Abs())
+    net = TwoLayerNetwork.from_measure(mu, activation=Abs())
     np.testing.assert_allclose(net(torch.tensor(x[:50])).detach().numpy(), mu.predict(x[:50], Abs()), rtol=1e-13)
     # The energy identity along an RK4 run (central differences: error O(h²), rtol 1e-4 as for the ReLU).
     h = 0.005

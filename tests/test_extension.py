@@ -92,7 +92,7 @@ def test_abs_flow_and_finite_network():
     assert traj.risk[-1] < traj.risk[0]
     x = np.random.default_rng(5).standard_normal((200_000, 4))
     assert_mc_close(problem.risk(mu), 0.5 * (problem.predict(mu, x) - problem.target(x)) ** 2)
-    net = mf.sgd.TwoLayerNetwork.from_measure(mu, slope=Abs())
+    net = mf.sgd.TwoLayerNetwork.from_measure(mu, activation=Abs())
     import torch
 
     expected = np.abs(x[:50] @ mu.b.T) @ (mu.weights * mu.a)

@@ -209,7 +209,7 @@ def test_a_unit_is_one_class_student_and_teacher_against_monte_carlo():
 def test_a_registered_unit_trains_by_sgd_on_its_finite_network():
     problem = mf.Problem(COS_TEACHER, mf.Gaussian(3), activation="cos")
     mu = mf.init.gaussian(64, 3, seed=6)
-    net = mf.sgd.TwoLayerNetwork.from_measure(mu, slope=problem.unit)
+    net = mf.sgd.TwoLayerNetwork.from_measure(mu, activation=problem.unit)
     x = np.random.default_rng(7).standard_normal((5, 3))
     np.testing.assert_allclose(net(torch.tensor(x)).detach().numpy(), problem.predict(mu, x), rtol=1e-14)
     # online SGD at a small rate follows the flow: its exact risk at t = 3 within 10 % of the flow's decrease

@@ -21,12 +21,12 @@ def test_function_distance_and_asymmetry_with_a_slope_against_monte_carlo(law):
     x = law.sample(1_000_000, rng)
     diff = mu.predict(x, SLOPE) - nu.predict(x, SLOPE)
     # ‖f(μ) − f(ν)‖² by Monte Carlo, the squared closed form against it (a mean, so its SE is the right yardstick).
-    assert_mc_close(function_distance(mu, nu, law, slope=SLOPE) ** 2, diff**2)
+    assert_mc_close(function_distance(mu, nu, law, activation=SLOPE) ** 2, diff**2)
     # With the ReLU kernel instead the closed form is off by many SE: the slope is not ignored.
     assert abs(function_distance(mu, nu, law) ** 2 - np.mean(diff**2)) > 20 * np.std(diff**2) / 1000
     # Asymmetry under the coordinate swap (0 1) with parity −1: ‖f(μ)∘T + f(μ)‖ and its size ‖f(μ)‖.
     swap = permutation([1, 0, 2, 3], parity=-1)
-    out = asymmetry(mu, swap, law, slope=SLOPE, measure_distance=False)
+    out = asymmetry(mu, swap, law, activation=SLOPE, measure_distance=False)
     composed = mu.predict(x[:, [1, 0, 2, 3]], SLOPE) + mu.predict(x, SLOPE)
     assert_mc_close(out["function"] ** 2, composed**2)
     assert_mc_close((out["function"] / out["relative"]) ** 2, mu.predict(x, SLOPE) ** 2)

@@ -85,7 +85,7 @@ def test_the_recorded_population_risk_is_the_risk_of_the_saved_network():
 
 def test_leaky_networks_are_their_measures():
     mu = mf.init.gaussian(6, 4, seed=3)
-    net = TwoLayerNetwork.from_measure(mu, slope=0.3)
+    net = TwoLayerNetwork.from_measure(mu, activation=0.3)
     x = np.random.default_rng(4).standard_normal((20, 4))
     z = x @ mu.b.T
     by_hand = np.where(z > 0, z, 0.3 * z) @ (mu.weights * mu.a)

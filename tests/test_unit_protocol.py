@@ -104,7 +104,7 @@ def test_the_finite_network_and_the_flow_of_the_new_unit():
 
     mu = _student()
     x = np.random.default_rng(5).standard_normal((50, D))
-    net = mf.sgd.TwoLayerNetwork.from_measure(mu, slope=Cos())
+    net = mf.sgd.TwoLayerNetwork.from_measure(mu, activation=Cos())
     np.testing.assert_allclose(net(torch.tensor(x)).detach().numpy(), np.cos(x @ mu.b.T) @ (mu.weights * mu.a),
                                rtol=1e-13)
     z = torch.linspace(-3.0, 3.0, 7, dtype=torch.float64, requires_grad=True)

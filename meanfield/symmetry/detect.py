@@ -133,13 +133,13 @@ def hidden_subspace(target, inputs: InputLaw, n_samples: int = 2000, seed: int =
     return vecs[:, :dim], vals
 
 
-def asymmetry(mu: ParticleMeasure, symmetry: Symmetry, inputs: InputLaw, slope: float = 0.0, backend="auto",
+def asymmetry(mu: ParticleMeasure, symmetry: Symmetry, inputs: InputLaw, activation="relu", backend="auto",
               measure_distance: bool = True) -> dict:
     """How far μ is from T̃-invariance.
 
     ``function``: the L²(ρ) distance ‖f(μ)∘T − ε f(μ)‖ in closed form (f(μ)∘T is the predictor of (a, Tᵀb), so this is a
     quadratic form in K); ``relative``: that divided by ‖f(μ)‖; ``measure``: W₂(μ, T̃#μ) between the neuron
-    clouds (POT).
+    clouds (POT). ``activation`` is the unit, as for :func:`~meanfield.compare.function_distance`.
 
     Examples
     --------
@@ -156,9 +156,9 @@ def asymmetry(mu: ParticleMeasure, symmetry: Symmetry, inputs: InputLaw, slope: 
         raise ValueError(f"the symmetry acts on dimension {symmetry.d}, the measure has d = {mu.d}")
     composed = mu.replaced(b=mu.b @ symmetry.matrix)
     signed = mu.replaced(a=symmetry.parity * mu.a)
-    dist = function_distance(composed, signed, inputs, slope, backend)
+    dist = function_distance(composed, signed, inputs, activation, backend)
     zero = ParticleMeasure(np.zeros(1), np.zeros((1, mu.d)))
-    size = function_distance(mu, zero, inputs, slope, backend)
+    size = function_distance(mu, zero, inputs, activation, backend)
     out = {"function": dist, "relative": dist / size if size > 0 else float("nan")}
     if measure_distance:
         out["measure"] = wasserstein(mu, symmetry.apply_measure(mu))
