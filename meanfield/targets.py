@@ -22,11 +22,12 @@ arXiv:2211.08771.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtri, roots_legendre
 
 from ._validation import as_float_array, check_positive, check_positive_int, check_seed
 from .activations import BIASED, RELU, as_activation
@@ -58,9 +59,18 @@ def half_normal_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
 
     Recurrence coefficients by the Stieltjes procedure on a Gauss–Legendre discretisation of [0, 12] (the weight
     is smooth there, so the discretisation is spectrally accurate), then Golub–Welsch (Gautschi, *Orthogonal
-    Polynomials*, 2004, §2.2).
+    Polynomials*, 2004, §2.2). Computed once per n and process (the arrays returned are copies).
     """
-    x, w = np.polynomial.legendre.leggauss(2000)
+    nodes, weights = _half_normal_rule(n)
+    return nodes.copy(), weights.copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _half_normal_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
+    # The 2000-point Legendre rule from its tridiagonal Jacobi matrix (scipy, O(n²)): numpy's leggauss takes the
+    # eigenvalues of the dense companion matrix, O(n³), seconds per call. The two agree to 1e-16 in the nodes; the
+    # moments E[w^k 1(w > 0)], k ≤ 40, of the 40-point rule built from either are within 3e-11 of 40-digit values.
+    x, w = roots_legendre(2000)
     x, w = 6.0 * (x + 1.0), 6.0 * w * np.exp(-0.5 * (6.0 * (x + 1.0)) ** 2) / _SQRT_2PI
     alpha, beta = np.zeros(n), np.zeros(n)
     p_prev, p = np.zeros_like(x), np.ones_like(x)
