@@ -186,3 +186,25 @@ def test_a_monte_carlo_target_warns_when_its_surrogate_risk_goes_negative():
         traj = mf.simulate(problem, mf.init.sign_sphere(64, 5, seed=1), t_max=5.0, dt=0.05, backend="numpy",
                            alignment=False)
     assert traj.risk.min() < 0 and sum(w.category is mf.problem.ApproximateRiskWarning for w in caught) == 1
+
+
+@pytest.mark.parametrize("n", [16, 40])
+def test_half_normal_rule_integrates_the_moments_of_the_half_normal_weight(n):
+    """The Gauss rule of radial targets for E[g(w) 1(w > 0)], w ~ N(0, 1): its moments E[w^k 1(w > 0)] =
+    2^{k/2 − 1} Γ((k + 1)/2)/√π for k ≤ 30 (< 2n, exact for a Gauss rule) to 1e-12 relative (measured ≤ 1.4e-13: the
+    round-off of the Stieltjes procedure on the 2000-point discretisation), nodes in (0, ∞), positive weights; and the
+    same arrays on a second call (computed once per process), which the caller may modify without changing later
+    rules."""
+    from math import gamma, pi, sqrt
+
+    from meanfield.targets import half_normal_rule
+
+    nodes, weights = half_normal_rule(n)
+    assert nodes.shape == weights.shape == (n,) and np.all(nodes > 0) and np.all(weights > 0)
+    for k in range(min(30, 2 * n - 1) + 1):
+        exact = 2 ** (k / 2 - 1) * gamma((k + 1) / 2) / sqrt(pi)
+        assert abs(weights @ nodes**k - exact) <= 1e-12 * exact, (n, k, weights @ nodes**k, exact)
+    nodes[:] = 0.0
+    again, weights_again = half_normal_rule(n)
+    assert np.all(again > 0)
+    np.testing.assert_array_equal(weights_again, weights)
