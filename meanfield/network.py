@@ -9,8 +9,8 @@ a soft committee machine), whether the neurons have biases c_j, and the output s
   that decides it);
 - the forward pass f(θ; x), written once against the array namespace of a backend (numpy arrays, torch tensors):
   :meth:`Network.forward`, which the measures' ``predict``, the teacher networks and the torch module of SGD
-  (:class:`~meanfield.sgd.TwoLayerNetwork`) run, and its tiled form over a data set, :meth:`Network.data_pass`, which
-  the empirical and linearised flows run;
+  (:class:`~meanfield.torch_sgd.TwoLayerNetwork`) run, and its tiled form over a data set,
+  :meth:`Network.data_pass`, which the empirical and linearised flows run;
 - the features x̃ = (x, 1) of neurons with biases (so that ⟨(b, c), x̃⟩ = ⟨b, x⟩ + c), and the description files store
   (:meth:`Network.spec`).
 """
@@ -359,7 +359,7 @@ class Network:
         return {**self.unit.spec(), **self.layout.spec(), **({"output": "fixed"} if self.fixed_outputs else {})}
 
     def module(self, mu, device="cpu", dtype: str = "float64"):
-        """The torch module of the finite network of ``mu`` (:class:`~meanfield.sgd.TwoLayerNetwork`), running
+        """The torch module of the finite network of ``mu`` (:class:`~meanfield.torch_sgd.TwoLayerNetwork`), running
         :meth:`forward`.
 
         Examples
@@ -372,7 +372,7 @@ class Network:
         >>> bool(np.allclose(module(torch.tensor(x)).detach().numpy(), mu.predict(x, "tanh")))
         True
         """
-        from .sgd import TwoLayerNetwork
+        from .torch_sgd import TwoLayerNetwork
 
         self.check_measure(mu)
         return TwoLayerNetwork.from_measure(mu, device, dtype, self.unit, network=self)
