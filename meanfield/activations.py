@@ -34,8 +34,8 @@ from .kernels.numpy_backend import NumpyBackend
 from .registry import UNITS
 
 __all__ = ["NUMPY", "Activation", "MehlerUnit", "SmoothUnit", "ReLUFamily", "LeakyReLU", "ReLU", "Abs", "RELU",
-           "ReLUPower", "Erf", "HermiteActivation", "GELU", "Tanh", "SiLU", "Softplus", "as_activation", "ACTIVATIONS",
-           "biased_units"]
+           "ReLUPower", "Erf", "HermiteActivation", "GELU", "Tanh", "Sigmoid", "SiLU", "Softplus", "as_activation",
+           "ACTIVATIONS", "biased_units"]
 
 #: The numpy array namespace: a unit's numpy evaluation is its :meth:`Activation.value` on it.
 NUMPY = NumpyBackend()
@@ -753,6 +753,37 @@ class Tanh(SmoothUnit):
 
     def second_derivative(self, z, nx=NUMPY):
         return -2.0 * nx.tanh(z) * (1.0 - nx.tanh(z) ** 2)
+
+
+@UNITS.register("sigmoid")
+class Sigmoid(SmoothUnit):
+    """σ(z) = 1 / (1 + e^{−z}) = (1 + tanh(z/2)) / 2, through its Hermite expansion (:class:`SmoothUnit`).
+
+    Parameters
+    ----------
+    tol, max_order, nodes
+        The truncation tolerance, the largest order tried and the Gauss–Hermite points (:class:`SmoothUnit`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.activations import Sigmoid
+    >>> round(float(Sigmoid()(np.array([1.0]))[0]), 6), float(Sigmoid().derivative(np.array([0.0]))[0])
+    (0.731059, 0.25)
+    """
+
+    name = "sigmoid"
+
+    def value(self, z, nx):
+        return 0.5 + 0.5 * nx.tanh(0.5 * z)   # no overflow of e^{−z} for z ≪ 0
+
+    def derivative(self, z, nx=NUMPY):
+        t = nx.tanh(0.5 * z)
+        return 0.25 * (1.0 - t * t)
+
+    def second_derivative(self, z, nx=NUMPY):
+        t = nx.tanh(0.5 * z)
+        return -0.25 * t * (1.0 - t * t)
 
 
 @UNITS.register("silu")

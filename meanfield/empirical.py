@@ -72,7 +72,7 @@ class EmpiricalProblem(Objective):
         ``mf.init.gaussian(m, d, outputs=K)``), :mod:`meanfield.losses`.
     activation : Activation or str
         Any unit of :mod:`meanfield.activations` (no closed form is needed on data), or its name, one of
-        {"relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"}
+        {"relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "sigmoid", "silu", "softplus"}
         (``slope`` for "leaky_relu").
     slope : float
         α for ``activation="leaky_relu"`` (ignored otherwise).

@@ -239,7 +239,7 @@ class Problem(Objective):
         :class:`~meanfield.Gaussian` or :class:`~meanfield.Sphere`.
     activation : Activation or str
         The unit, e.g. ``mf.ReLU()`` or ``mf.LeakyReLU(0.1)``, or its name, one of
-        {"relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"}
+        {"relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "sigmoid", "silu", "softplus"}
         (:mod:`meanfield.activations`; ``slope`` for "leaky_relu").
     slope : float
         α for ``activation="leaky_relu"`` (ignored otherwise).

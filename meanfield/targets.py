@@ -274,7 +274,7 @@ class TeacherNetwork(Target):
         Teacher neurons, one per row.
     activation : Activation or str
         The teacher's unit, or its name, one of
-        {"relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "silu", "softplus"}.
+        {"relu", "leaky_relu", "abs", "relu2", "relu3", "erf", "gelu", "tanh", "sigmoid", "silu", "softplus"}.
         A student of another unit is correlated with it through their mixed Hermite kernel
         (:class:`~meanfield.mixed.MixedUnit`, Gaussian inputs), exact in closed form for the same unit and for a ReLU
         teacher with a student of the ReLU family.

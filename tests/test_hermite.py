@@ -1,7 +1,7 @@
 """Any smooth unit through the Hermite (Mehler) expansion of its pair kernel: against the closed-form erf kernel (a
-second, independent formula), against 2·10⁶-sample Monte Carlo for GELU, tanh, SiLU and softplus (the kernel, and
-∂K/∂p through Price's theorem), ∂K/∂q against finite differences, the order chosen from the tolerance (geometric
-convergence for smooth units, slow at a kink), a flow's energy identity, and the errors."""
+second, independent formula), against 2·10⁶-sample Monte Carlo for GELU, tanh, sigmoid, SiLU and softplus (the
+kernel, and ∂K/∂p through Price's theorem), ∂K/∂q against finite differences, the order chosen from the tolerance
+(geometric convergence for smooth units, slow at a kink), a flow's energy identity, and the errors."""
 
 import math
 
@@ -11,7 +11,7 @@ from conftest import assert_mc_close, check_unit_flow, field_on_every_backend
 from scipy.special import erf
 
 import meanfield as mf
-from meanfield.activations import GELU, Erf, HermiteActivation, SiLU, Softplus, Tanh
+from meanfield.activations import GELU, Erf, HermiteActivation, Sigmoid, SiLU, Softplus, Tanh
 
 
 def _erf_by_hermite(tol=1e-10):
@@ -38,7 +38,7 @@ def test_hermite_erf_equals_the_closed_form():
         assert unit.last_error <= 1e-10
 
 
-@pytest.mark.parametrize("factory", [GELU, Tanh, SiLU, Softplus])
+@pytest.mark.parametrize("factory", [GELU, Tanh, Sigmoid, SiLU, Softplus])
 def test_ready_units_against_monte_carlo_and_finite_differences(factory):
     unit = factory()
     rng = np.random.default_rng(1)
@@ -77,7 +77,7 @@ def test_smooth_units_converge_geometrically_and_kinks_slowly():
         _kernel(kinked, 1.0, 1.0, 0.5)
 
 
-@pytest.mark.parametrize("name", ["gelu", "tanh", "silu", "softplus"])
+@pytest.mark.parametrize("name", ["gelu", "tanh", "sigmoid", "silu", "softplus"])
 def test_field_on_every_backend_and_a_flow_with_its_energy_identity(name):
     unit = mf.activations.as_activation(name)
     rng = np.random.default_rng(2)
