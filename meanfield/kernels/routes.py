@@ -26,7 +26,7 @@ route                   when                                                    
 :class:`BivariateReLU`  the ReLU with biases (bivariate normal moments; compiled on numba)           20
 :class:`SeriesRoute`    a unit given by its Mehler series (per-particle coefficients)               30
 :class:`DualKernel`     a unit with a dual kernel of degree 1, no biases                             40
-:class:`PairKernel`     a unit with a closed-form pair kernel (with biases: ``shifted_pair_kernel``)  50
+:class:`PairKernel`     a unit with a closed-form pair kernel (biases: ``shifted_pair_kernel``)       50
 :class:`MixedSeries`    two different units: the Mehler series of the pair (Gaussian inputs)          90
 ======================  ==========================================================================  ========
 
